@@ -1,0 +1,111 @@
+"""Coordinate sets that an INR image is evaluated on.
+
+Frame (paper Sec. 3.1): the training image covers the unit square [0, 1]^2, x to the right,
+y downwards. Pixel-centre convention: pixel (row i, column j) of an H x W render over
+`bounds = (x0, y0, x1, y1)` sits at
+
+    x = x0 + (j + 0.5) * (x1 - x0) / W,     y = y0 + (i + 0.5) * (y1 - y0) / H.
+
+So the training grid is `grid(R, R)`, 2x super-resolution is `grid(2R, 2R)`, a zoom-out is
+`grid(R, R, bounds=(-0.3, -0.3, 1.3, 1.3))` (paper Fig. 2), and a 16:9 frame is
+`grid(R, 16 * R // 9, bounds=(-0.39, 0, 1.39, 1))`. Points are laid out row-major as (x, y)
+pairs, so `rgb[B, H*W, 3]` reshapes to an image `[B, H, W, 3]`. Any other point set is simply a
+`[N, 2]` or `[B, N, 2]` float tensor.
+"""
+from typing import Iterator, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+Bounds = Tuple[float, float, float, float]
+UNIT_BOUNDS: Bounds = (0.0, 0.0, 1.0, 1.0)
+
+
+def check_bounds(bounds: Sequence[float]) -> Bounds:
+    """Validates `(x0, y0, x1, y1)`: four finite numbers with x0 < x1 and y0 < y1."""
+    if len(bounds) != 4:
+        raise ValueError(f"bounds must be (x0, y0, x1, y1), got {bounds!r}")
+    x0, y0, x1, y1 = (float(b) for b in bounds)
+    if not all(np.isfinite([x0, y0, x1, y1])):
+        raise ValueError(f"bounds must be finite, got {bounds!r}")
+    if not (x0 < x1 and y0 < y1):
+        raise ValueError(f"bounds need x0 < x1 and y0 < y1, got {bounds!r}")
+    return x0, y0, x1, y1
+
+
+def _check_size(height: int, width: int) -> None:
+    if int(height) < 1 or int(width) < 1:
+        raise ValueError(f"height and width must be >= 1, got {height}x{width}")
+
+
+def grid_np(height: int, width: int, bounds: Sequence[float] = UNIT_BOUNDS,
+            rows: Optional[Tuple[int, int]] = None,
+            cols: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """Pixel centres of an H x W render over `bounds`, as float32 [n_rows * n_cols, 2].
+
+    `rows=(r0, r1)` / `cols=(c0, c1)` select a window of the full grid. The window is computed
+    from the full grid's pixel indices, so a tile's points are bit-identical to the same
+    points of the full grid (tiled renders then match untiled ones exactly).
+    """
+    _check_size(height, width)
+    x0, y0, x1, y1 = check_bounds(bounds)
+    r0, r1 = rows if rows is not None else (0, height)
+    c0, c1 = cols if cols is not None else (0, width)
+    if not (0 <= r0 < r1 <= height and 0 <= c0 < c1 <= width):
+        raise ValueError(f"window rows={rows} cols={cols} is outside a {height}x{width} grid")
+    # float64 then one rounding to float32: the same point always gets the same float32.
+    xs = x0 + (np.arange(c0, c1, dtype=np.float64) + 0.5) * (x1 - x0) / width
+    ys = y0 + (np.arange(r0, r1, dtype=np.float64) + 0.5) * (y1 - y0) / height
+    gx, gy = np.meshgrid(xs, ys)  # [rows, cols] each, row-major
+    return np.stack([gx.ravel(), gy.ravel()], axis=-1).astype(np.float32)
+
+
+def grid(height: int, width: int, bounds: Sequence[float] = UNIT_BOUNDS) -> tf.Tensor:
+    """Pixel centres of an H x W render over `bounds`: float32 [H * W, 2]."""
+    return tf.constant(grid_np(height, width, bounds))
+
+
+class Tile(NamedTuple):
+    """A window of a large grid: rows [row0, row1), columns [col0, col1)."""
+    row0: int
+    row1: int
+    col0: int
+    col1: int
+    coords: np.ndarray  # [(row1 - row0) * (col1 - col0), 2]
+
+
+def tiles(height: int, width: int, tile_size: int,
+          bounds: Sequence[float] = UNIT_BOUNDS) -> Iterator[Tile]:
+    """Splits an H x W grid into tiles of at most tile_size x tile_size pixels, row-major.
+
+    Rendering tile by tile bounds peak memory by the tile, not the image: a 4096^2 render
+    never holds more than one tile's activations.
+    """
+    if int(tile_size) < 1:
+        raise ValueError(f"tile_size must be >= 1, got {tile_size}")
+    for r0 in range(0, height, tile_size):
+        for c0 in range(0, width, tile_size):
+            r1, c1 = min(r0 + tile_size, height), min(c0 + tile_size, width)
+            yield Tile(r0, r1, c0, c1, grid_np(height, width, bounds, (r0, r1), (c0, c1)))
+
+
+def zoom_bounds(zoom: float, center: Tuple[float, float] = (0.5, 0.5)) -> Bounds:
+    """Bounds of a view `zoom` times wider than the training frame (zoom > 1 zooms out).
+
+    zoom=1.6 gives (-0.3, -0.3, 1.3, 1.3), the paper's Fig. 2.
+    """
+    if not zoom > 0:
+        raise ValueError(f"zoom must be > 0, got {zoom}")
+    cx, cy = center
+    half = 0.5 * float(zoom)
+    return check_bounds((cx - half, cy - half, cx + half, cy + half))
+
+
+def as_points(coords) -> tf.Tensor:
+    """Normalizes a point set to float32 [Bp, N, 2] with Bp = 1 for a set shared by the batch."""
+    coords = tf.convert_to_tensor(coords, dtype=tf.float32)
+    if coords.shape.rank == 2:
+        coords = coords[None]
+    if coords.shape.rank != 3 or coords.shape[-1] != 2:
+        raise ValueError(f"coords must be [N, 2] or [B, N, 2], got shape {coords.shape}")
+    return coords

@@ -1,0 +1,91 @@
+"""Analytic multiply-accumulates (MACs) and parameter counts of a generator config.
+
+Counted from the config alone (no weights are built, so the 2-billion-parameter rows of
+Table 1 can be counted too), from the same `layer_layout` the INR is built from. MACs are
+those of matrix products: dense layers, the FMM product A @ B, the Fourier projection and the
+connector; element-wise work (activations, sigmoid, sin/cos, biases) is not counted, as in the
+paper's MAC figures. A test checks the count against TensorFlow's own FLOP profile.
+"""
+from typing import Dict, Sequence
+
+import numpy as np
+
+from inr_gan_tf import coords as coords_lib
+from inr_gan_tf.model.inr import layer_layout, normalize_blocks
+from inr_gan_tf.model.presets import PAPER_HYPERNET
+
+
+def _layout(config: dict):
+    blocks = normalize_blocks(config["blocks"])
+    modulation = config.get("modulation", "fmm")
+    latent = config.get("mapping_width", PAPER_HYPERNET["mapping_width"]) if modulation == "shared" else 0
+    return blocks, layer_layout(blocks, modulation, config.get("fourier", True),
+                                config.get("coord_skip", True), latent)
+
+
+def _predicted_and_shared(kind, in_dim, out_dim, rank, modulation):
+    """(values predicted per sample, shared trainable values) of one INR layer."""
+    if kind == "fourier":
+        return (0, out_dim * 2) if modulation == "shared" else (out_dim * 2, 0)
+    if kind == "fmm":
+        return (out_dim + in_dim) * rank + out_dim, out_dim * in_dim
+    if kind == "hyper":
+        return out_dim * in_dim + out_dim, 0
+    return 0, in_dim * out_dim + out_dim  # shared
+
+
+def params(config: dict) -> Dict[str, int]:
+    """Trainable parameters: hypernetwork (mapping + connector), shared INR weights, total.
+
+    `predicted` is the size of theta, the per-sample output of the connector.
+    """
+    _, layout = _layout(config)
+    rank, modulation = config.get("rank", 10), config.get("modulation", "fmm")
+    z_dim = config.get("z_dim", PAPER_HYPERNET["z_dim"])
+    width = config.get("mapping_width", PAPER_HYPERNET["mapping_width"])
+    layers = config.get("mapping_layers", PAPER_HYPERNET["mapping_layers"])
+    predicted = shared = 0
+    for rows in layout:
+        for _, kind, i, o in rows:
+            p, s = _predicted_and_shared(kind, i, o, rank, modulation)
+            predicted, shared = predicted + p, shared + s
+    if modulation == "shared":
+        predicted = width  # the connector emits the latent fed to the INR
+    mapping = z_dim * width + width + (layers - 1) * (width * width + width)
+    connector = width * predicted + predicted
+    return {"mapping": mapping, "connector": connector, "hypernet": mapping + connector,
+            "inr_shared": shared, "predicted": predicted,
+            "total": mapping + connector + shared}
+
+
+def points_per_block(blocks: Sequence[dict], coords: np.ndarray) -> list:
+    """How many points each block runs at for a point set: distinct cells, then all points."""
+    counts = []
+    for b in blocks[:-1]:
+        cells = np.floor(coords.astype(np.float64) * b["resolution"]).astype(np.int64)
+        counts.append(len(np.unique(cells, axis=0)))
+    return counts + [len(coords)]
+
+
+def macs(config: dict, height: int = None, width: int = None,
+         bounds=coords_lib.UNIT_BOUNDS) -> Dict[str, int]:
+    """MACs to generate one image of height x width (default: the training grid)."""
+    blocks, layout = _layout(config)
+    height = height or config["resolution"]
+    width = width or config["resolution"]
+    rank, modulation = config.get("rank", 10), config.get("modulation", "fmm")
+    z_dim = config.get("z_dim", PAPER_HYPERNET["z_dim"])
+    hw = config.get("mapping_width", PAPER_HYPERNET["mapping_width"])
+    n_layers = config.get("mapping_layers", PAPER_HYPERNET["mapping_layers"])
+    counts = points_per_block(blocks, coords_lib.grid_np(height, width, bounds))
+    inr = modulate = 0
+    for rows, m in zip(layout, counts):
+        for _, kind, i, o in rows:
+            inr += m * i * o
+            if kind == "fmm":
+                modulate += o * rank * i  # A @ B, once per image
+    mapping = z_dim * hw + (n_layers - 1) * hw * hw
+    connector = hw * params(config)["predicted"]
+    hypernet = mapping + connector + modulate
+    return {"hypernet": hypernet, "inr": inr, "total": hypernet + inr,
+            "points_per_block": counts}

@@ -1,0 +1,95 @@
+"""The INR-GAN generator: mapping -> hypernet -> INR params -> render(params, coords).
+
+    params = G.hypernet(G.mapping(z))        # dict name -> [B, ...], checked by the ParamSpec
+    rgb    = G.render(params, coords)        # coords [N, 2] or [B, N, 2] -> rgb [B, N, 3]
+
+`G(z)` renders the training grid. Super-resolution, zoom-out, other aspect ratios, tiles and
+point sets are all `render` on another coordinate set (see coords.py); nothing else differs.
+"""
+from typing import Dict, Optional, Sequence
+
+import keras
+import tensorflow as tf
+
+from inr_gan_tf import coords as coords_lib
+from inr_gan_tf.model.hypernet import Hypernet, Mapping
+from inr_gan_tf.model.inr import MultiScaleINR
+from inr_gan_tf.model.plan import RenderPlan
+
+
+@keras.saving.register_keras_serializable(package="inr_gan_tf")
+class Generator(keras.Model):
+    """Hypernetwork generator of continuous images (paper Sec. 3)."""
+
+    def __init__(self, resolution: int,                 # training resolution R (the R x R grid G(z) renders)
+                 blocks: Sequence[dict],                # INR blocks: resolution, width, depth, frequencies, fourier_scale
+                 z_dim: int = 512,                      # latent size (paper: 512)
+                 mapping_width: int = 1024,             # hypernetwork width (paper: 1024)
+                 mapping_layers: int = 3,               # hypernetwork non-linear layers (paper: 3)
+                 modulation: str = "fmm",               # shared | full | fmm (Table 1 rows)
+                 fourier: bool = True,                  # predicted Fourier coordinate features
+                 rank: int = 10,                        # FMM rank
+                 coord_skip: bool = True,               # coordinate features into every hidden layer
+                 activation: str = "relu",              # INR hidden activation
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.resolution = int(resolution)
+        if self.resolution < 1:
+            raise ValueError(f"resolution must be >= 1, got {resolution}")
+        self.z_dim, self.mapping_width, self.mapping_layers = int(z_dim), int(mapping_width), int(mapping_layers)
+        self.mapping = Mapping(self.z_dim, self.mapping_width, self.mapping_layers, name="mapping")
+        self.inr = MultiScaleINR(blocks, modulation=modulation, fourier=fourier, rank=rank,
+                                 coord_skip=coord_skip, activation=activation,
+                                 latent_dim=self.mapping_width if modulation == "shared" else 0,
+                                 name="inr")
+        if self.inr.blocks[-1]["resolution"] != self.resolution:
+            raise ValueError(f"the last block's resolution ({self.inr.blocks[-1]['resolution']}) must "
+                             f"equal the training resolution ({self.resolution})")
+        self.hypernet = Hypernet(self.mapping_width, self.inr.param_spec, name="hypernet")
+        self._plans: Dict[tuple, RenderPlan] = {}
+        self.built = True  # all state is created above
+
+    @property
+    def param_spec(self):
+        return self.inr.param_spec
+
+    # -- the seam: params -> pixels ----------------------------------------------------------
+    def params(self, z, truncation=1.0) -> Dict[str, tf.Tensor]:
+        return self.hypernet(self.mapping(z, truncation=truncation))
+
+    def render(self, params: Dict[str, tf.Tensor], coords) -> tf.Tensor:
+        """rgb [B, N, 3] at `coords` ([N, 2], [B, N, 2] or a RenderPlan)."""
+        plan = coords if isinstance(coords, RenderPlan) else self.inr.plan(coords)
+        return self.inr.render(params, plan)
+
+    def grid_plan(self, height: int, width: int,
+                  bounds: Sequence[float] = coords_lib.UNIT_BOUNDS) -> RenderPlan:
+        """Cached constant plan of a grid, so grid renders have static shapes (XLA-friendly)."""
+        key = (int(height), int(width), coords_lib.check_bounds(bounds))
+        if key not in self._plans:
+            self._plans[key] = self.inr.static_plan(coords_lib.grid_np(height, width, bounds))
+        return self._plans[key]
+
+    def render_grid(self, params, height: int, width: int,
+                    bounds: Sequence[float] = coords_lib.UNIT_BOUNDS) -> tf.Tensor:
+        """Images [B, H, W, 3] on an H x W grid over `bounds` (pixel centres, see coords.py)."""
+        rgb = self.inr.render(params, self.grid_plan(height, width, bounds))  # [B, H*W, 3]
+        return tf.reshape(rgb, [-1, height, width, rgb.shape[-1]])
+
+    def call(self, z, truncation=1.0, training=None):
+        return self.render_grid(self.params(z, truncation), self.resolution, self.resolution)
+
+    def get_config(self):
+        inr = self.inr
+        return {"resolution": self.resolution, "blocks": [dict(b) for b in inr.blocks],
+                "z_dim": self.z_dim, "mapping_width": self.mapping_width,
+                "mapping_layers": self.mapping_layers, "modulation": inr.modulation,
+                "fourier": inr.fourier, "rank": inr.rank, "coord_skip": inr.coord_skip,
+                "activation": inr.activation, "name": self.name}
+
+
+def build_generator(config: dict, seed: Optional[int] = None) -> Generator:
+    """A generator from a config dict (get_config() output), weights created eagerly."""
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    return Generator.from_config(dict(config))

@@ -1,0 +1,179 @@
+"""INR layers whose weights are (partly) predicted per sample by the hypernetwork.
+
+Every layer is batched over samples and points: x [B, M, C_in] -> [B, M, C_out], with the
+predicted tensors [B, ...] passed in as keyword arguments named as in `param_shapes()`.
+The hypernetwork emits raw values of about unit scale; each layer applies its own init scale
+(as the reference implementation did), so interpolating raw parameters (paper Fig. 5) is
+interpolating the INR itself.
+
+Batched products use `tf.matmul` rather than `tf.einsum`: TensorFlow's FLOP profiler counts
+BatchMatMul but not Einsum, and the MAC counter is cross-checked against it.
+"""
+import math
+
+import keras
+import tensorflow as tf
+
+# E[sigmoid(u)^2] for u ~ N(0, 1): FMM's shared weights are scaled up by 1/sqrt of it so that a
+# freshly initialized FMM layer has the variance of a He-initialized dense layer.
+_SIGMOID_SQ_MEAN = 0.2933
+BIAS_SCALE = 0.2  # predicted biases start at 0.2x the weight scale (reference implementation)
+
+_ACTIVATIONS = {
+    "linear": lambda x: x,
+    "relu": tf.nn.relu,
+    "lrelu": lambda x: tf.nn.leaky_relu(x, 0.2),
+}
+
+
+def activation_fn(name: str):
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose from {sorted(_ACTIVATIONS)}")
+    return _ACTIVATIONS[name]
+
+
+def _he_scale(input_dim: int, activation: str) -> float:
+    return (math.sqrt(2.0) if activation != "linear" else 1.0) / math.sqrt(input_dim)
+
+
+@keras.saving.register_keras_serializable(package="inr_gan_tf")
+class FourierFeatures(keras.layers.Layer):
+    """Fourier coordinate features e(p) = [sin(Wp), cos(Wp)] (App. C, Eq. 1).
+
+    W [n, 2] is predicted per sample by the hypernetwork (not fixed as in Tancik et al.), so each
+    image picks its own frequencies. `scale` is the init scale of W: 10-20x that of a plain
+    layer (Sec. 3.1). With `predicted=False` W is a shared trainable weight instead.
+    """
+
+    def __init__(self, num_frequencies: int,  # n: rows of W; the output has 2n features
+                 scale: float = 10.0,          # std of W at init, in radians per frame unit
+                 predicted: bool = True,       # W from the hypernetwork (True) or shared (False)
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_frequencies = int(num_frequencies)
+        self.scale = float(scale)
+        self.predicted = bool(predicted)
+        self.output_dim = 2 * self.num_frequencies
+        if not self.predicted:
+            self.matrix = self.add_weight(name="matrix", shape=(self.num_frequencies, 2),
+                                          initializer=keras.initializers.RandomNormal(stddev=1.0))
+        self.built = True  # all state is created above
+
+    def param_shapes(self):
+        return {"matrix": (self.num_frequencies, 2)} if self.predicted else {}
+
+    def call(self, points, matrix=None):
+        # points [Bp, M, 2] (Bp = 1: shared by the batch); matrix [B, n, 2]
+        if matrix is None:
+            matrix = self.matrix[None]
+        w = tf.cast(matrix, self.compute_dtype) * self.scale
+        proj = tf.matmul(tf.cast(points, self.compute_dtype), w, transpose_b=True)  # [B, M, n]
+        return tf.concat([tf.sin(proj), tf.cos(proj)], axis=-1)  # [B, M, 2n]
+
+    def get_config(self):
+        return {**super().get_config(), "num_frequencies": self.num_frequencies,
+                "scale": self.scale, "predicted": self.predicted}
+
+
+@keras.saving.register_keras_serializable(package="inr_gan_tf")
+class FMMDense(keras.layers.Layer):
+    """Factorized multiplicative modulation (Sec. 3.2): W = W_s * sigmoid(A @ B), bias predicted.
+
+    W_s [out, in] is shared by all samples; A [out, r] and B [r, in] come from the hypernetwork,
+    so it emits (out + in) * r + out values instead of out * in + out, while W keeps full rank.
+    """
+
+    def __init__(self, units: int,            # output features
+                 input_dim: int,              # input features
+                 rank: int = 10,              # r of the low-rank modulation (paper: 10)
+                 activation: str = "relu",    # applied after the bias
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.input_dim, self.rank = int(units), int(input_dim), int(rank)
+        self.activation = activation
+        self._act = activation_fn(activation)
+        self._w_scale = _he_scale(self.input_dim, activation) / math.sqrt(_SIGMOID_SQ_MEAN)
+        self._b_scale = BIAS_SCALE * _he_scale(self.input_dim, activation)
+        self.shared = self.add_weight(name="shared", shape=(self.units, self.input_dim),
+                                      initializer=keras.initializers.RandomNormal(stddev=self._w_scale))
+        self.built = True  # all state is created above
+
+    def param_shapes(self):
+        return {"A": (self.units, self.rank), "B": (self.rank, self.input_dim), "bias": (self.units,)}
+
+    def modulated_weight(self, A, B):
+        """[B, out, in]: W_s * sigmoid(A B); A B / sqrt(r) has unit variance at init."""
+        dt = self.compute_dtype
+        ab = tf.matmul(tf.cast(A, dt), tf.cast(B, dt)) / math.sqrt(self.rank)  # [B, out, in]
+        return tf.cast(self.shared, dt)[None] * tf.sigmoid(ab)
+
+    def call(self, x, A, B, bias):
+        w = self.modulated_weight(A, B)  # [B, out, in]
+        y = tf.matmul(tf.cast(x, self.compute_dtype), w, transpose_b=True)  # [B, M, out]
+        return self._act(y + tf.cast(bias, self.compute_dtype)[:, None, :] * self._b_scale)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "input_dim": self.input_dim,
+                "rank": self.rank, "activation": self.activation}
+
+
+@keras.saving.register_keras_serializable(package="inr_gan_tf")
+class HyperDense(keras.layers.Layer):
+    """A dense layer whose whole weight and bias are predicted per sample (no factorization).
+
+    Used for the coordinate layer and the to-RGB layer, which are small (Sec. 3.2), and for
+    every layer of the "full hypernetwork" baseline of Table 1.
+    """
+
+    def __init__(self, units: int,            # output features
+                 input_dim: int,              # input features
+                 activation: str = "relu",    # applied after the bias
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.input_dim, self.activation = int(units), int(input_dim), activation
+        self._act = activation_fn(activation)
+        self._w_scale = _he_scale(self.input_dim, activation)
+        self._b_scale = BIAS_SCALE * self._w_scale
+        self.built = True  # all state is created above
+
+    def param_shapes(self):
+        return {"W": (self.units, self.input_dim), "bias": (self.units,)}
+
+    def call(self, x, W, bias):
+        dt = self.compute_dtype
+        y = tf.matmul(tf.cast(x, dt), tf.cast(W, dt) * self._w_scale, transpose_b=True)  # [B, M, out]
+        return self._act(y + tf.cast(bias, dt)[:, None, :] * self._b_scale)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "input_dim": self.input_dim,
+                "activation": self.activation}
+
+
+@keras.saving.register_keras_serializable(package="inr_gan_tf")
+class SharedDense(keras.layers.Layer):
+    """An ordinary dense layer shared by all samples (the latent-conditioned baseline of Table 1)."""
+
+    def __init__(self, units: int,            # output features
+                 input_dim: int,              # input features
+                 activation: str = "relu",    # applied after the bias
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.input_dim, self.activation = int(units), int(input_dim), activation
+        self._act = activation_fn(activation)
+        self.kernel = self.add_weight(
+            name="kernel", shape=(self.input_dim, self.units),
+            initializer=keras.initializers.RandomNormal(stddev=_he_scale(self.input_dim, activation)))
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+        self.built = True  # all state is created above
+
+    def param_shapes(self):
+        return {}
+
+    def call(self, x):
+        dt = self.compute_dtype
+        y = tf.matmul(tf.cast(x, dt), tf.cast(self.kernel, dt))  # [B, M, out]
+        return self._act(y + tf.cast(self.bias, dt))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "input_dim": self.input_dim,
+                "activation": self.activation}

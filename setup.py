@@ -1,0 +1,27 @@
+"""inr_gan_tf: GANs that generate images as continuous functions (INR-GAN) in TensorFlow/Keras."""
+from setuptools import find_packages, setup
+
+setup(
+    name="inr_gan_tf",
+    version="0.1.0",
+    description="INR-GAN (Adversarial Generation of Continuous Images) in TensorFlow/Keras",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["inr_gan_tf", "inr_gan_tf.*"]),
+    include_package_data=True,
+    package_data={"inr_gan_tf": ["data/noto_emoji/*"]},
+    # The tested stack: TensorFlow 2.21 with Keras 3.
+    install_requires=[
+        "tensorflow==2.21.0",
+        "keras>=3.15,<4",
+        "absl-py>=2.1",
+        "numpy>=1.26,<3",
+        "pillow>=10",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+        "export": ["tf2onnx>=1.17", "onnx>=1.17", "onnxruntime>=1.20", "ai-edge-litert>=1.2"],
+        "tb": ["tensorboard>=2.20", "xprof>=2.20"],
+    },
+)

@@ -1,4 +1,5 @@
 """Model: coordinates -> multi-scale INR, hypernetwork generator, discriminator, presets."""
+from inr_gan_tf.model.discriminator import Discriminator
 from inr_gan_tf.model.generator import Generator, build_generator
 from inr_gan_tf.model.hypernet import Hypernet, Mapping
 from inr_gan_tf.model.inr import MultiScaleINR
@@ -6,5 +7,5 @@ from inr_gan_tf.model.layers import FMMDense, FourierFeatures, HyperDense, Share
 from inr_gan_tf.model.param_spec import ParamSpec
 from inr_gan_tf.model.plan import RenderPlan, make_plan
 
-__all__ = ["Generator", "build_generator", "Hypernet", "Mapping", "MultiScaleINR", "FMMDense",
+__all__ = ["Discriminator", "Generator", "build_generator", "Hypernet", "Mapping", "MultiScaleINR", "FMMDense",
            "FourierFeatures", "HyperDense", "SharedDense", "ParamSpec", "RenderPlan", "make_plan"]

@@ -27,15 +27,19 @@ class Mapping(keras.layers.Layer):
             raise ValueError(f"mapping needs num_layers >= 1, got {num_layers}")
         self.z_dim, self.width, self.num_layers = int(z_dim), int(width), int(num_layers)
         self.w_avg_beta = float(w_avg_beta)
-        self.dense = []
+        # One attribute per layer: tf.train.Checkpoint does not follow Keras 3's tracked lists.
         for i in range(self.num_layers):
             fan_in = self.z_dim if i == 0 else self.width
             layer = keras.layers.Dense(self.width, name=f"fc{i}", kernel_initializer=keras.initializers.RandomNormal(stddev=math.sqrt(2.0 / fan_in)))
             layer.build((None, fan_in))
-            self.dense.append(layer)
+            setattr(self, f"fc{i}", layer)
         self.w_avg = self.add_weight(name="w_avg", shape=(self.width,), initializer="zeros",
                                      trainable=False)
         self.built = True  # all state is created above
+
+    @property
+    def dense(self):
+        return [getattr(self, f"fc{i}") for i in range(self.num_layers)]
 
     def call(self, z, truncation=1.0):
         h = tf.nn.leaky_relu(self.dense[0](z), 0.2)  # [B, width]

@@ -47,6 +47,10 @@ def normalize_blocks(blocks: Sequence[dict]) -> List[dict]:
 _DENSE = {"shared": SharedDense, "hyper": HyperDense, "fmm": FMMDense}
 
 
+def _attr(name: str) -> str:
+    return name.replace(".", "_")
+
+
 def layer_layout(blocks, modulation, fourier, coord_skip, latent_dim=0, out_channels=3):
     """Per block, the layers as (name, kind, in_dim, out_dim); kind is fourier|shared|hyper|fmm.
 
@@ -99,24 +103,35 @@ class MultiScaleINR(keras.layers.Layer):
         self.out_channels, self.activation = int(out_channels), activation
         self.coarse_resolutions = [b["resolution"] for b in self.blocks[:-1]]
 
-        self.features, self.hidden = [], []
-        for k, block_layers in enumerate(layer_layout(self.blocks, modulation, self.fourier,
-                                                      self.coord_skip, self.latent_dim,
-                                                      self.out_channels)):
-            feat, layers = None, []
+        # Each layer is its own attribute: tf.train.Checkpoint does not follow Keras 3's
+        # tracked lists, so layers kept only in a list would be silently left out of checkpoints.
+        self._layout = layer_layout(self.blocks, modulation, self.fourier, self.coord_skip,
+                                    self.latent_dim, self.out_channels)
+        for k, block_layers in enumerate(self._layout):
             for name, kind, in_dim, out_dim in block_layers:
                 if kind == "fourier":
-                    feat = FourierFeatures(out_dim, self.blocks[k]["fourier_scale"],
-                                           predicted=modulation != "shared", name=name)
+                    layer = FourierFeatures(out_dim, self.blocks[k]["fourier_scale"],
+                                            predicted=modulation != "shared", name=name)
                 elif name == "to_rgb":
-                    self.to_rgb = _DENSE[kind](out_dim, in_dim, "linear", name=name)
+                    layer = _DENSE[kind](out_dim, in_dim, "linear", name=name)
                 else:
                     extra = (self.rank,) if kind == "fmm" else ()
-                    layers.append(_DENSE[kind](out_dim, in_dim, *extra, activation, name=name))
-            self.features.append(feat)
-            self.hidden.append(layers)
+                    layer = _DENSE[kind](out_dim, in_dim, *extra, activation, name=name)
+                setattr(self, _attr(name), layer)
         self.param_spec = ParamSpec(self._spec_entries())
         self.built = True  # all state is created above
+
+    @property
+    def features(self):
+        """Per block, its FourierFeatures layer or None."""
+        return [next((getattr(self, _attr(n)) for n, kind, *_ in rows if kind == "fourier"), None)
+                for rows in self._layout]
+
+    @property
+    def hidden(self):
+        """Per block, its hidden layers in order."""
+        return [[getattr(self, _attr(n)) for n, kind, *_ in rows if kind != "fourier" and n != "to_rgb"]
+                for rows in self._layout]
 
     def _named_layers(self):
         for k in range(len(self.blocks)):

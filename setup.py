@@ -18,10 +18,14 @@ setup(
         "absl-py>=2.1",
         "numpy>=1.26,<3",
         "pillow>=10",
+        "tensorboard>=2.20",  # tf.summary needs it for training logs
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        "test": ["pytest>=8", "tensorflow-datasets==4.9.10", "importlib_resources>=6"],
+        # tensorflow-datasets 4.9.10 imports importlib_resources without declaring it.
+        "tfds": ["tensorflow-datasets==4.9.10", "importlib_resources>=6"],
+        "lsun": ["lmdb>=1.4"],
         "export": ["tf2onnx>=1.17", "onnx>=1.17", "onnxruntime>=1.20", "ai-edge-litert>=1.2"],
-        "tb": ["tensorboard>=2.20", "xprof>=2.20"],
+        "tb": ["xprof>=2.20"],  # profiler traces in TensorBoard
     },
 )

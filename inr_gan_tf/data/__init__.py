@@ -1,0 +1,26 @@
+"""Data: image sources -> tf.data batches in [-1, 1].
+
+    src = resolve_source('data/ffhq.zip')           # scans once: src.stats has count, skipped
+    ds = make_dataset(src, 64, 32, seed=0)          # float32 [32, 64, 64, 3] in [-1, 1]
+
+Sources (`resolve_source`): image folders, zips, TFRecord shards from tools/dataset_tool.py,
+prepared TFDS datasets, LSUN lmdb exports, the shipped `noto_emoji` set and `procedural`
+images with exact ground truth at any resolution (`render_procedural`). Importing this package
+also registers the TFDS builder `noto_emoji` when tensorflow-datasets is installed.
+"""
+from inr_gan_tf.data.base import DataStats, Source
+from inr_gan_tf.data.noto_emoji import load_noto_emoji
+from inr_gan_tf.data.pipeline import make_dataset
+from inr_gan_tf.data.procedural import render_procedural
+from inr_gan_tf.data.sources import resolve_source
+
+try:
+    import tensorflow_datasets as _tfds  # noqa: F401  (optional extra)
+except ImportError:
+    _tfds = None
+if _tfds is not None:
+    # Defining the builder class is what registers it with TFDS.
+    from inr_gan_tf.data.noto_emoji import builder as _noto_builder  # noqa: F401
+
+__all__ = ['DataStats', 'Source', 'load_noto_emoji', 'make_dataset', 'render_procedural',
+           'resolve_source']

@@ -1,0 +1,148 @@
+"""What every image source provides, and the bookkeeping of files it had to skip.
+
+A source yields one pass over *its* images as RGB [h, w, 3] tensors (uint8, or float32 in
+[0, 255]) at whatever size they are stored; `pipeline.make_dataset` crops, resizes, flips,
+scales, repeats and batches. Sharding and the seeded shuffle happen in the source, because
+only it knows the unit worth shuffling (an index, a file of records).
+"""
+import threading
+from typing import Callable, List, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+_SHOW_BAD = 5  # bad paths named in one log line; all of them stay in DataStats.bad
+
+
+class DataStats:
+    """Counts what a source could not read; nothing it skips goes unreported.
+
+    `num_examples` is the number of readable images found by the source's scan (None where a
+    source cannot count up front). `bad` lists `(path, reason)` for every skipped file, both
+    those found by the scan and those that failed to decode later; `skipped` is its length.
+    Thread-safe: decoding runs in tf.data's parallel map threads.
+    """
+
+    def __init__(self, source: str, num_examples: Optional[int] = None):
+        self.source = source
+        self.num_examples = num_examples
+        self.bad: List[Tuple[str, str]] = []
+        self._seen = set()
+        self._lock = threading.Lock()
+
+    @property
+    def skipped(self) -> int:
+        return len(self.bad)
+
+    @property
+    def bad_paths(self) -> List[str]:
+        return [path for path, _ in self.bad]
+
+    def record_bad(self, path: str, reason: str, *, log: bool = True) -> None:
+        """Records an unreadable file once, however many epochs it fails in."""
+        with self._lock:
+            if path in self._seen:
+                return
+            self._seen.add(path)
+            self.bad.append((path, reason))
+        if log:
+            logging.warning('%s: skipping unreadable image %s (%s)', self.source, path, reason)
+
+    def log_scan(self) -> None:
+        """One log line with the scan's totals (and the first few bad files)."""
+        if not self.bad:
+            logging.info('%s: %s images, none skipped', self.source, self.num_examples)
+            return
+        shown = '; '.join(f'{p} ({r})' for p, r in self.bad[:_SHOW_BAD])
+        more = f'; and {len(self.bad) - _SHOW_BAD} more' if len(self.bad) > _SHOW_BAD else ''
+        logging.warning('%s: %s readable images, %d unreadable files skipped: %s%s',
+                        self.source, self.num_examples, len(self.bad), shown, more)
+
+    def __repr__(self) -> str:
+        return (f'DataStats(source={self.source!r}, num_examples={self.num_examples}, '
+                f'skipped={self.skipped})')
+
+
+def shard(ds: tf.data.Dataset, input_context: Optional[tf.distribute.InputContext]):
+    """Keeps this input pipeline's share (every n-th element); a no-op for one pipeline."""
+    if input_context is None or input_context.num_input_pipelines <= 1:
+        return ds
+    return ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+
+
+class Source:
+    """Base class. Subclasses set `name`, `stats` and implement `dataset`."""
+
+    name: str = 'source'
+    stats: DataStats
+
+    @property
+    def num_examples(self) -> Optional[int]:
+        """Readable images in the whole source (all pipelines), or None if unknown."""
+        return self.stats.num_examples
+
+    def dataset(self, resolution: int, *, shuffle: bool, seed: int,
+                input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
+        """One pass over this pipeline's share: RGB [h, w, 3], uint8 or float32 in [0, 255].
+
+        `resolution` is a hint: sources that can produce any size (procedural) render at it,
+        others ignore it.
+        """
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}({self.name!r}, num_examples={self.num_examples})'
+
+
+class IndexedSource(Source):
+    """A source with random access to images 0..N-1: sharding and shuffling act on indices.
+
+    Shuffling indices (not decoded images) is a full uniform shuffle for the price of an int64
+    per image, and costs no decode for the images that go to other pipelines.
+    """
+
+    def load(self, index: int, resolution: int) -> Optional[np.ndarray]:
+        """Image `index` as RGB [h, w, 3] uint8/float32, or None if unreadable (after
+        `self.stats.record_bad`). Runs in a tf.numpy_function, in parallel threads."""
+        raise NotImplementedError
+
+    #: dtype that `load` returns; float32 sources skip a quantisation to uint8.
+    load_dtype = tf.uint8
+
+    def dataset(self, resolution, *, shuffle, seed, input_context=None):
+        n = self.num_examples
+        if not n:
+            raise ValueError(f'{self.name}: no readable images (skipped {self.stats.skipped})')
+        ds = shard(tf.data.Dataset.range(n), input_context)
+        if shuffle:
+            ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.map(self._tf_loader(resolution), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.filter(_is_ok).map(_drop_ok)
+
+    def _tf_loader(self, resolution: int) -> Callable:
+        np_dtype = self.load_dtype.as_numpy_dtype
+
+        def load_np(index):
+            image = self.load(int(index), resolution)
+            if image is None:
+                # Skipped (and already recorded); the filter after the map drops it.
+                return np.zeros((1, 1, 3), np_dtype), False
+            return image.astype(np_dtype, copy=False), True
+
+        def load_tf(index):
+            image, ok = tf.numpy_function(load_np, [index], [self.load_dtype, tf.bool],
+                                          stateful=False)
+            return tf.ensure_shape(image, [None, None, 3]), tf.ensure_shape(ok, [])
+
+        return load_tf
+
+
+def _is_ok(image, ok):
+    del image
+    return ok
+
+
+def _drop_ok(image, ok):
+    del ok
+    return image

@@ -1,0 +1,127 @@
+"""Train an INR-GAN: `python -m inr_gan_tf.train --flagfile=configs/quickstart.flags`.
+
+Running the same command again resumes from the run directory's last checkpoint (models,
+optimizers, step, images seen, latent RNG and data position).
+"""
+import json
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # hide TensorFlow's start-up chatter
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+
+from inr_gan_tf import sampling  # noqa: E402
+from inr_gan_tf.model import complexity  # noqa: E402
+from inr_gan_tf.training import options  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker"],
+                  "tf.distribute strategy: default (one device), mirrored (local devices), "
+                  "multiworker (machines, from TF_CONFIG).")
+flags.DEFINE_enum("xla", "auto", ["auto", "true", "false"],
+                  "XLA-compile the per-replica step (auto: on with a GPU; it was slower on CPU here).")
+flags.DEFINE_integer("ckpt_every", 200, "Save a checkpoint every N steps (also on exit and SIGTERM/SIGINT).")
+flags.DEFINE_integer("log_every", 10, "Log losses and a progress line every N steps.")
+flags.DEFINE_integer("sample_every", 500, "Write fixed-seed sample grids every N steps (0: never).")
+flags.DEFINE_integer("threads", 0, "TF intra-op threads (0: TensorFlow's default).")
+
+
+def make_strategy(kind: str):
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if kind == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def describe(config: dict) -> str:
+    g = config["generator"]
+    m, p = complexity.macs(g), complexity.params(g)
+    lines = [json.dumps(config, indent=1, sort_keys=True),
+             f"G MACs/image: {m['total'] / 1e9:.3f} G (hypernet {m['hypernet'] / 1e9:.3f} G, "
+             f"INR {m['inr'] / 1e9:.3f} G; points per block {m['points_per_block']})",
+             f"G params: {p['total'] / 1e6:.3f} M (hypernet {p['hypernet'] / 1e6:.3f} M, INR shared "
+             f"{p['inr_shared'] / 1e6:.3f} M; {p['predicted']} predicted values per image)"]
+    return "\n".join(lines)
+
+
+def sample_callback(state, every: int, seeds=range(16)):
+    """Fixed-seed grids from G_ema: training grid, 2x super-resolution and zoomed out."""
+    out_dir = os.path.join(state.run_dir, "samples")
+    os.makedirs(out_dir, exist_ok=True)
+    R = state.G.resolution
+    from PIL import Image
+
+    def grid(images):
+        n = int(np.ceil(np.sqrt(len(images))))
+        pad = np.full((n * n - len(images),) + images.shape[1:], 255, np.uint8)
+        images = np.concatenate([images, pad]).reshape(n, n, *images.shape[1:])
+        return images.transpose(0, 2, 1, 3, 4).reshape(n * images.shape[2], n * images.shape[3], 3)
+
+    def cb(step, writer):
+        if not every or step % every:
+            return
+        views = {"grid": (R, None), "superres2x": (2 * R, None), "zoomout": (R, (-0.3, -0.3, 1.3, 1.3))}
+        with writer.as_default(step=step):
+            for name, (size, bounds) in views.items():
+                imgs = sampling.generate_images(state.G_ema, list(seeds), size, size,
+                                                bounds or (0.0, 0.0, 1.0, 1.0))
+                g = grid(imgs)
+                Image.fromarray(g).save(os.path.join(out_dir, f"{name}-{step:07d}.png"))
+                tf.summary.image(f"samples/{name}", g[None], max_outputs=1)
+    return cb
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        config = options.run_config()
+    except ValueError as e:  # inconsistent flags: a usage error, not a traceback
+        raise app.UsageError(str(e)) from None
+    if FLAGS.dry_run:
+        print(describe(config))
+        return 0
+    if FLAGS.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+    from inr_gan_tf import data
+    from inr_gan_tf.training.loop import Trainer
+    from inr_gan_tf.training.state import TrainState, write_config
+
+    write_config(FLAGS.run_dir, config)
+    strategy = make_strategy(FLAGS.strategy)
+    if config["batch_size"] % strategy.num_replicas_in_sync:
+        raise ValueError(f"--batch_size {config['batch_size']} is not divisible by "
+                         f"{strategy.num_replicas_in_sync} replicas")
+    state = TrainState(config, FLAGS.run_dir, strategy)
+    resumed = state.restore_latest()
+    logging.info("%s at step %d", "resumed" if resumed else "starting", int(state.step.numpy()))
+    logging.info("%s", describe(config))
+
+    source = data.resolve_source(config["data"])
+    start = int(state.step.numpy())
+
+    def dataset_fn(ctx):
+        # Same seed + skipping the batches already used = the data position of the checkpoint.
+        return data.make_dataset(source, config["generator"]["resolution"], config["batch_size"],
+                                 seed=config["seed"], input_context=ctx).skip(start)
+    ds = strategy.distribute_datasets_from_function(dataset_fn)
+    xla = FLAGS.xla == "true" or (FLAGS.xla == "auto" and bool(tf.config.list_physical_devices("GPU")))
+    trainer = Trainer(state, xla=xla)
+    trainer.fit(ds, config["total_kimg"], ckpt_every=FLAGS.ckpt_every, log_every=FLAGS.log_every,
+                callbacks=[sample_callback(state, FLAGS.sample_every)])
+    logging.info("done at step %d (%.2f kimg); data: %s", int(state.step.numpy()),
+                 int(state.nimg.numpy()) / 1000, source.stats)
+    return 0
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

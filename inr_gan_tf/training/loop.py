@@ -1,0 +1,131 @@
+"""The training loop: one code path for the default strategy and MirroredStrategy.
+
+Each iteration is one G step then one D step (with R1 on real images, App. A) on a global
+batch, then the G EMA. Latents are drawn on the host from the checkpointed RNG for the whole
+global batch and split over replicas, so a run's numbers do not depend on the replica count.
+A non-finite loss restores the last checkpoint and goes on with new latents; repeated failures
+stop the run.
+"""
+import collections.abc
+import os
+import signal
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from inr_gan_tf.training.ema import EMA
+from inr_gan_tf.training.losses import GANLoss
+from inr_gan_tf.training.state import TrainState
+
+MAX_NONFINITE_RESTORES = 3
+
+
+class Trainer:
+    def __init__(self, state: TrainState, xla: bool = False):
+        self.s = state
+        cfg = state.config
+        self.batch = cfg["batch_size"]
+        self.loss = GANLoss(state.G, state.D, r1_gamma=cfg["loss"]["r1_gamma"],
+                            r1_interval=cfg["loss"]["r1_interval"])
+        self.ema = EMA(ema_kimg=cfg["ema"]["ema_kimg"], ema_rampup=cfg["ema"]["ema_rampup"] or None)
+        self.r1_interval = cfg["loss"]["r1_interval"]
+        # jit_compile goes on the per-replica step: around strategy.run it fails with resource
+        # placement errors.
+        self._replica_step = tf.function(self._replica_step_fn, jit_compile=xla)
+        self._stop = False
+
+    # -- one iteration ---------------------------------------------------------------------
+    def _replica_step_fn(self, reals, z_g, z_d, do_r1):
+        s = self.s
+        nrep = tf.distribute.get_replica_context().num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            g_loss, g_stats, w = self.loss.generator_loss(z_g)
+            g_obj = g_loss / nrep  # optimizers sum gradients over replicas
+        grads = tape.gradient(g_obj, s.hyper_vars + s.inr_vars)
+        s.opt_hyper.apply(grads[:len(s.hyper_vars)], s.hyper_vars)
+        s.opt_inr.apply(grads[len(s.hyper_vars):], s.inr_vars)
+        with tf.GradientTape() as tape:
+            d_loss, d_stats = self.loss.discriminator_loss(z_d, reals, do_r1)
+            d_obj = d_loss / nrep
+        d_grads = tape.gradient(d_obj, s.D.trainable_variables)
+        s.opt_d.apply(d_grads, s.D.trainable_variables)
+        g_norm = tf.linalg.global_norm(grads)
+        d_norm = tf.linalg.global_norm(d_grads)
+        return {"loss_g": g_loss, "loss_d": d_loss, "grad_norm_g": g_norm, "grad_norm_d": d_norm,
+                "w_mean": tf.reduce_mean(w, 0), **g_stats, **d_stats}
+
+    def _split(self, value):
+        """Host tensor with a global batch axis -> per-replica slices."""
+        strategy = self.s.strategy
+        per = self.batch // strategy.num_replicas_in_sync
+        return strategy.experimental_distribute_values_from_function(
+            lambda ctx: value[ctx.replica_id_in_sync_group * per:(ctx.replica_id_in_sync_group + 1) * per])
+
+    @tf.function
+    def _post_step(self, w_mean):
+        s = self.s
+        s.G.mapping.update_w_avg(w_mean[None])
+        s.nimg.assign_add(self.batch)
+        s.step.assign_add(1)
+        self.ema.update(s.G, s.G_ema, s.nimg, self.batch)
+
+    def step(self, reals):
+        s, strategy = self.s, self.s.strategy
+        z = s.rng.normal([2, self.batch, s.G.z_dim])
+        do_r1 = tf.constant(int(s.step.numpy()) % self.r1_interval == 0)
+        out = strategy.run(self._replica_step, args=(reals, self._split(z[0]), self._split(z[1]), do_r1))
+        stats = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in out.items()}
+        self._post_step(stats.pop("w_mean"))
+        return {k: float(v) for k, v in stats.items()}
+
+    # -- the run ---------------------------------------------------------------------------
+    def _on_signal(self, signum, _frame):
+        logging.warning("signal %d: saving a checkpoint, then exiting", signum)
+        self._stop = True
+
+    def fit(self, dataset, total_kimg: float, ckpt_every: int = 200, log_every: int = 10,
+            callbacks=()):
+        """Trains until total_kimg; saves every `ckpt_every` steps, on SIGTERM/SIGINT and at the end."""
+        s = self.s
+        old = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        writer = tf.summary.create_file_writer(os.path.join(s.run_dir, "logs"))
+        # An iterator continues where it was; a dataset starts a new pass (and a new shuffle).
+        iterator = dataset if isinstance(dataset, collections.abc.Iterator) else iter(dataset)
+        failures, t0, n0 = 0, time.time(), int(s.nimg.numpy())
+        try:
+            while s.nimg.numpy() < total_kimg * 1000 and not self._stop:
+                stats = self.step(next(iterator))
+                step, nimg = int(s.step.numpy()), int(s.nimg.numpy())
+                if not all(np.isfinite(v) for v in stats.values()):
+                    failures += 1
+                    restored = s.restore_latest()  # also on the last try: never leave NaN weights
+                    s.rng.skip(failures * 1_000_003)  # new latents, not a replay of the failed ones
+                    if failures > MAX_NONFINITE_RESTORES or not restored:
+                        raise FloatingPointError(
+                            f"non-finite loss at step {step} ({stats}) and no good state to go back to "
+                            f"after {failures} tries: lower the learning rates or check the data")
+                    logging.warning("non-finite loss at step %d: restored step %d and skipped the update",
+                                    step, int(s.step.numpy()))
+                    continue
+                failures = 0
+                if step % log_every == 0:
+                    rate = (nimg - n0) / max(time.time() - t0, 1e-9)
+                    eta = (total_kimg * 1000 - nimg) / max(rate, 1e-9)
+                    logging.info("kimg %.2f  step %d  %.1f img/s  ETA %.0fs  G %.3f  D %.3f",
+                                 nimg / 1000, step, rate, eta, stats["loss_g"], stats["loss_d"])
+                    with writer.as_default(step=step):
+                        for k, v in stats.items():
+                            tf.summary.scalar(f"train/{k}", v)
+                        tf.summary.scalar("train/images_per_s", rate)
+                if step % ckpt_every == 0:
+                    s.save()
+                for cb in callbacks:
+                    cb(step, writer)
+            s.save()
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+            writer.flush()
+        return int(s.step.numpy())

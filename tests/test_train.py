@@ -1,0 +1,129 @@
+"""Training contracts on a tiny configuration: flags, steps, checkpoints, exact resume, NaN restore."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags
+
+from inr_gan_tf.model import presets
+from inr_gan_tf.training import options  # noqa: F401  (defines the flags)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PAPER_FLAGFILES = ["ffhq", "ffhq_256", "lsun_bedroom_256", "lsun_bedroom_128", "church_256"]
+
+
+def _tiny_config(data="procedural"):
+    g = presets.tiny_generator(16)
+    return {"generator": g, "discriminator": {"resolution": 16, "channel_base": 128, "channel_max": 16},
+            "data": data, "batch_size": 4, "total_kimg": 0.016, "seed": 3,
+            "optim": {"lr_hypernet": 1e-4, "lr_inr": 5e-4, "lr_d": 2e-3, "betas": [0.0, 0.99]},
+            "loss": {"r1_gamma": 10.0, "r1_interval": 1}, "ema": {"ema_kimg": 0.01, "ema_rampup": 0.05}}
+
+
+def _parse(*argv):
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train", *argv])
+    try:
+        return options.run_config()
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
+@pytest.mark.parametrize("name", PAPER_FLAGFILES)
+def test_paper_flagfiles_resolve_to_app_a(name):
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # nested flagfiles are relative to the repository root
+    try:
+        cfg = _parse(f"--flagfile=configs/{name}.flags")
+    finally:
+        os.chdir(cwd)
+    assert cfg["optim"]["betas"] == [0.0, 0.98] and cfg["loss"]["r1_gamma"] == 10
+    assert cfg["optim"]["lr_inr"] == 5e-4 and cfg["optim"]["lr_d"] == 3e-3
+    g = cfg["generator"]
+    assert g["mapping_width"] == 1024 and g["z_dim"] == 512 and g["rank"] == 10
+    if name == "ffhq":
+        assert [b["resolution"] for b in g["blocks"]] == [128, 256, 512, 1024]
+    assert cfg["discriminator"]["channel_base"] == 16384
+
+
+def test_inconsistent_flags_are_named():
+    with pytest.raises(ValueError, match="--resolution"):
+        _parse("--resolution=64")  # default --g_blocks ends at 32
+    with pytest.raises(ValueError, match="--g_blocks part"):
+        _parse("--g_blocks=16:128:2")
+    with pytest.raises(ValueError, match="--lr_d"):
+        _parse("--lr_d=0")
+
+
+def test_dry_run_cli_prints_config_macs_and_params():
+    out = subprocess.run([sys.executable, "-m", "inr_gan_tf.train", "--flagfile=configs/quickstart.flags",
+                          "--dry_run"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "G MACs/image" in out.stdout and "G params" in out.stdout and '"noto_emoji"' in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "inr_gan_tf.train", "--resolution=64", "--dry_run"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "--resolution is 64" in bad.stderr
+
+
+def _trainer(cfg, run_dir):
+    from inr_gan_tf import data
+    from inr_gan_tf.training.loop import Trainer
+    from inr_gan_tf.training.state import TrainState, write_config
+    write_config(run_dir, cfg)
+    state = TrainState(cfg, run_dir)
+    state.restore_latest()
+    start = int(state.step.numpy())
+    ds = data.make_dataset(cfg["data"], 16, cfg["batch_size"], seed=cfg["seed"]).skip(start)
+    return Trainer(state), state, ds
+
+
+def _weights(state):
+    return [v.numpy().copy() for v in state.G.weights + state.D.weights + state.G_ema.weights]
+
+
+def test_train_steps_checkpoint_and_exact_resume(tmp_path):
+    cfg = _tiny_config()
+    trainer, state, ds = _trainer(cfg, str(tmp_path / "a"))
+    before = _weights(state)
+    batches = iter(ds)  # one stream, as in a single process
+    trainer.fit(batches, total_kimg=0.008, ckpt_every=2, log_every=1)  # 2 steps of 4 images, saved
+    assert int(state.step.numpy()) == 2
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    trainer.fit(batches, total_kimg=0.016, ckpt_every=100, log_every=1)  # uninterrupted: steps 3-4
+    changed = [not np.array_equal(a, b) for a, b in zip(before, _weights(state))]
+    assert all(changed), "every G, D and G_ema variable moves"
+    uninterrupted = _weights(state)
+
+    resumed_trainer, resumed, ds_b = _trainer(cfg, str(tmp_path / "b"))  # a fresh process would do this
+    assert int(resumed.step.numpy()) == 2
+    resumed_trainer.fit(ds_b, total_kimg=0.016, ckpt_every=100, log_every=1)
+    for a, b in zip(uninterrupted, _weights(resumed)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    with open(tmp_path / "a" / "config.json") as f:
+        assert json.load(f)["generator"] == cfg["generator"]
+    assert tf.io.gfile.glob(str(tmp_path / "a" / "logs" / "*"))
+
+
+def test_changed_config_in_an_existing_run_dir_is_refused(tmp_path):
+    from inr_gan_tf.training.state import write_config
+    write_config(str(tmp_path), _tiny_config())
+    with pytest.raises(ValueError, match="batch_size"):
+        write_config(str(tmp_path), dict(_tiny_config(), batch_size=8))
+
+
+def test_nonfinite_loss_restores_the_last_checkpoint(tmp_path):
+    cfg = _tiny_config()
+    trainer, state, ds = _trainer(cfg, str(tmp_path))
+    trainer.fit(ds, total_kimg=0.004, ckpt_every=1, log_every=1)
+    good = _weights(state)
+    nan_batch = tf.data.Dataset.from_tensors(tf.fill([4, 16, 16, 3], np.nan)).repeat()
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        trainer.fit(nan_batch, total_kimg=0.1, ckpt_every=1000, log_every=1)
+    assert int(state.step.numpy()) == 1  # back at the last good state, not past it
+    for a, b in zip(good, _weights(state)):
+        np.testing.assert_array_equal(a, b)

@@ -127,3 +127,16 @@ def test_nonfinite_loss_restores_the_last_checkpoint(tmp_path):
     assert int(state.step.numpy()) == 1  # back at the last good state, not past it
     for a, b in zip(good, _weights(state)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_mirrored_step_on_two_logical_cpus_equals_one_device(tmp_path):
+    cfg = _tiny_config()
+    # Minibatch-stddev groups span the batch each replica sees; groups of 1 make the two
+    # layouts compute the same function.
+    cfg["discriminator"]["mbstd_group_size"] = 1
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "scripts", "mirrored_vs_single.py"),
+                          json.dumps(cfg), str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["max_abs_change"] > 0.1
+    assert result["max_abs_diff"] < 5e-6

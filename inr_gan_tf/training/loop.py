@@ -74,7 +74,8 @@ class Trainer:
     def step(self, reals):
         s, strategy = self.s, self.s.strategy
         z = s.rng.normal([2, self.batch, s.G.z_dim])
-        do_r1 = tf.constant(int(s.step.numpy()) % self.r1_interval == 0)
+        # Python bool: R1 every step is traced once without masking; lazy R1 traces both kinds.
+        do_r1 = int(s.step.numpy()) % self.r1_interval == 0
         out = strategy.run(self._replica_step, args=(reals, self._split(z[0]), self._split(z[1]), do_r1))
         stats = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in out.items()}
         self._post_step(stats.pop("w_mean"))

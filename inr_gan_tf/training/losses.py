@@ -7,8 +7,8 @@ opens the outer tapes and applies the optimizers:
     D step: L_D = E_z softplus(D(G(z))) + E_x softplus(-D(x))  [+ R1 when due]
     R1:     r1_gamma / 2 * E_x ||grad_x D(x)||^2                 (Mescheder et al. 2018)
 
-App. A applies R1 on every D step (r1_interval=1): the config-e discriminator is small enough
-that lazy regularization buys little. With r1_interval=k > 1 the penalty is applied every k-th
+App. A applies R1 on every D step (r1_interval=1) instead of lazily, because its D is the small
+config-e StyleGAN2 discriminator. With r1_interval=k > 1 the penalty is applied every k-th
 step and multiplied by k, so its expected gradient per step is unchanged (StyleGAN2 Sec. 3.1;
 we fold it into the one D step instead of a separate "Dreg" optimizer step).
 
@@ -24,14 +24,12 @@ def _float_logits(logits) -> tf.Tensor:
     return tf.cast(logits, tf.float32)  # [B, 1]
 
 
-def real_logits_and_r1(D, reals, do_r1: Union[bool, tf.Tensor] = True) -> Tuple[tf.Tensor, tf.Tensor]:
-    """D(reals) [B, 1] and R1's per-sample ||grad_x D(x)||^2 [B] (zeros where not `do_r1`).
+def real_logits_and_r1(D, reals) -> Tuple[tf.Tensor, tf.Tensor]:
+    """D(reals) [B, 1] and R1's per-sample ||grad_x D(x)||^2 [B], from one D forward pass.
 
     The inner tape watches the reals; any tape the caller holds around this call records the
     inner gradient computation too, so differentiating the penalty w.r.t. D's variables gives
-    the second-order term R1 needs. `do_r1` may be a boolean tensor: then only the gradient
-    w.r.t. the reals sits in a tf.cond and D's forward pass stays outside it (XLA cannot
-    compile the gradient of a cond whose branch holds D's minibatch-stddev reshapes).
+    the second-order term R1 needs.
     """
     reals = tf.cast(reals, tf.float32)  # a float32 leaf: gradients w.r.t. it come back float32
     with tf.GradientTape() as tape:
@@ -40,17 +38,9 @@ def real_logits_and_r1(D, reals, do_r1: Union[bool, tf.Tensor] = True) -> Tuple[
         # The gradient of the sum gives each sample's gradient w.r.t. its own pixels (plus the
         # minibatch-stddev coupling to its group, as in StyleGAN2's r1 on a batch).
         total = tf.reduce_sum(logits)
-
-    def penalty():
-        grads = tape.gradient(total, reals)                      # [B, R, R, C]
-        return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])   # [B]
-
-    def no_penalty():
-        return tf.zeros(tf.shape(logits)[:1], tf.float32)        # [B]
-
-    if isinstance(do_r1, (bool, int)):
-        return logits, penalty() if do_r1 else no_penalty()
-    return logits, tf.cond(tf.cast(do_r1, tf.bool), penalty, no_penalty)
+    grads = tape.gradient(total, reals)                          # [B, R, R, C]
+    penalty = tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])    # [B]
+    return logits, penalty
 
 
 def r1_penalty(D, reals) -> tf.Tensor:
@@ -106,10 +96,10 @@ class GANLoss:
                            do_r1: Union[bool, tf.Tensor] = True) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
         """Logistic D loss on G(z) and reals, plus R1 on the reals when `do_r1`.
 
-        `do_r1` may be a Python bool (the branch is chosen while tracing) or a boolean tensor
-        (one traced step serves both kinds of iteration, through tf.cond). The stats always
-        hold the same keys, with zero R1 on steps without it, so a traced step's outputs keep
-        one structure.
+        `do_r1` may be a Python bool (chosen while tracing: no R1 work on steps without it) or
+        a boolean tensor (one traced step for both kinds of iteration; R1 is computed and
+        masked). The stats always hold the same keys, with zero R1 on steps without it, so a
+        traced step's outputs keep one structure.
         """
         # Fakes are inputs to D here: no gradient may reach G from the D step.
         fakes = tf.stop_gradient(self.run_G(z)[0])                # [B, R, R, 3]
@@ -133,4 +123,10 @@ class GANLoss:
         if self.r1_gamma == 0.0 or (isinstance(do_r1, (bool, int)) and not do_r1):
             logits = self.run_D(reals)                            # no inner tape to record
             return logits, tf.zeros(tf.shape(logits)[:1], tf.float32)
-        return real_logits_and_r1(self.D, reals, do_r1)
+        logits, penalty = real_logits_and_r1(self.D, reals)
+        if isinstance(do_r1, (bool, int)):
+            return logits, penalty
+        # A tensor flag masks R1 rather than skipping it: the gradient of a tf.cond around the
+        # nested tape fails to compile under XLA (TF 2.21, minibatch-stddev reshapes), and App. A
+        # runs R1 on every step anyway. Lazy R1 that also saves the work passes a Python bool.
+        return logits, penalty * tf.cast(do_r1, tf.float32)

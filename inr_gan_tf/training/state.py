@@ -25,6 +25,8 @@ class TrainState:
         self.config, self.run_dir = config, run_dir
         self.strategy = strategy or tf.distribute.get_strategy()
         keras.utils.set_random_seed(config["seed"])
+        # The policy is global in Keras: set it before any layer of this run is built.
+        keras.mixed_precision.set_global_policy(config.get("precision", "float32"))
         optim = config["optim"]
         with self.strategy.scope():
             self.G = build_generator(config["generator"])

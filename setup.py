@@ -25,7 +25,8 @@ setup(
         # tensorflow-datasets 4.9.10 imports importlib_resources without declaring it.
         "tfds": ["tensorflow-datasets==4.9.10", "importlib_resources>=6"],
         "lsun": ["lmdb>=1.4"],
-        "export": ["tf2onnx>=1.17", "onnx>=1.17", "onnxruntime>=1.20", "ai-edge-litert>=1.2"],
+        "export": ["tf2onnx==1.17.0", "onnx==1.23.2", "onnxruntime==1.31.1", "ai-edge-litert==2.3.0",
+                   "tensorflow-serving-api==2.21.0"],  # tested set; leaves TF, Keras, numpy, protobuf as they are
         "tb": ["xprof>=2.20"],  # profiler traces in TensorBoard
     },
 )

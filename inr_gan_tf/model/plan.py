@@ -26,6 +26,7 @@ import tensorflow as tf
 from inr_gan_tf import coords as coords_lib
 
 _OFFSET = 2 ** 30  # cell indices are clipped to [-2^30, 2^30) and packed into one int64 key
+_SPLIT = 4096      # parent indices travel as two float32 parts < 2^24: exact up to 2^36 points
 
 
 class RenderPlan(NamedTuple):
@@ -35,15 +36,30 @@ class RenderPlan(NamedTuple):
     point_parents: Optional[tf.Tensor]   # [Bp, N] cell of each point in the last coarse block
 
 
+# Only ops that TFLite and ONNX run natively (exports render with this same plan): TFLite has no
+# int64 floor-division to decode keys, and tf2onnx 1.17 fails on integer segment reductions with
+# numpy 2. Hence float32 segment maxima over values that are equal within each segment.
+
+
+def _segment_value(values, idx, num):
+    """The value shared by all members of each segment (max of equal values)."""
+    return tf.math.unsorted_segment_max(values, idx, num)
+
+
 def _cells(points_flat: tf.Tensor, resolution: int):
-    cell = tf.floor(points_flat * float(resolution))  # [P, 2]
-    cell = tf.cast(tf.clip_by_value(cell, -_OFFSET, _OFFSET - 1), tf.int64)
-    key = (cell[:, 0] + _OFFSET) * (2 * _OFFSET) + (cell[:, 1] + _OFFSET)  # [P]
+    cell = tf.clip_by_value(tf.floor(points_flat * float(resolution)), -_OFFSET, _OFFSET - 1)  # [P, 2]
+    icell = tf.cast(cell, tf.int64)
+    key = (icell[:, 0] + _OFFSET) * (2 * _OFFSET) + (icell[:, 1] + _OFFSET)  # [P]
     uniq, idx = tf.unique(key)  # first-occurrence order: deterministic for a given point set
-    cx = uniq // (2 * _OFFSET) - _OFFSET
-    cy = uniq % (2 * _OFFSET) - _OFFSET
-    centres = (tf.cast(tf.stack([cx, cy], -1), tf.float32) + 0.5) / float(resolution)  # [U, 2]
+    centres = _segment_value((cell + 0.5) / float(resolution), idx, tf.shape(uniq)[0])  # [U, 2]
     return centres, idx
+
+
+def _parents(prev_idx, idx, num):
+    """Parent cell of each cell: all points of a level-k cell share one level-(k-1) cell."""
+    hi = _segment_value(tf.cast(prev_idx // _SPLIT, tf.float32), idx, num)
+    lo = _segment_value(tf.cast(prev_idx % _SPLIT, tf.float32), idx, num)
+    return tf.cast(hi, tf.int32) * _SPLIT + tf.cast(lo, tf.int32)  # [U]
 
 
 def make_plan(coords, coarse_resolutions: Sequence[int]) -> RenderPlan:
@@ -54,8 +70,7 @@ def make_plan(coords, coarse_resolutions: Sequence[int]) -> RenderPlan:
     for k, res in enumerate(coarse_resolutions):
         c, idx = _cells(flat, res)
         if k > 0:
-            # All points of a level-k cell share one level-(k-1) cell, so max == that cell.
-            parents.append(tf.math.unsorted_segment_max(prev_idx, idx, tf.shape(c)[0]))
+            parents.append(_parents(prev_idx, idx, tf.shape(c)[0]))
         centres.append(c)
         prev_idx = idx
     point_parents = None

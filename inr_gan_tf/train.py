@@ -27,6 +27,9 @@ flags.DEFINE_enum("xla", "auto", ["auto", "true", "false"],
 flags.DEFINE_integer("ckpt_every", 200, "Save a checkpoint every N steps (also on exit and SIGTERM/SIGINT).")
 flags.DEFINE_integer("log_every", 10, "Log losses and a progress line every N steps.")
 flags.DEFINE_integer("sample_every", 500, "Write fixed-seed sample grids every N steps (0: never).")
+flags.DEFINE_integer("swd_every", 500, "Log the multi-scale SWD of fixed-seed G_ema samples against real "
+                     "images every N steps (0: never).")
+flags.DEFINE_integer("swd_images", 512, "Images per side for the in-training SWD.")
 flags.DEFINE_integer("threads", 0, "TF intra-op threads (0: TensorFlow's default).")
 
 
@@ -76,6 +79,38 @@ def sample_callback(state, every: int, seeds=range(16)):
     return cb
 
 
+def swd_callback(state, source, every: int, num: int):
+    """In-training quality signal with no download: SWD (ProGAN) of G_ema vs real images.
+
+    Appends {"step", "kimg", "swd": {...}} to metric-swd.jsonl in the run directory.
+    """
+    if not every:
+        return lambda step, writer: None
+    from inr_gan_tf import data
+    from inr_gan_tf.metrics import SWDReference
+    R = state.G.resolution
+    reals = data.make_dataset(source, R, 64, seed=0, shuffle=False, flip=False, repeat=False)
+    reals = np.concatenate([b.numpy() for b in reals.take(-(-num // 64))])[:num]
+    ref = SWDReference(reals, seed=0)
+    path = os.path.join(state.run_dir, "metric-swd.jsonl")
+
+    def cb(step, writer):
+        if step % every:
+            return
+        fakes = sampling.generate_images(state.G_ema, range(len(reals)), batch_size=64)
+        result = ref(fakes)
+        with writer.as_default(step=step):
+            tf.summary.scalar("metrics/swd_mean", result["mean"])
+            for res, v in result["levels"].items():
+                tf.summary.scalar(f"metrics/swd_{res}", v)
+        with open(path, "a") as f:
+            f.write(json.dumps({"step": step, "kimg": int(state.nimg.numpy()) / 1000,
+                                "swd": {"mean": result["mean"],
+                                        "levels": {str(k): v for k, v in result["levels"].items()}}}) + "\n")
+        logging.info("SWD x1e3 at step %d: %.2f %s", step, result["mean"], result["levels"])
+    return cb
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -113,7 +148,8 @@ def main(argv):
     xla = FLAGS.xla == "true" or (FLAGS.xla == "auto" and bool(tf.config.list_physical_devices("GPU")))
     trainer = Trainer(state, xla=xla)
     trainer.fit(ds, config["total_kimg"], ckpt_every=FLAGS.ckpt_every, log_every=FLAGS.log_every,
-                callbacks=[sample_callback(state, FLAGS.sample_every)])
+                callbacks=[sample_callback(state, FLAGS.sample_every),
+                           swd_callback(state, source, FLAGS.swd_every, FLAGS.swd_images)])
     logging.info("done at step %d (%.2f kimg); data: %s", int(state.step.numpy()),
                  int(state.nimg.numpy()) / 1000, source.stats)
     return 0

@@ -147,7 +147,8 @@ def _cli(run_dir, *extra):
     return [sys.executable, "-m", "inr_gan_tf.train", "--data=procedural", "--resolution=16",
             "--g_blocks=8:16:1:8:3,16:16:1:8:3", "--z_dim=16", "--mapping_width=32",
             "--d_channel_base=128", "--d_channel_max=16", "--batch_size=4", "--total_kimg=0.032",
-            "--ckpt_every=2", "--sample_every=0", "--threads=1", f"--run_dir={run_dir}", *extra]
+            "--ckpt_every=2", "--sample_every=0", "--swd_every=0", "--threads=1", f"--run_dir={run_dir}",
+            *extra]
 
 
 def _final_weights(run_dir):
@@ -176,3 +177,17 @@ def test_kill_9_then_rerun_matches_an_uninterrupted_run(tmp_path):
     assert a.keys() == b.keys()
     for n in a:
         np.testing.assert_allclose(a[n], b[n], rtol=1e-5, atol=1e-6, err_msg=n)
+
+
+def test_sample_grids_and_swd_are_written(tmp_path):
+    from inr_gan_tf import data, train
+    from inr_gan_tf.training.state import TrainState
+    state = TrainState(_tiny_config(), str(tmp_path))
+    writer = tf.summary.create_file_writer(str(tmp_path / "logs"))
+    train.sample_callback(state, every=1, seeds=range(4))(1, writer)
+    train.swd_callback(state, data.resolve_source("procedural"), every=1, num=32)(1, writer)
+    names = sorted(os.listdir(tmp_path / "samples"))
+    assert names == ["grid-0000001.png", "superres2x-0000001.png", "zoomout-0000001.png"]
+    with open(tmp_path / "metric-swd.jsonl") as f:
+        row = json.loads(f.readline())
+    assert row["step"] == 1 and row["swd"]["mean"] > 0 and set(row["swd"]["levels"]) == {"16"}

@@ -73,7 +73,7 @@ def macs(config: dict, height: int = None, width: int = None,
     blocks, layout = _layout(config)
     height = height or config["resolution"]
     width = width or config["resolution"]
-    rank, modulation = config.get("rank", 10), config.get("modulation", "fmm")
+    rank = config.get("rank", 10)
     z_dim = config.get("z_dim", PAPER_HYPERNET["z_dim"])
     hw = config.get("mapping_width", PAPER_HYPERNET["mapping_width"])
     n_layers = config.get("mapping_layers", PAPER_HYPERNET["mapping_layers"])

@@ -75,8 +75,24 @@ class FourierFeatures(keras.layers.Layer):
                 "scale": self.scale, "predicted": self.predicted}
 
 
+class _INRDense(keras.layers.Layer):
+    """Shared constructor/config of the INR's dense layers: units, input_dim, activation."""
+
+    def __init__(self, units: int,            # output features
+                 input_dim: int,              # input features
+                 activation: str = "relu",    # applied after the bias
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.input_dim, self.activation = int(units), int(input_dim), activation
+        self._act = activation_fn(activation)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "input_dim": self.input_dim,
+                "activation": self.activation}
+
+
 @keras.saving.register_keras_serializable(package="inr_gan_tf")
-class FMMDense(keras.layers.Layer):
+class FMMDense(_INRDense):
     """Factorized multiplicative modulation (Sec. 3.2): W = W_s * sigmoid(A @ B), bias predicted.
 
     W_s [out, in] is shared by all samples; A [out, r] and B [r, in] come from the hypernetwork,
@@ -88,10 +104,8 @@ class FMMDense(keras.layers.Layer):
                  rank: int = 10,              # r of the low-rank modulation (paper: 10)
                  activation: str = "relu",    # applied after the bias
                  **kwargs):
-        super().__init__(**kwargs)
-        self.units, self.input_dim, self.rank = int(units), int(input_dim), int(rank)
-        self.activation = activation
-        self._act = activation_fn(activation)
+        super().__init__(units, input_dim, activation, **kwargs)
+        self.rank = int(rank)
         self._w_scale = _he_scale(self.input_dim, activation) / math.sqrt(_SIGMOID_SQ_MEAN)
         self._b_scale = BIAS_SCALE * _he_scale(self.input_dim, activation)
         self.shared = self.add_weight(name="shared", shape=(self.units, self.input_dim),
@@ -113,12 +127,11 @@ class FMMDense(keras.layers.Layer):
         return self._act(y + tf.cast(bias, self.compute_dtype)[:, None, :] * self._b_scale)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "input_dim": self.input_dim,
-                "rank": self.rank, "activation": self.activation}
+        return {**super().get_config(), "rank": self.rank}
 
 
 @keras.saving.register_keras_serializable(package="inr_gan_tf")
-class HyperDense(keras.layers.Layer):
+class HyperDense(_INRDense):
     """A dense layer whose whole weight and bias are predicted per sample (no factorization).
 
     Used for the coordinate layer and the to-RGB layer, which are small (Sec. 3.2), and for
@@ -129,9 +142,7 @@ class HyperDense(keras.layers.Layer):
                  input_dim: int,              # input features
                  activation: str = "relu",    # applied after the bias
                  **kwargs):
-        super().__init__(**kwargs)
-        self.units, self.input_dim, self.activation = int(units), int(input_dim), activation
-        self._act = activation_fn(activation)
+        super().__init__(units, input_dim, activation, **kwargs)
         self._w_scale = _he_scale(self.input_dim, activation)
         self._b_scale = BIAS_SCALE * self._w_scale
         self.built = True  # all state is created above
@@ -144,22 +155,16 @@ class HyperDense(keras.layers.Layer):
         y = tf.matmul(tf.cast(x, dt), tf.cast(W, dt) * self._w_scale, transpose_b=True)  # [B, M, out]
         return self._act(y + tf.cast(bias, dt)[:, None, :] * self._b_scale)
 
-    def get_config(self):
-        return {**super().get_config(), "units": self.units, "input_dim": self.input_dim,
-                "activation": self.activation}
-
 
 @keras.saving.register_keras_serializable(package="inr_gan_tf")
-class SharedDense(keras.layers.Layer):
+class SharedDense(_INRDense):
     """An ordinary dense layer shared by all samples (the latent-conditioned baseline of Table 1)."""
 
     def __init__(self, units: int,            # output features
                  input_dim: int,              # input features
                  activation: str = "relu",    # applied after the bias
                  **kwargs):
-        super().__init__(**kwargs)
-        self.units, self.input_dim, self.activation = int(units), int(input_dim), activation
-        self._act = activation_fn(activation)
+        super().__init__(units, input_dim, activation, **kwargs)
         self.kernel = self.add_weight(
             name="kernel", shape=(self.input_dim, self.units),
             initializer=keras.initializers.RandomNormal(stddev=_he_scale(self.input_dim, activation)))
@@ -174,6 +179,3 @@ class SharedDense(keras.layers.Layer):
         y = tf.matmul(tf.cast(x, dt), tf.cast(self.kernel, dt))  # [B, M, out]
         return self._act(y + tf.cast(self.bias, dt))
 
-    def get_config(self):
-        return {**super().get_config(), "units": self.units, "input_dim": self.input_dim,
-                "activation": self.activation}

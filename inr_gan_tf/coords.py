@@ -65,6 +65,18 @@ def grid(height: int, width: int, bounds: Sequence[float] = UNIT_BOUNDS) -> tf.T
     return tf.constant(grid_np(height, width, bounds))
 
 
+def grid_graph(height, width, bounds) -> tf.Tensor:
+    """grid_np in graph ops, for sizes known only at run time (exported signatures).
+
+    Same operation order as grid_np (float64, one rounding to float32): bit-identical points.
+    """
+    b = tf.cast(bounds, tf.float64)
+    xs = b[0] + (tf.range(width, dtype=tf.float64) + 0.5) * (b[2] - b[0]) / tf.cast(width, tf.float64)
+    ys = b[1] + (tf.range(height, dtype=tf.float64) + 0.5) * (b[3] - b[1]) / tf.cast(height, tf.float64)
+    gx, gy = tf.meshgrid(xs, ys)  # [H, W] each, row-major
+    return tf.cast(tf.stack([tf.reshape(gx, [-1]), tf.reshape(gy, [-1])], -1), tf.float32)
+
+
 class Tile(NamedTuple):
     """A window of a large grid: rows [row0, row1), columns [col0, col1)."""
     row0: int

@@ -135,3 +135,9 @@ def test_points_must_be_pairs():
         coords.as_points(np.zeros((4, 3), np.float32))
     assert coords.as_points(np.zeros((5, 2))).shape == (1, 5, 2)
     assert keras.backend.backend() == "tensorflow"
+
+
+def test_graph_grid_is_bit_identical_to_numpy_grid():
+    for h, w, b in [(3, 5, coords.UNIT_BOUNDS), (7, 2, (-0.5, -0.25, 1.5, 1.25))]:
+        g = coords.grid_graph(tf.constant(h), tf.constant(w), tf.constant(b, tf.float32)).numpy()
+        np.testing.assert_array_equal(g, coords.grid_np(h, w, np.float32(b)))

@@ -14,19 +14,11 @@ model, and tracking both would store every weight twice.
 """
 import tensorflow as tf
 
+from inr_gan_tf import coords as coords_lib
+
 from inr_gan_tf.export.validate import DEFAULT_MAX_POINTS
 
 SIGNATURES = ("serving_default", "render", "render_grid", "params", "render_params")
-
-
-def grid_points(height, width, bounds) -> tf.Tensor:
-    """coords.grid_np in graph ops: float32 [H * W, 2], bit-identical for float32 bounds."""
-    b = tf.cast(bounds, tf.float64)
-    # Same operation order as grid_np (float64, one rounding to float32).
-    xs = b[0] + (tf.range(width, dtype=tf.float64) + 0.5) * (b[2] - b[0]) / tf.cast(width, tf.float64)
-    ys = b[1] + (tf.range(height, dtype=tf.float64) + 0.5) * (b[3] - b[1]) / tf.cast(height, tf.float64)
-    gx, gy = tf.meshgrid(xs, ys)  # [H, W] each, row-major
-    return tf.cast(tf.stack([tf.reshape(gx, [-1]), tf.reshape(gy, [-1])], -1), tf.float32)
 
 
 def _guarded(x: tf.Tensor, label: str, num_points: tf.Tensor, max_points: int) -> tf.Tensor:
@@ -60,21 +52,21 @@ class GeneratorExport(tf.Module):
 
         def render_params(params, coords):
             coords = guard(coords, "coords", tf.reduce_prod(tf.shape(coords, out_type=tf.int64)[:2]))
-            return {"rgb": G.render(G.param_spec.unflatten(params), G.inr.plan(coords))}
+            return {"rgb": G.render(G.param_spec.unflatten(params), coords)}
 
         def flat_params(z, truncation):
             return G.hypernet.flat(G.mapping(z, truncation=truncation))  # [B, P]
 
         def render(z, coords):
             coords = guard(coords, "coords", tf.reduce_prod(tf.shape(coords, out_type=tf.int64)[:2]))
-            return {"rgb": G.render(G.params(z), G.inr.plan(coords))}  # [B, N, 3]
+            return {"rgb": G.render(G.params(z), coords)}  # [B, N, 3]
 
         def render_grid(z, height, width, bounds, truncation):
             num_points = tf.shape(z, out_type=tf.int64)[0] * tf.cast(height, tf.int64) * tf.cast(width, tf.int64)
             bounds = guard(bounds, "bounds", num_points)
             params = G.param_spec.unflatten(flat_params(z, truncation))
-            points = grid_points(height, width, bounds)[None]  # [1, H*W, 2]: shared by the batch
-            rgb = G.render(params, G.inr.plan(points))
+            points = coords_lib.grid_graph(height, width, bounds)[None]  # [1, H*W, 2]: shared by the batch
+            rgb = G.render(params, points)
             return {"image": tf.reshape(rgb, [-1, height, width, 3])}  # [B, H, W, 3]
 
         self.render = tf.function(render, input_signature=[z_spec, coords_spec])
@@ -109,7 +101,7 @@ class BakedImage(tf.Module):
 
         def render(coords):
             params = G.param_spec.unflatten(self.flat_params)
-            return {"rgb": G.render(params, G.inr.plan(coords))[0]}  # [N, 3]
+            return {"rgb": G.render(params, coords)[0]}  # [N, 3]
 
         self.render = tf.function(render, input_signature=[tf.TensorSpec([None, 2], tf.float32, name="coords")])
 

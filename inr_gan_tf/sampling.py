@@ -1,41 +1,16 @@
 """Sampling: seeds -> images at any size, region and aspect ratio, in bounded memory.
 
 Image k depends on seed k only (not on the batch it is rendered in): each seed draws its own
-z from its own NumPy generator, and every op of G is per sample. Large renders go tile by tile
+z from its own NumPy generator (seeds.py), and every op of G is per sample. Large renders go tile by tile
 through `G.render`, so memory is bounded by one tile's activations plus the output array.
 """
-import re
-from typing import Iterable, List, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from inr_gan_tf import coords as coords_lib
-
-
-def parse_seeds(spec: str) -> List[int]:
-    """'0-7,12' -> [0, 1, ..., 7, 12]."""
-    seeds = []
-    for part in str(spec).split(","):
-        part = part.strip()
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-        if not m:
-            raise ValueError(f"bad seed list {spec!r}: use e.g. '0-7,12'")
-        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-        if hi < lo:
-            raise ValueError(f"bad seed range {part!r} in {spec!r}")
-        seeds.extend(range(lo, hi + 1))
-    return seeds
-
-
-def seed_latents(seeds: Iterable[int], z_dim: int) -> np.ndarray:
-    """z [S, z_dim], row k drawn from seed k alone (StyleGAN's convention)."""
-    return np.stack([np.random.RandomState(int(s)).randn(z_dim) for s in seeds]).astype(np.float32)
-
-
-def to_uint8(images) -> np.ndarray:
-    """[-1, 1] float -> uint8 [0, 255]."""
-    return np.clip(np.rint((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+from inr_gan_tf.seeds import parse_seeds, seed_latents, to_uint8  # noqa: F401  (the sampling API)
 
 
 def render_tiled(G, params, height: int, width: int,

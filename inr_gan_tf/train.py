@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from inr_gan_tf import sampling  # noqa: E402
+from inr_gan_tf import coords, sampling  # noqa: E402
 from inr_gan_tf.model import complexity  # noqa: E402
 from inr_gan_tf.training import options  # noqa: E402
 
@@ -72,7 +72,7 @@ def sample_callback(state, every: int, seeds=range(16)):
         with writer.as_default(step=step):
             for name, (size, bounds) in views.items():
                 imgs = sampling.generate_images(state.G_ema, list(seeds), size, size,
-                                                bounds or (0.0, 0.0, 1.0, 1.0))
+                                                bounds or coords.UNIT_BOUNDS)
                 g = grid(imgs)
                 Image.fromarray(g).save(os.path.join(out_dir, f"{name}-{step:07d}.png"))
                 tf.summary.image(f"samples/{name}", g[None], max_outputs=1)

@@ -21,16 +21,12 @@ import numpy as np
 
 from inr_gan_tf.export.validate import (DEFAULT_MAX_POINTS, RequestError, validate_grid_request,
                                         validate_latents, validate_render_request)
+from inr_gan_tf.seeds import seed_latents, to_uint8
 
 
 def seed_latent(seed: int, z_dim: int) -> np.ndarray:
-    """z [1, z_dim] of a seed, as sampling.seed_latents (image k depends on seed k only)."""
-    return np.random.RandomState(int(seed)).randn(1, z_dim).astype(np.float32)
-
-
-def to_uint8(images) -> np.ndarray:
-    """[-1, 1] float -> uint8, as sampling.to_uint8."""
-    return np.clip(np.rint((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    """z [1, z_dim] of a seed (image k depends on seed k only)."""
+    return seed_latents([seed], z_dim)
 
 
 def grid_request(z, z_dim, height, width, bounds, truncation=1.0, max_points=DEFAULT_MAX_POINTS) -> dict:

@@ -5,7 +5,6 @@
 Modules (import what you need; only `validate` is imported here, since it is numpy-only and
 serving clients use it without TensorFlow):
   checkpoint - G_ema and provenance from a run directory or checkpoint
-  plan       - the render plan in TFLite/ONNX builtin ops (bit-identical to model/plan.py)
   modules    - GeneratorExport (signatures) and BakedImage (one image, coords -> rgb)
   savedmodel - TF Serving layout, staged writes, signature table from saved_model.pb
   convert    - TFLite and ONNX conversion, TFLiteRunner and OnnxRunner

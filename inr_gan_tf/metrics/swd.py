@@ -25,6 +25,8 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
+from inr_gan_tf.seeds import to_uint8
+
 PATCH = 7  # ProGAN's neighbourhood size (nhood_size)
 _BINOMIAL = np.float32([1, 4, 6, 4, 1]) / 16  # separable form of ProGAN's 5x5 gaussian_filter
 _PATCH_STREAM, _DIR_STREAM = 0, 1  # RNG stream ids: (seed, stream, level) -> generator
@@ -52,7 +54,7 @@ def _to_float255(images, name: str) -> np.ndarray:
     if x.min() >= 0 and x.max() > 2:
         raise ValueError(f"{name}: float images look like [0, 255] (max {x.max():.1f}); "
                          "pass uint8 or floats in [-1, 1]")
-    return np.clip(np.rint((x.astype(np.float32) + 1) * 127.5), 0, 255)  # as sampling.to_uint8
+    return to_uint8(x.astype(np.float32)).astype(np.float32)  # ProGAN scores uint8 levels
 
 
 def _check_shape(shape: Sequence[int], name: str, min_res: int) -> None:

@@ -30,7 +30,6 @@ class Trainer:
         self.loss = GANLoss(state.G, state.D, r1_gamma=cfg["loss"]["r1_gamma"],
                             r1_interval=cfg["loss"]["r1_interval"])
         self.ema = EMA(ema_kimg=cfg["ema"]["ema_kimg"], ema_rampup=cfg["ema"]["ema_rampup"] or None)
-        self.r1_interval = cfg["loss"]["r1_interval"]
         # jit_compile goes on the per-replica step: around strategy.run it fails with resource
         # placement errors.
         self._replica_step = tf.function(self._replica_step_fn, jit_compile=xla)
@@ -75,7 +74,7 @@ class Trainer:
         s, strategy = self.s, self.s.strategy
         z = s.rng.normal([2, self.batch, s.G.z_dim])
         # Python bool: R1 every step is traced once without masking; lazy R1 traces both kinds.
-        do_r1 = int(s.step.numpy()) % self.r1_interval == 0
+        do_r1 = int(s.step.numpy()) % self.loss.r1_interval == 0
         out = strategy.run(self._replica_step, args=(reals, self._split(z[0]), self._split(z[1]), do_r1))
         stats = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in out.items()}
         self._post_step(stats.pop("w_mean"))

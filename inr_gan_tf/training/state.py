@@ -69,8 +69,9 @@ def write_config(run_dir: str, config: dict) -> None:
     if os.path.exists(path):
         with open(path) as f:
             old = json.load(f)
-        if old != json.loads(json.dumps(config)):
-            changed = sorted(k for k in set(old) | set(config) if old.get(k) != json.loads(json.dumps(config)).get(k))
+        new = json.loads(json.dumps(config))  # as it would read back (tuples become lists)
+        if old != new:
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise ValueError(f"{run_dir} holds a run with another configuration (differs in {changed}); "
                              "use a new --run_dir or the original flags")
         return

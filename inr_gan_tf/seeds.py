@@ -1,0 +1,34 @@
+"""Seeds, latents and pixel values with NumPy only, so clients without TensorFlow share them.
+
+Image k depends on seed k only (StyleGAN's convention): each seed draws its own z from its own
+NumPy generator. Pixels in [-1, 1] map to uint8 by rounding (x + 1) * 127.5.
+"""
+import re
+from typing import Iterable, List
+
+import numpy as np
+
+
+def parse_seeds(spec: str) -> List[int]:
+    """'0-7,12' -> [0, 1, ..., 7, 12]."""
+    seeds = []
+    for part in str(spec).split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise ValueError(f"bad seed list {spec!r}: use e.g. '0-7,12'")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo:
+            raise ValueError(f"bad seed range {part!r} in {spec!r}")
+        seeds.extend(range(lo, hi + 1))
+    return seeds
+
+
+def seed_latents(seeds: Iterable[int], z_dim: int) -> np.ndarray:
+    """z [S, z_dim], row k drawn from seed k alone."""
+    return np.stack([np.random.RandomState(int(s)).randn(z_dim) for s in seeds]).astype(np.float32)
+
+
+def to_uint8(images) -> np.ndarray:
+    """[-1, 1] float -> uint8 [0, 255]."""
+    return np.clip(np.rint((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)

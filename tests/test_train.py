@@ -143,6 +143,63 @@ def test_mirrored_step_on_two_logical_cpus_equals_one_device(tmp_path):
     assert result["max_abs_diff"] < 5e-6
 
 
+def _free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def test_multiworker_two_local_processes_on_loopback_agree_with_one_device(tmp_path):
+    cfg = _tiny_config()
+    cfg["discriminator"]["mbstd_group_size"] = 1  # as in the mirrored test
+    script = os.path.join(ROOT, "tests", "scripts", "multiworker.py")
+    ports = f"{_free_port()},{_free_port()}"
+    workers = [subprocess.Popen([sys.executable, script, json.dumps(cfg), str(tmp_path / "run"),
+                                 str(tmp_path / f"w{i}.npz"), "worker", str(i), ports],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    single = subprocess.run([sys.executable, script, json.dumps(cfg), str(tmp_path / "single"),
+                             str(tmp_path / "s.npz"), "single"], capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    reports = []
+    for proc in workers:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    assert [r["chief"] for r in reports] == [True, False] and all(r["replicas"] == 2 for r in reports)
+    ref, w0, w1 = (np.load(tmp_path / n) for n in ("s.npz", "w0.npz", "w1.npz"))
+    assert max(np.abs(w0[k] - w1[k]).max() for k in ref) == 0.0  # one all-reduced update everywhere
+    assert max(np.abs(w0[k] - ref[k]).max() for k in ref) < 5e-6
+    # The chief writes the run's checkpoints and logs; the other worker only its scratch copy.
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
+    assert os.path.isdir(tmp_path / "run" / "workers" / "worker-1" / "checkpoints")
+
+
+def test_float16_overflow_skips_the_whole_update_and_halves_the_scale(tmp_path):
+    import keras
+    cfg = dict(_tiny_config(), precision="mixed_float16")
+    try:
+        trainer, state, ds = _trainer(cfg, str(tmp_path))
+        batches = iter(ds)
+        stats = trainer.step(next(batches))
+        assert stats["loss_scale_g"] == 2.0 ** 15 and stats["skipped_g"] == 0 and np.isfinite(stats["loss_g"])
+        assert state.G.inr.compute_dtype == "float16"
+        state.g_scale.scale.assign(1e38)  # the scaled backward pass overflows
+        g_before, d_before = ([v.numpy().copy() for v in m.trainable_variables] for m in (state.G, state.D))
+        stats = trainer.step(next(batches))
+        assert stats["skipped_g"] == 1 and stats["grad_norm_g"] == 0 and stats["skipped_d"] == 0
+        assert state.g_scale.scale.numpy() == np.float32(5e37)
+        # Both G optimizers skipped together; D (its own scale) still stepped.
+        assert all(np.array_equal(a, v.numpy()) for a, v in zip(g_before, state.G.trainable_variables))
+        assert not all(np.array_equal(a, v.numpy()) for a, v in zip(d_before, state.D.trainable_variables))
+        state.save()  # the scales are training state: they come back on resume
+        state.g_scale.scale.assign(1.0)
+        state.restore_latest()
+        assert state.g_scale.scale.numpy() == np.float32(5e37)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # the policy is process-wide
+
+
 def _cli(run_dir, *extra):
     return [sys.executable, "-m", "inr_gan_tf.train", "--data=procedural", "--resolution=16",
             "--g_blocks=8:16:1:8:3,16:16:1:8:3", "--z_dim=16", "--mapping_width=32",

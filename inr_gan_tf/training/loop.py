@@ -17,6 +17,7 @@ from absl import logging
 
 from inr_gan_tf.training.ema import EMA
 from inr_gan_tf.training.losses import GANLoss
+from inr_gan_tf.training.precision import apply_if
 from inr_gan_tf.training.state import TrainState
 
 MAX_NONFINITE_RESTORES = 3
@@ -39,21 +40,53 @@ class Trainer:
     def _replica_step_fn(self, reals, z_g, z_d, do_r1):
         s = self.s
         nrep = tf.distribute.get_replica_context().num_replicas_in_sync
+        n_hyper = len(s.hyper_vars)
         with tf.GradientTape() as tape:
             g_loss, g_stats, w = self.loss.generator_loss(z_g)
             g_obj = g_loss / nrep  # optimizers sum gradients over replicas
-        grads = tape.gradient(g_obj, s.hyper_vars + s.inr_vars)
-        s.opt_hyper.apply(grads[:len(s.hyper_vars)], s.hyper_vars)
-        s.opt_inr.apply(grads[len(s.hyper_vars):], s.inr_vars)
+        grads, g_ok = self._update(s.g_scale, tape, g_obj, [(s.opt_hyper, s.hyper_vars), (s.opt_inr, s.inr_vars)])
         with tf.GradientTape() as tape:
             d_loss, d_stats = self.loss.discriminator_loss(z_d, reals, do_r1)
             d_obj = d_loss / nrep
-        d_grads = tape.gradient(d_obj, s.D.trainable_variables)
-        s.opt_d.apply(d_grads, s.D.trainable_variables)
-        g_norm = tf.linalg.global_norm(grads)
-        d_norm = tf.linalg.global_norm(d_grads)
-        return {"loss_g": g_loss, "loss_d": d_loss, "grad_norm_g": g_norm, "grad_norm_d": d_norm,
-                "w_mean": tf.reduce_mean(w, 0), **g_stats, **d_stats}
+        d_grads, d_ok = self._update(s.d_scale, tape, d_obj, [(s.opt_d, s.D.trainable_variables)])
+
+        def norm(g, ok):  # a skipped float16 update is not a failure: it shows as norm 0
+            return tf.where(ok, tf.linalg.global_norm(g), 0.0)
+        stats = {"loss_g": g_loss, "loss_d": d_loss,
+                 "grad_norm_g": norm(grads, g_ok), "grad_norm_d": norm(d_grads, d_ok),
+                 "grad_norm_g_hypernet": norm(grads[:n_hyper], g_ok),
+                 "grad_norm_g_inr": norm(grads[n_hyper:], g_ok),
+                 "w_mean": tf.reduce_mean(w, 0), **g_stats, **d_stats}
+        if s.g_scale is not None:
+            stats.update({"loss_scale_g": s.g_scale.scale.read_value(),
+                          "loss_scale_d": s.d_scale.scale.read_value(),
+                          "skipped_g": 1.0 - tf.cast(g_ok, tf.float32),
+                          "skipped_d": 1.0 - tf.cast(d_ok, tf.float32)})
+        return stats
+
+    @staticmethod
+    def _update(scale, tape, objective, groups):
+        """(gradients, applied) of one loss, applied by the optimizers of its variable groups.
+
+        With a loss scale (float16) the whole update is skipped on overflow, for every group at
+        once, and the scale adapts; otherwise the optimizers apply unconditionally.
+        """
+        variables = [v for _, vs in groups for v in vs]
+        if scale is None:
+            grads, finite = tape.gradient(objective, variables), tf.constant(True)
+        else:
+            grads, finite = scale.gradients(tape, objective, variables)
+        bounds = np.cumsum([0] + [len(vs) for _, vs in groups])
+
+        def apply(grads):
+            for (opt, vs), a, b in zip(groups, bounds[:-1], bounds[1:]):
+                opt.apply(grads[a:b], vs)
+        if scale is None:
+            apply(grads)
+        else:
+            apply_if(finite, apply, grads)
+            scale.update(finite)
+        return grads, finite
 
     def _split(self, value):
         """Host tensor with a global batch axis -> per-replica slices."""
@@ -90,7 +123,10 @@ class Trainer:
         """Trains until total_kimg; saves every `ckpt_every` steps, on SIGTERM/SIGINT and at the end."""
         s = self.s
         old = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        writer = tf.summary.create_file_writer(os.path.join(s.run_dir, "logs"))
+        # One writer per run: the chief logs, samples and measures; other workers only train.
+        writer = (tf.summary.create_file_writer(os.path.join(s.run_dir, "logs")) if s.is_chief
+                  else tf.summary.create_noop_writer())
+        callbacks = callbacks if s.is_chief else ()
         # An iterator continues where it was; a dataset starts a new pass (and a new shuffle).
         iterator = dataset if isinstance(dataset, collections.abc.Iterator) else iter(dataset)
         failures, t0, n0 = 0, time.time(), int(s.nimg.numpy())
@@ -110,7 +146,7 @@ class Trainer:
                                     step, int(s.step.numpy()))
                     continue
                 failures = 0
-                if step % log_every == 0:
+                if step % log_every == 0 and s.is_chief:
                     rate = (nimg - n0) / max(time.time() - t0, 1e-9)
                     eta = (total_kimg * 1000 - nimg) / max(rate, 1e-9)
                     logging.info("kimg %.2f  step %d  %.1f img/s  ETA %.0fs  G %.3f  D %.3f",

@@ -21,10 +21,10 @@ flags.DEFINE_integer("resolution", 32, "Training resolution R (images are R x R)
 flags.DEFINE_integer("batch_size", 16, "Global batch size (split over replicas).")
 flags.DEFINE_float("total_kimg", 100.0, "Training length in thousands of real images shown to D.")
 flags.DEFINE_integer("seed", 0, "Global random seed.")
-flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"],
+flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
                   "Keras dtype policy. mixed_bfloat16 computes in bfloat16 with float32 weights (GPUs; "
-                  "it was 1.4-2.2x slower on CPUs without native bfloat16). float16 with loss "
-                  "scaling is not supported yet.")
+                  "it was 1.4-2.2x slower on CPUs without native bfloat16); mixed_float16 adds "
+                  "dynamic loss scaling, one scale per loss.")
 flags.DEFINE_boolean("dry_run", False, "Print the resolved configuration with MACs and parameters, then exit.")
 # -- generator (paper Sec. 3, App. A) -----------------------------------------------------
 flags.DEFINE_string("g_blocks", "16:128:2:32:3,32:128:2:32:3",

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from inr_gan_tf.model import Discriminator, build_generator
 from inr_gan_tf.training.ema import clone_generator
+from inr_gan_tf.training.precision import DynamicLossScale
 
 
 def _adam(lr, betas):
@@ -43,16 +44,27 @@ class TrainState:
             self.opt_d.build(self.D.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.nimg = tf.Variable(0, dtype=tf.int64, trainable=False, name="nimg")
+            # float16 needs loss scaling; one scale per loss (precision.py says why).
+            fp16 = config.get("precision") == "mixed_float16"
+            self.g_scale = DynamicLossScale(name="g_loss_scale") if fp16 else None
+            self.d_scale = DynamicLossScale(name="d_loss_scale") if fp16 else None
         self.rng = tf.random.Generator.from_seed(config["seed"])
         self.checkpoint = tf.train.Checkpoint(
             G=self.G, G_ema=self.G_ema, D=self.D, opt_hyper=self.opt_hyper, opt_inr=self.opt_inr,
-            opt_d=self.opt_d, step=self.step, nimg=self.nimg, rng=self.rng)
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(run_dir, "checkpoints"), max_to_keep=max_to_keep)
+            opt_d=self.opt_d, step=self.step, nimg=self.nimg, rng=self.rng,
+            **({"g_scale": self.g_scale, "d_scale": self.d_scale} if self.g_scale else {}))
+        # Every worker of a MultiWorkerMirroredStrategy must call save (TensorFlow's rule); only the
+        # chief's go to the run's checkpoints/, the others' to a scratch folder of their own, and
+        # every worker restores from the chief's (the run directory is on a shared filesystem).
+        self.is_chief, worker = _chief_and_worker(self.strategy)
+        self.ckpt_dir = os.path.join(run_dir, "checkpoints")
+        own_dir = self.ckpt_dir if self.is_chief else os.path.join(run_dir, "workers", worker, "checkpoints")
+        self.manager = tf.train.CheckpointManager(self.checkpoint, own_dir,
+                                                  max_to_keep=max_to_keep if self.is_chief else 1)
 
     def restore_latest(self) -> bool:
-        """Restores the newest checkpoint if there is one; returns whether it did."""
-        path = self.manager.latest_checkpoint
+        """Restores the newest checkpoint of the run if there is one; returns whether it did."""
+        path = tf.train.latest_checkpoint(self.ckpt_dir)
         if path is None:
             return False
         self.checkpoint.restore(path).assert_existing_objects_matched()
@@ -60,6 +72,17 @@ class TrainState:
 
     def save(self) -> str:
         return self.manager.save(checkpoint_number=int(self.step.numpy()))
+
+
+def _chief_and_worker(strategy):
+    """(is this the chief, worker name) from the strategy's cluster (TF_CONFIG); one process: chief."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not spec:
+        return True, "chief"
+    task_type, task_id = resolver.task_type, resolver.task_id
+    chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in spec)
+    return chief, f"{task_type}-{task_id}"
 
 
 def write_config(run_dir: str, config: dict) -> None:

@@ -19,14 +19,17 @@ setup(
         "numpy>=1.26,<3",
         "pillow>=10",
         "tensorboard>=2.20",  # tf.summary needs it for training logs
+        "scipy>=1.10",  # matrix square root of FID; the metrics CLI imports it
     ],
     extras_require={
-        "test": ["pytest>=8", "tensorflow-datasets==4.9.10", "importlib_resources>=6"],
+        "test": ["pytest>=8", "tensorflow-datasets==4.9.10", "importlib_resources>=6", "matplotlib>=3.8"],
         # tensorflow-datasets 4.9.10 imports importlib_resources without declaring it.
         "tfds": ["tensorflow-datasets==4.9.10", "importlib_resources>=6"],
         "lsun": ["lmdb>=1.4"],
         "export": ["tf2onnx==1.17.0", "onnx==1.23.2", "onnxruntime==1.31.1", "ai-edge-litert==2.3.0",
                    "tensorflow-serving-api==2.21.0"],  # tested set; leaves TF, Keras, numpy, protobuf as they are
         "tb": ["xprof>=2.20"],  # profiler traces in TensorBoard
+        "video": ["imageio>=2.31", "imageio-ffmpeg>=0.5"],  # MP4 animations (GIF needs nothing)
+        "figures": ["matplotlib>=3.8"],  # python -m inr_gan_tf.figures
     },
 )

@@ -30,6 +30,8 @@ flags.DEFINE_integer("sample_every", 500, "Write fixed-seed sample grids every N
 flags.DEFINE_integer("swd_every", 500, "Log the multi-scale SWD of fixed-seed G_ema samples against real "
                      "images every N steps (0: never).")
 flags.DEFINE_integer("swd_images", 512, "Images per side for the in-training SWD.")
+flags.DEFINE_list("profile_steps", [], "A,B: write a profiler trace of steps A..B to run_dir/logs "
+                  "(TensorBoard's profile tab; pip install -e \".[tb]\").")
 flags.DEFINE_integer("threads", 0, "TF intra-op threads (0: TensorFlow's default).")
 
 
@@ -111,6 +113,19 @@ def swd_callback(state, source, every: int, num: int):
     return cb
 
 
+def profile_steps(values):
+    """--profile_steps A,B -> (A, B) with 1 <= A <= B; empty -> None."""
+    if not values:
+        return None
+    try:
+        a, b = (int(v) for v in values)
+    except ValueError:
+        raise app.UsageError(f"--profile_steps takes two step numbers A,B, got {','.join(values)}") from None
+    if not 1 <= a <= b:
+        raise app.UsageError(f"--profile_steps needs 1 <= A <= B, got {a},{b}")
+    return a, b
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -118,6 +133,7 @@ def main(argv):
         config = options.run_config()
     except ValueError as e:  # inconsistent flags: a usage error, not a traceback
         raise app.UsageError(str(e)) from None
+    profile_steps(FLAGS.profile_steps)  # fail before any work
     if FLAGS.dry_run:
         print(describe(config))
         return 0
@@ -148,6 +164,7 @@ def main(argv):
     xla = FLAGS.xla == "true" or (FLAGS.xla == "auto" and bool(tf.config.list_physical_devices("GPU")))
     trainer = Trainer(state, xla=xla)
     trainer.fit(ds, config["total_kimg"], ckpt_every=FLAGS.ckpt_every, log_every=FLAGS.log_every,
+                profile_steps=profile_steps(FLAGS.profile_steps),
                 callbacks=[sample_callback(state, FLAGS.sample_every),
                            swd_callback(state, source, FLAGS.swd_every, FLAGS.swd_images)])
     logging.info("done at step %d (%.2f kimg); data: %s", int(state.step.numpy()),

@@ -248,3 +248,16 @@ def test_sample_grids_and_swd_are_written(tmp_path):
     with open(tmp_path / "metric-swd.jsonl") as f:
         row = json.loads(f.readline())
     assert row["step"] == 1 and row["swd"]["mean"] > 0 and set(row["swd"]["levels"]) == {"16"}
+
+
+def test_profile_steps_write_a_trace_tensorboard_reads(tmp_path):
+    from absl import app
+    from inr_gan_tf import train
+    trainer, state, ds = _trainer(_tiny_config(), str(tmp_path))
+    trainer.fit(ds, total_kimg=0.012, ckpt_every=100, log_every=1, profile_steps=(2, 3))
+    traces = tf.io.gfile.glob(str(tmp_path / "logs" / "plugins" / "profile" / "*" / "*.xplane.pb"))
+    assert len(traces) == 1 and os.path.getsize(traces[0]) > 0
+    assert train.profile_steps(["2", "3"]) == (2, 3) and train.profile_steps([]) is None
+    for bad in (["3", "2"], ["0", "1"], ["x", "2"], ["1"]):
+        with pytest.raises(app.UsageError, match="--profile_steps"):
+            train.profile_steps(bad)

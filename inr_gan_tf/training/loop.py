@@ -119,8 +119,12 @@ class Trainer:
         self._stop = True
 
     def fit(self, dataset, total_kimg: float, ckpt_every: int = 200, log_every: int = 10,
-            callbacks=()):
-        """Trains until total_kimg; saves every `ckpt_every` steps, on SIGTERM/SIGINT and at the end."""
+            callbacks=(), profile_steps=None):
+        """Trains until total_kimg; saves every `ckpt_every` steps, on SIGTERM/SIGINT and at the end.
+
+        profile_steps=(A, B): a profiler trace of steps A..B (as numbered in the log) goes to
+        run_dir/logs/plugins/profile, where TensorBoard's profile tab (xprof) shows it.
+        """
         s = self.s
         old = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         # One writer per run: the chief logs, samples and measures; other workers only train.
@@ -130,10 +134,21 @@ class Trainer:
         # An iterator continues where it was; a dataset starts a new pass (and a new shuffle).
         iterator = dataset if isinstance(dataset, collections.abc.Iterator) else iter(dataset)
         failures, t0, n0 = 0, time.time(), int(s.nimg.numpy())
+        profile = tuple(profile_steps) if profile_steps and s.is_chief else None
+        profiling = False
         try:
             while s.nimg.numpy() < total_kimg * 1000 and not self._stop:
-                stats = self.step(next(iterator))
+                if profile and int(s.step.numpy()) + 1 == profile[0] and not profiling:
+                    tf.profiler.experimental.start(os.path.join(s.run_dir, "logs"))
+                    profiling = True
+                with tf.profiler.experimental.Trace("train", step_num=int(s.step.numpy()) + 1, _r=1):
+                    stats = self.step(next(iterator))
                 step, nimg = int(s.step.numpy()), int(s.nimg.numpy())
+                if profiling and step >= profile[1]:
+                    tf.profiler.experimental.stop()
+                    profiling = False
+                    logging.info("profiler trace of steps %d-%d in %s", profile[0], profile[1],
+                                 os.path.join(s.run_dir, "logs", "plugins", "profile"))
                 if not all(np.isfinite(v) for v in stats.values()):
                     failures += 1
                     restored = s.restore_latest()  # also on the last try: never leave NaN weights
@@ -161,6 +176,8 @@ class Trainer:
                     cb(step, writer)
             s.save()
         finally:
+            if profiling:
+                tf.profiler.experimental.stop()
             for sig, handler in old.items():
                 signal.signal(sig, handler)
             writer.flush()

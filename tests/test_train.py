@@ -257,6 +257,13 @@ def test_profile_steps_write_a_trace_tensorboard_reads(tmp_path):
     trainer.fit(ds, total_kimg=0.012, ckpt_every=100, log_every=1, profile_steps=(2, 3))
     traces = tf.io.gfile.glob(str(tmp_path / "logs" / "plugins" / "profile" / "*" / "*.xplane.pb"))
     assert len(traces) == 1 and os.path.getsize(traces[0]) > 0
+    try:  # TensorBoard's profile plugin (the "tb" extra), when installed, reads the trace
+        from xprof.convert import raw_to_tool_data
+    except ImportError:
+        raw_to_tool_data = None
+    if raw_to_tool_data is not None:
+        op_stats, _ = raw_to_tool_data.xspace_to_tool_data(traces, "framework_op_stats", {})
+        assert b"MatMul" in op_stats  # the INR's and hypernetwork's matmuls were traced
     assert train.profile_steps(["2", "3"]) == (2, 3) and train.profile_steps([]) is None
     for bad in (["3", "2"], ["0", "1"], ["x", "2"], ["1"]):
         with pytest.raises(app.UsageError, match="--profile_steps"):

@@ -1,0 +1,317 @@
+"""Metric contracts: FID/KID/PR against closed forms and direct references, the feature extractor
+on a saved random stand-in (the real file-loading path, no download), the registry's JSONL,
+TensorBoard and real-statistics cache on a tiny generator, and the CLI on a tiny run dir."""
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy import linalg
+
+from inr_gan_tf.metrics import __main__ as cli
+from inr_gan_tf.metrics import features as F
+from inr_gan_tf.metrics import fid as S
+from inr_gan_tf.metrics import registry
+from inr_gan_tf.model import build_generator, presets
+from inr_gan_tf.seeds import to_uint8
+
+N_SMALL = 8  # images per side in registry tests: enough for PR's k=3 and KID's subsets
+
+
+# ---- Frechet distance -------------------------------------------------------------------------
+
+def test_frechet_distance_matches_closed_form_for_diagonal_gaussians():
+    rng = np.random.default_rng(0)
+    mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
+    s1, s2 = rng.uniform(0.1, 3, 6), rng.uniform(0.1, 3, 6)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum(s1 + s2 - 2 * np.sqrt(s1 * s2))
+    assert S.frechet_distance(mu1, np.diag(s1), mu2, np.diag(s2)) == pytest.approx(expected, rel=1e-10)
+    assert S.frechet_distance(mu1, np.diag(s1), mu1, np.diag(s1)) == pytest.approx(0, abs=1e-10)
+
+
+def test_frechet_distance_matches_symmetric_sqrtm_form():
+    """Tr (S1 S2)^1/2 = Tr (S1^1/2 S2 S1^1/2)^1/2, computed independently."""
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(40, 5)), rng.normal(size=(40, 5)) @ rng.normal(size=(5, 5))
+    mu1, s1 = S.feature_moments(a)
+    mu2, s2 = S.feature_moments(b)
+    r1 = linalg.sqrtm(s1).real
+    ref = np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2) - 2 * np.trace(linalg.sqrtm(r1 @ s2 @ r1).real)
+    assert S.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(ref, rel=1e-8)
+    assert S.fid_from_features(a, mu2, s2) == pytest.approx(ref, rel=1e-8)
+
+
+def test_frechet_distance_with_singular_covariances_is_finite():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(5, 16)), rng.normal(size=(5, 16)) + 3  # rank 4 < 16
+    mu1, s1 = S.feature_moments(a)
+    mu2, s2 = S.feature_moments(b)
+    d = S.frechet_distance(mu1, s1, mu2, s2)
+    assert np.isfinite(d) and d > 16 * 9 * 0.5  # the mean shift dominates
+    assert abs(S.frechet_distance(mu1, s1, mu1, s1)) < 1e-3
+
+
+def test_frechet_distance_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="shapes disagree"):
+        S.frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+    with pytest.raises(ValueError, match="at least 2"):
+        S.feature_moments(np.zeros((1, 3)))
+
+
+# ---- KID --------------------------------------------------------------------------------------
+
+def _mmd2_unbiased_loops(x, y):
+    """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3, term by term."""
+    m, d = len(x), x.shape[1]
+    k = lambda a, b: (a @ b / d + 1) ** 3  # noqa: E731
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
+    return xx + yy - 2 * xy
+
+
+def test_kid_matches_direct_reference():
+    rng = np.random.default_rng(3)
+    real, fake = rng.normal(size=(12, 5)), rng.normal(size=(12, 5)) * 1.5 + 0.5
+    # One subset of all points is a permutation, and the estimator is permutation invariant.
+    got = S.kid(real, fake, num_subsets=1, max_subset_size=12)
+    assert got == pytest.approx(_mmd2_unbiased_loops(fake, real), rel=1e-10)
+    # Many subsets average the per-subset estimates; deterministic given the seed.
+    assert S.kid(real, fake, num_subsets=5, max_subset_size=6, seed=1) == \
+        S.kid(real, fake, num_subsets=5, max_subset_size=6, seed=1)
+
+
+def test_kid_is_near_zero_for_the_same_distribution():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(400, 16)), rng.normal(size=(400, 16))
+    shifted = S.kid(a, b + 0.5, num_subsets=10, max_subset_size=200)
+    same = S.kid(a, b, num_subsets=10, max_subset_size=200)
+    assert shifted > 0 and abs(same) < 0.05 * shifted
+    with pytest.raises(ValueError, match="at least 2"):
+        S.kid(a[:1], b)
+
+
+# ---- precision & recall -----------------------------------------------------------------------
+
+def test_knn_radii_match_brute_force():
+    x = np.random.default_rng(5).normal(size=(30, 4))
+    d = ((x[:, None] - x[None]) ** 2).sum(-1)
+    expected = np.sort(d, axis=1)[:, 3]  # index 0 is the point itself
+    np.testing.assert_allclose(S.knn_radii(x, 3, budget=64), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_precision_recall_on_constructed_sets():
+    rng = np.random.default_rng(6)
+    a = rng.normal(size=(50, 8))
+    b = rng.normal(size=(50, 8)) + 100  # a cluster far from a
+    assert S.precision_recall(a, a) == {"precision": 1.0, "recall": 1.0}
+    assert S.precision_recall(a, b) == {"precision": 0.0, "recall": 0.0}
+    # Fakes cover one of the two real clusters: all fakes are real-looking, half the reals are
+    # missed. Row batching (a tiny budget) does not change the answer.
+    for budget in (1 << 25, 7):
+        pr = S.precision_recall(np.concatenate([a, b]), a, budget=budget)
+        assert pr == {"precision": 1.0, "recall": 0.5}
+
+
+# ---- feature extractor ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory):
+    return F.save_standin(str(tmp_path_factory.mktemp("inception") / "standin.keras"), dim=64)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(7).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+
+
+def test_extractor_loads_saved_standin_deterministically(standin, images):
+    ext = F.FeatureExtractor(standin, batch_size=2)
+    feats = ext(images)
+    assert feats.shape == (5, 64) and feats.dtype == np.float64 and np.all(np.isfinite(feats))
+    assert ext.input_size == F.FID_SIZE
+    np.testing.assert_array_equal(feats, ext(images))
+    np.testing.assert_allclose(F.FeatureExtractor(standin, batch_size=5)(images), feats, atol=1e-6)
+    assert not np.allclose(feats[0], feats[1])
+    assert ext.identity == "keras_model:" + F.file_identity(standin)
+    with pytest.raises(ValueError, match="uint8"):
+        ext(images.astype(np.float32))
+
+
+def test_extractor_loads_a_saved_model_directory(standin, images, tmp_path):
+    sm = F.save_standin(str(tmp_path / "standin_sm"), dim=64)  # same seed: same weights
+    ext = F.FeatureExtractor(sm)
+    assert ext.kind == "saved_model" and ext.dim == 64
+    np.testing.assert_allclose(ext(images), F.FeatureExtractor(standin)(images), atol=1e-5)
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No weights anywhere and a failing download: the fetch is replaced, nothing goes out."""
+    monkeypatch.delenv(F.ENV_WEIGHTS, raising=False)
+    monkeypatch.setenv(F.ENV_CACHE, str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.keras/models copy either
+
+    def fetch(cache):
+        raise OSError("network disabled in tests")
+    monkeypatch.setattr(F, "fetch_keras_weights", fetch)
+    return tmp_path
+
+
+def test_missing_weights_error_says_how_to_provide_them(offline):
+    with pytest.raises(FileNotFoundError) as e:
+        F.load_feature_extractor()
+    msg = str(e.value)
+    for part in (F.ENV_WEIGHTS, "--inception", F.KERAS_NOTOP, "network disabled"):
+        assert part in msg
+    with pytest.raises(FileNotFoundError, match="--inception"):
+        F.resolve_weights(str(offline / "nope.h5"))
+
+
+def test_weights_precedence_env_then_cache(offline, monkeypatch, standin):
+    cached = offline / "cache" / "inception" / F.KERAS_NOTOP
+    os.makedirs(cached.parent)
+    cached.write_bytes(b"")
+    assert F.resolve_weights() == str(cached)  # found without a download
+    monkeypatch.setenv(F.ENV_WEIGHTS, standin)
+    assert F.resolve_weights() == standin
+    monkeypatch.setenv(F.ENV_WEIGHTS, str(offline / "missing"))
+    with pytest.raises(FileNotFoundError, match=F.ENV_WEIGHTS):
+        F.resolve_weights()
+    assert F.resolve_weights(standin) == standin  # the flag beats the env var
+
+
+@pytest.mark.slow
+def test_keras_inception_v3_weights_file_loads(tmp_path, images):
+    """Keras' notop .h5 path, with random weights written in the same legacy HDF5 layout."""
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+    model = keras.applications.InceptionV3(include_top=False, pooling="avg", weights=None)
+    path = str(tmp_path / F.KERAS_NOTOP)
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    ext = F.FeatureExtractor(path, batch_size=5)
+    assert ext.kind == "keras_inception_v3" and ext(images).shape == (5, 2048)
+
+
+# ---- registry ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def G():
+    return build_generator(presets.tiny_generator(16), seed=0)
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Counts how often the real side is computed (not read from the cache)."""
+    calls = {"images": 0, "features": 0}
+    load, feats = registry.load_real_images, registry.compute_real_features
+
+    def count_load(*a, **k):
+        calls["images"] += 1
+        return load(*a, **k)
+
+    def count_feats(*a, **k):
+        calls["features"] += 1
+        return feats(*a, **k)
+    monkeypatch.setattr(registry, "load_real_images", count_load)
+    monkeypatch.setattr(registry, "compute_real_features", count_feats)
+    return calls
+
+
+def _lines(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_swd_writes_jsonl_and_scalars_and_caches_reals(G, tmp_path, counted):
+    kw = dict(run_dir=str(tmp_path), num=N_SMALL, cache=str(tmp_path / "cache"), step=3)
+    writer = tf.summary.create_file_writer(str(tmp_path / "tb"))
+    first = registry.calc_metric("swd", G, "procedural", writer=writer, **kw)
+    second = registry.calc_metric("swd", G, "procedural", **kw)
+    assert counted["images"] == 1  # the second call read the cache
+    assert first["results"] == second["results"] and set(first["results"]) == {"mean", "16"}
+    lines = _lines(tmp_path / "metric-swd.jsonl")
+    assert len(lines) == 2 and lines[0]["results"] == first["results"]
+    assert lines[0]["num_images"] == N_SMALL and lines[0]["num_real"] == N_SMALL
+    assert lines[0]["step"] == 3 and lines[0]["resolution"] == 16 and lines[0]["features"] is None
+    tags = {v.tag for e in tf.compat.v1.train.summary_iterator(glob.glob(str(tmp_path / "tb" / "*"))[0])
+            for v in e.summary.value}
+    assert tags == {"metrics/swd/mean", "metrics/swd/16"}
+
+
+def test_feature_metrics_use_cached_real_statistics(G, tmp_path, counted, standin):
+    kw = dict(run_dir=str(tmp_path), num=N_SMALL, cache=str(tmp_path / "cache"), feature_path=standin)
+    for name, keys in [("fid50k", {"fid"}), ("kid50k", {"kid_x1e3"}), ("pr50k3", {"precision", "recall"})]:
+        first = registry.calc_metric(name, G, "procedural", **kw)
+        assert set(first["results"]) == keys and all(np.isfinite(list(first["results"].values())))
+        assert first["features"] == "keras_model:" + F.file_identity(standin)
+        assert registry.calc_metric(name, G, "procedural", **kw)["results"] == first["results"]
+        assert len(_lines(tmp_path / f"metric-{name}.jsonl")) == 2
+    # Moments (FID) and features (KID, PR share them) once each; images once for all three.
+    assert counted == {"images": 1, "features": 2}
+    assert first["results"]["precision"] <= 1 and first["results"]["recall"] <= 1
+
+
+def test_upsampled_batches_render_at_2r_and_resize_the_r_render(G):
+    (batch,) = list(registry.upsampled_batches(G, range(3), batch_size=4))
+    assert set(batch) == {"inr", "nearest", "bilinear", "bicubic"}
+    assert all(v.shape == (3, 32, 32, 3) and v.dtype == np.uint8 for v in batch.values())
+    from inr_gan_tf.sampling import seed_latents
+    low = G.render_grid(G.params(tf.constant(seed_latents(range(3), G.z_dim))), 16, 16).numpy()
+    np.testing.assert_array_equal(batch["nearest"], to_uint8(low.repeat(2, 1).repeat(2, 2)))
+    assert np.abs(batch["inr"].astype(int) - batch["nearest"]).mean() > 0
+
+
+def test_upsampled_metrics_return_the_four_variants(G, tmp_path, standin):
+    kw = dict(num=N_SMALL, cache=str(tmp_path / "cache"), feature_path=standin)
+    swd = registry.calc_metric("upsampled_swd", G, "procedural", **kw)
+    fid = registry.calc_metric("upsampled_fid", G, "procedural", **kw)
+    for record in (swd, fid):
+        assert record["resolution"] == 32
+        assert {"inr", "nearest", "bilinear", "bicubic"} <= set(record["results"])
+        assert all(np.isfinite(v) for v in record["results"].values())
+    assert set(fid["results"]) == {"inr", "nearest", "bilinear", "bicubic"}
+    assert {"inr_32", "inr_16", "bicubic_32"} <= set(swd["results"])
+
+
+def test_unknown_metric_lists_the_available_ones(G):
+    with pytest.raises(ValueError, match="available: .*upsampled_swd"):
+        registry.calc_metric("fid_typo", G, "procedural")
+    assert {"swd", "fid50k", "kid50k", "pr50k3", "upsampled_swd", "upsampled_fid"} <= set(
+        registry.list_metrics())
+
+
+# ---- CLI --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def run_dir(G, tmp_path_factory):
+    """A training run as the trainer leaves it: config.json + checkpoints/ with G_ema and step."""
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    os.makedirs(run)
+    with open(run / "config.json", "w") as f:
+        json.dump({"data": "procedural", "generator": G.get_config(), "seed": 0}, f)
+    ckpt = tf.train.Checkpoint(G_ema=G, step=tf.Variable(5, dtype=tf.int64))
+    tf.train.CheckpointManager(ckpt, str(run / "checkpoints"), max_to_keep=1).save(checkpoint_number=5)
+    return run
+
+
+def test_cli_scores_a_run(run_dir, tmp_path, capsys):
+    assert cli.main([f"--run_dir={run_dir}", "--metrics=swd,upsampled_swd", f"--num={N_SMALL}",
+                     f"--cache_dir={tmp_path}"]) == 0
+    out = capsys.readouterr().out
+    assert "step 5" in out and "upsampled_swd" in out and "bicubic" in out
+    for name in ("swd", "upsampled_swd"):
+        (line,) = _lines(run_dir / f"metric-{name}.jsonl")
+        assert line["step"] == 5 and line["snapshot"].endswith("ckpt-5") and line["data"] == "procedural"
+    assert glob.glob(str(run_dir / "logs" / "metrics" / "events.out.tfevents.*"))
+
+
+def test_cli_rejects_unknown_metrics_and_lists(run_dir, capsys):
+    with pytest.raises(SystemExit, match="available: .*swd"):
+        cli.main([f"--run_dir={run_dir}", "--metrics=swd,nope"])
+    assert cli.main(["--list"]) == 0
+    assert "upsampled_fid" in capsys.readouterr().out

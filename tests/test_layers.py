@@ -82,6 +82,32 @@ def test_hypernet_round_trip_and_spec():
     np.testing.assert_array_equal(spec.flatten(a).numpy(), hyper.flat(w).numpy())
 
 
+def test_hypernet_lr_mult_keeps_the_init_and_scales_adam_steps_of_its_outputs():
+    import keras
+    spec = ParamSpec([("a.W", (3, 4)), ("f.matrix", (5, 2))])
+    w = tf.random.normal([4, 16])
+    probe = tf.random.normal([4, spec.size])
+    changes = []
+    for mult in (None, {"f.matrix": 0.1}):
+        keras.utils.set_random_seed(1)
+        hyper = Hypernet(16, spec, lr_mult=mult)
+        before = hyper.flat(w).numpy()
+        opt = keras.optimizers.Adam(1e-3)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(hyper.flat(w) * probe)
+        opt.apply(tape.gradient(loss, hyper.trainable_variables), hyper.trainable_variables)
+        changes.append((before, hyper.flat(w).numpy() - before))
+        if mult:
+            assert Hypernet.from_config(hyper.get_config()).lr_mult == mult
+    (plain0, plain_step), (mult0, mult_step) = changes
+    np.testing.assert_allclose(mult0, plain0, rtol=1e-5, atol=1e-6)  # same function at init
+    f = slice(12, 22)  # the f.matrix outputs
+    np.testing.assert_allclose(mult_step[:, f], 0.1 * plain_step[:, f], rtol=1e-3, atol=1e-6)  # Adam eps
+    np.testing.assert_allclose(mult_step[:, :12], plain_step[:, :12], rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="unknown.*nope"):
+        Hypernet(16, spec, lr_mult={"nope": 0.5})
+
+
 def test_param_reader_demands_every_parameter_exactly_once():
     spec = ParamSpec([("x", (2,)), ("y", (3,))])
     params = spec.unflatten(tf.zeros([1, 5]))

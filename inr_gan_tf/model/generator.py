@@ -31,6 +31,7 @@ class Generator(keras.Model):
                  rank: int = 10,                        # FMM rank
                  coord_skip: bool = True,               # coordinate features into every hidden layer
                  activation: str = "relu",              # INR hidden activation
+                 fourier_lr_mult: float = 1.0,          # learning-rate multiplier of the predicted Fourier matrices
                  **kwargs):
         super().__init__(**kwargs)
         self.resolution = int(resolution)
@@ -45,7 +46,13 @@ class Generator(keras.Model):
         if self.inr.blocks[-1]["resolution"] != self.resolution:
             raise ValueError(f"the last block's resolution ({self.inr.blocks[-1]['resolution']}) must "
                              f"equal the training resolution ({self.resolution})")
-        self.hypernet = Hypernet(self.mapping_width, self.inr.param_spec, name="hypernet")
+        # Predicted frequencies move `fourier_scale` times faster than other outputs for the same
+        # raw step; a multiplier < 1 keeps a short run from growing a few of them into
+        # pixel-scale dot patterns (measured on the 32x32 quickstart, README).
+        self.fourier_lr_mult = float(fourier_lr_mult)
+        mult = {n: self.fourier_lr_mult for n in self.inr.param_spec.names if n.endswith(".fourier.matrix")}
+        self.hypernet = Hypernet(self.mapping_width, self.inr.param_spec, name="hypernet",
+                                 lr_mult=mult if self.fourier_lr_mult != 1.0 else None)
         self._plans: Dict[tuple, RenderPlan] = {}
         self.built = True  # all state is created above
 
@@ -85,7 +92,7 @@ class Generator(keras.Model):
                 "z_dim": self.z_dim, "mapping_width": self.mapping_width,
                 "mapping_layers": self.mapping_layers, "modulation": inr.modulation,
                 "fourier": inr.fourier, "rank": inr.rank, "coord_skip": inr.coord_skip,
-                "activation": inr.activation, "name": self.name}
+                "activation": inr.activation, "fourier_lr_mult": self.fourier_lr_mult, "name": self.name}
 
 
 def build_generator(config: dict, seed: Optional[int] = None) -> Generator:

@@ -6,8 +6,10 @@ representation w (before the output projection) is the W space of Table 2 and th
 truncation pulls toward its running average (App. B.3).
 """
 import math
+from typing import Dict, Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from inr_gan_tf.model.param_spec import ParamSpec
@@ -67,25 +69,42 @@ class Hypernet(keras.layers.Layer):
 
     This one dense layer holds ~90-99% of G's parameters (Sec. 4.1); FMM is what keeps P small.
     Raw outputs start at about unit scale; each INR layer applies its own init scale.
+
+    `lr_mult` {entry name: m} gives those outputs a learning-rate multiplier m, as StyleGAN's
+    equalized learning rate does for its mapping network: the weights are stored divided by m
+    and the outputs multiplied by m, so the function at init is unchanged while Adam (whose
+    steps do not depend on the gradient's scale) moves those outputs m times as fast.
     """
 
     def __init__(self, width: int,                  # size of w
                  spec: list,                        # ParamSpec entries [[name, shape], ...]
+                 lr_mult: Optional[Dict[str, float]] = None,  # per-entry learning-rate multipliers
                  **kwargs):
         super().__init__(**kwargs)
         self.width = int(width)
         self.spec = spec if isinstance(spec, ParamSpec) else ParamSpec((n, tuple(s)) for n, s in spec)
+        self.lr_mult = {str(k): float(v) for k, v in (lr_mult or {}).items()}
+        unknown = sorted(set(self.lr_mult) - set(self.spec.names))
+        if unknown or any(v <= 0 for v in self.lr_mult.values()):
+            raise ValueError(f"lr_mult needs positive values for ParamSpec entries; unknown {unknown}")
+        gains = np.concatenate([np.full(self.spec.sizes[n], self.lr_mult.get(n, 1.0), np.float32)
+                                for n in self.spec.names])                  # [P]
+        self._gains = None if np.all(gains == 1.0) else tf.constant(gains)
         self.connector = keras.layers.Dense(
             self.spec.size, name="connector",
             kernel_initializer=keras.initializers.RandomNormal(stddev=1.0 / math.sqrt(self.width)))
         self.connector.build((None, self.width))
+        if self._gains is not None:
+            self.connector.kernel.assign(self.connector.kernel / gains[None])
         self.built = True  # all state is created above
 
     def flat(self, w):
-        return self.connector(w)  # [B, P]
+        raw = self.connector(w)  # [B, P]
+        return raw if self._gains is None else raw * tf.cast(self._gains, raw.dtype)
 
     def call(self, w):
         return self.spec.unflatten(self.flat(w))
 
     def get_config(self):
-        return {**super().get_config(), "width": self.width, "spec": self.spec.get_config()["entries"]}
+        return {**super().get_config(), "width": self.width, "spec": self.spec.get_config()["entries"],
+                "lr_mult": dict(self.lr_mult)}

@@ -37,6 +37,8 @@ flags.DEFINE_enum("modulation", "fmm", ["fmm", "full", "shared"], "INR weight mo
 flags.DEFINE_boolean("fourier", True, "Predicted Fourier coordinate features.")
 flags.DEFINE_integer("rank", 10, "FMM rank.")
 flags.DEFINE_boolean("coord_skip", True, "Concatenate coordinate features to every hidden layer.")
+flags.DEFINE_float("fourier_lr_mult", 1.0, "Learning-rate multiplier of the predicted Fourier matrices "
+                   "(1 = the paper; < 1 keeps frequencies from running away in short runs).")
 # -- discriminator ------------------------------------------------------------------------
 flags.DEFINE_integer("d_channel_base", 16384, "D feature maps: min(base // res, max); 16384 = config-e.")
 flags.DEFINE_integer("d_channel_max", 512, "Largest D feature-map count.")
@@ -72,7 +74,8 @@ def generator_config() -> dict:
     return {"resolution": FLAGS.resolution, "blocks": parse_blocks(FLAGS.g_blocks),
             "z_dim": FLAGS.z_dim, "mapping_width": FLAGS.mapping_width,
             "mapping_layers": FLAGS.mapping_layers, "modulation": FLAGS.modulation,
-            "fourier": FLAGS.fourier, "rank": FLAGS.rank, "coord_skip": FLAGS.coord_skip}
+            "fourier": FLAGS.fourier, "rank": FLAGS.rank, "coord_skip": FLAGS.coord_skip,
+            "fourier_lr_mult": FLAGS.fourier_lr_mult}
 
 
 def run_config() -> dict:
@@ -87,7 +90,7 @@ def run_config() -> dict:
     for name in ("batch_size", "r1_interval"):
         if getattr(FLAGS, name) < 1:
             raise ValueError(f"--{name} must be >= 1, got {getattr(FLAGS, name)}")
-    for name in ("lr_hypernet", "lr_inr", "lr_d", "total_kimg"):
+    for name in ("lr_hypernet", "lr_inr", "lr_d", "total_kimg", "fourier_lr_mult"):
         if not getattr(FLAGS, name) > 0:
             raise ValueError(f"--{name} must be > 0, got {getattr(FLAGS, name)}")
     return {

@@ -113,6 +113,9 @@ def test_default_detector_without_mediapipe_says_how_to_get_it(monkeypatch):
         pass
     with pytest.raises(kpl.DetectorUnavailable, match="mediapipe==0.10.21"):
         kpl.default_detector()
+    from inr_gan_tf.metrics import registry  # the registered metric says the same, before any work
+    with pytest.raises(kpl.DetectorUnavailable, match="mediapipe==0.10.21"):
+        registry.calc_metric("kpl", build_generator(presets.tiny_generator(16), seed=0), "procedural", num=8)
     monkeypatch.setenv(kpl.MEDIAPIPE_ENV, "/nonexistent/python")
     with pytest.raises(kpl.DetectorUnavailable, match="does not exist"):
         kpl.default_detector()

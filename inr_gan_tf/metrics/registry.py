@@ -261,6 +261,17 @@ def _upsampled_fid(opts: MetricOptions) -> Dict[str, float]:
     return {k: fid_lib.fid_from_features(np.concatenate(v), mu, sigma) for k, v in feats.items()}
 
 
+@register_metric("kpl", num=10000, description="keypoint prediction loss (paper Table 2): linear "
+                 "regression from z and w to face keypoints; needs MediaPipe (see kpl.py)")
+def _kpl(opts: MetricOptions) -> Dict[str, float]:
+    from inr_gan_tf.metrics import kpl as kpl_lib  # pylint: disable=import-outside-toplevel
+    # The detector sees faces at 256^2 whatever the training resolution: the INR renders there.
+    result = kpl_lib.kpl(opts.G, num=opts.num_gen, seed=opts.seed, batch=opts.batch_size,
+                         resolution=max(256, opts.G.resolution), truncation=opts.truncation)
+    opts.info.update(num_real=0, resolution=max(256, opts.G.resolution))
+    return {k: v for k, v in result.items() if isinstance(v, (int, float))}
+
+
 # ---- running one ------------------------------------------------------------------------------
 
 def write_scalars(writer, name: str, results: Dict[str, float], step: int) -> None:

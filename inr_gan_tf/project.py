@@ -28,21 +28,26 @@ from absl import app, flags  # noqa: E402
 from inr_gan_tf import projection  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("run_dir", None, "Training run (config.json + checkpoints/): its latest G_ema.")
-flags.DEFINE_string("checkpoint", None, "One checkpoint prefix instead of --run_dir.")
-flags.DEFINE_string("target", None, "Image file to project (PNG, JPEG, ...; alpha composited on white).")
-flags.DEFINE_string("outdir", "projection", "Output folder (created).")
-flags.DEFINE_enum("space", "w", list(projection.SPACES), "z, w, or theta (the INR parameters).")
-flags.DEFINE_enum("theta_init", "w", ["w", "w_avg"], "--space=theta starts at a w-projection of --steps "
-                  "steps run first (twice the time; fits better), or at hypernet(w_avg).")
-flags.DEFINE_integer("steps", 1000, "Optimisation steps (StyleGAN2's default).", lower_bound=1)
-flags.DEFINE_float("lr", None, "Peak learning rate (default: per space, projection.DEFAULT_LR).")
-flags.DEFINE_float("noise", None, "Initial latent noise factor (default: per space, projection.DEFAULT_NOISE).")
-flags.DEFINE_float("pyramid_weight", None, "Weight of the Laplacian-pyramid L1 term (default: per space).")
-flags.DEFINE_integer("seed", 0, "Latent noise seed.")
-flags.DEFINE_integer("superres", 4, "Super-resolution factor K of superres_<K>x.png.", lower_bound=1)
-flags.DEFINE_float("zoom", 1.6, "Zoom-out factor F of zoomout_<F>.png (1.6: the paper's Fig. 2).")
-flags.DEFINE_integer("log_every", 100, "Print the loss every N steps (0: never).", lower_bound=0)
+
+
+def _define_flags():
+    """The CLI's flags, defined only when run as a program: absl flags are process-wide, and
+    importing this module beside the training flags (same names) must not clash."""
+    flags.DEFINE_string("run_dir", None, "Training run (config.json + checkpoints/): its latest G_ema.")
+    flags.DEFINE_string("checkpoint", None, "One checkpoint prefix instead of --run_dir.")
+    flags.DEFINE_string("target", None, "Image file to project (PNG, JPEG, ...; alpha composited on white).")
+    flags.DEFINE_string("outdir", "projection", "Output folder (created).")
+    flags.DEFINE_enum("space", "w", list(projection.SPACES), "z, w, or theta (the INR parameters).")
+    flags.DEFINE_enum("theta_init", "w", ["w", "w_avg"], "--space=theta starts at a w-projection of --steps "
+                      "steps run first (twice the time; fits better), or at hypernet(w_avg).")
+    flags.DEFINE_integer("steps", 1000, "Optimisation steps (StyleGAN2's default).", lower_bound=1)
+    flags.DEFINE_float("lr", None, "Peak learning rate (default: per space, projection.DEFAULT_LR).")
+    flags.DEFINE_float("noise", None, "Initial latent noise factor (default: per space, projection.DEFAULT_NOISE).")
+    flags.DEFINE_float("pyramid_weight", None, "Weight of the Laplacian-pyramid L1 term (default: per space).")
+    flags.DEFINE_integer("seed", 0, "Latent noise seed.")
+    flags.DEFINE_integer("superres", 4, "Super-resolution factor K of superres_<K>x.png.", lower_bound=1)
+    flags.DEFINE_float("zoom", 1.6, "Zoom-out factor F of zoomout_<F>.png (1.6: the paper's Fig. 2).")
+    flags.DEFINE_integer("log_every", 100, "Print the loss every N steps (0: never).", lower_bound=0)
 
 
 def load_image(path: str) -> np.ndarray:
@@ -135,4 +140,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    _define_flags()
     sys.exit(app.run(main))

@@ -91,7 +91,8 @@ def swd_callback(state, source, every: int, num: int):
     from inr_gan_tf import data
     from inr_gan_tf.metrics import SWDReference
     R = state.G.resolution
-    reals = data.make_dataset(source, R, 64, seed=0, shuffle=False, flip=False, repeat=False)
+    # A seeded random subset: the first images of a source in file order are rarely typical.
+    reals = data.make_dataset(source, R, 64, seed=0, shuffle=True, flip=False, repeat=False)
     reals = np.concatenate([b.numpy() for b in reals.take(-(-num // 64))])[:num]
     ref = SWDReference(reals, seed=0)
     path = os.path.join(state.run_dir, "metric-swd.jsonl")

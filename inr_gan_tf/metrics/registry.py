@@ -4,8 +4,8 @@
     list_metrics()                     # ['fid50k', 'kid50k', 'pr50k3', 'swd', 'upsampled_fid', ...]
 
 Each metric scores `num` fakes (seeds 0..num-1, image k from seed k) against up to `num` real
-images of the data source (the first ones in the source's fixed order, no flips, resized to the
-metric's resolution as training does). The real side is cached on disk under
+images of the data source (a seeded random subset, no flips, resized to the metric's
+resolution as training does). The real side is cached on disk under
 <cache>/stats/, keyed by (source, resolution, num, feature extractor sha256): uint8 images for
 SWD, feature mean/covariance for FID, features for KID and precision/recall.
 
@@ -31,7 +31,7 @@ from inr_gan_tf.metrics.swd import SWDReference
 from inr_gan_tf.seeds import seed_latents, to_uint8
 
 UPSAMPLERS = ("nearest", "bilinear", "bicubic")  # tf.image.resize methods of the baselines
-_STATS_VERSION = 1  # bump when what a cache file holds changes
+_STATS_VERSION = 2  # bump when what a cache file holds changes (2: seeded random subset)
 
 
 @dataclasses.dataclass
@@ -125,11 +125,14 @@ def _source_key(source: str) -> str:
 
 
 def load_real_images(source: str, resolution: int, num: int) -> np.ndarray:
-    """uint8 [n <= num, R, R, 3]: the first `num` images in the source's order, as training sees
-    them (centre crop + resize) but without flips."""
+    """uint8 [n <= num, R, R, 3]: a fixed random subset of `num` images (seeded shuffle of the
+    whole source, seed 0), as training sees them (centre crop + resize) but without flips.
+
+    Random, not the first `num`: sources in file or code-point order are far from uniform (the
+    first emoji are all keycaps)."""
     from inr_gan_tf import data  # pylint: disable=import-outside-toplevel
     batch = min(64, num)
-    ds = data.make_dataset(source, resolution, batch, seed=0, shuffle=False, flip=False, repeat=False)
+    ds = data.make_dataset(source, resolution, batch, seed=0, shuffle=True, flip=False, repeat=False)
     images = np.concatenate([to_uint8(b.numpy()) for b in ds.take(-(-num // batch))])[:num]
     if len(images) == 0:
         raise ValueError(f"data source {source!r} yielded no images")

@@ -20,6 +20,7 @@ from inr_gan_tf import coords as coords_lib
 from inr_gan_tf.export import RequestError, validate_grid_request, validate_render_request
 from inr_gan_tf.export import modules, pipeline, savedmodel
 from inr_gan_tf.model import build_generator, presets
+from helpers import write_run_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
@@ -66,14 +67,8 @@ def reference(G, z):
 @pytest.fixture(scope="module")
 def run_dir(G, tmp_path_factory):
     """A training run as the trainer leaves it: config.json + checkpoints/ with G, G_ema, step."""
-    run = tmp_path_factory.mktemp("runs") / "tiny"
     other = build_generator(presets.tiny_generator(16), seed=1)  # "G": must not be exported
-    os.makedirs(run)
-    with open(run / "config.json", "w") as f:
-        json.dump({"generator": G.get_config(), "seed": 0}, f)
-    ckpt = tf.train.Checkpoint(G=other, G_ema=G, step=tf.Variable(7, dtype=tf.int64))
-    tf.train.CheckpointManager(ckpt, str(run / "checkpoints"), max_to_keep=2).save(checkpoint_number=7)
-    return run
+    return write_run_dir(tmp_path_factory.mktemp("runs") / "tiny", G, 7, other_G=other, max_to_keep=2)
 
 
 @pytest.fixture(scope="module")

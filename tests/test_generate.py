@@ -17,6 +17,7 @@ from PIL import Image
 from inr_gan_tf import animate, coords as coords_lib, generate, sampling
 from inr_gan_tf.model import build_generator, presets
 from inr_gan_tf.seeds import seed_latents
+from helpers import write_run_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 R = 16
@@ -31,13 +32,7 @@ def G():
 def run_dir(G, tmp_path_factory):
     """A run as the trainer leaves it: config.json + checkpoints/ with G (other weights) and G_ema."""
     run = tmp_path_factory.mktemp("runs") / "tiny"
-    os.makedirs(run)
-    with open(run / "config.json", "w") as f:
-        json.dump({"generator": G.get_config()}, f)
-    other = build_generator(presets.tiny_generator(R), seed=1)
-    ckpt = tf.train.Checkpoint(G=other, G_ema=G, step=tf.Variable(3, dtype=tf.int64))
-    tf.train.CheckpointManager(ckpt, str(run / "checkpoints"), max_to_keep=1).save(checkpoint_number=3)
-    return str(run)
+    return str(write_run_dir(run, G, 3, other_G=build_generator(presets.tiny_generator(R), seed=1)))
 
 
 def _cli(run_dir, outdir, *flags):

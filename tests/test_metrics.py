@@ -16,6 +16,7 @@ from inr_gan_tf.metrics import fid as S
 from inr_gan_tf.metrics import registry
 from inr_gan_tf.model import build_generator, presets
 from inr_gan_tf.seeds import to_uint8
+from helpers import write_run_dir
 
 N_SMALL = 8  # images per side in registry tests: enough for PR's k=3 and KID's subsets
 
@@ -290,13 +291,7 @@ def test_unknown_metric_lists_the_available_ones(G):
 @pytest.fixture(scope="module")
 def run_dir(G, tmp_path_factory):
     """A training run as the trainer leaves it: config.json + checkpoints/ with G_ema and step."""
-    run = tmp_path_factory.mktemp("runs") / "tiny"
-    os.makedirs(run)
-    with open(run / "config.json", "w") as f:
-        json.dump({"data": "procedural", "generator": G.get_config(), "seed": 0}, f)
-    ckpt = tf.train.Checkpoint(G_ema=G, step=tf.Variable(5, dtype=tf.int64))
-    tf.train.CheckpointManager(ckpt, str(run / "checkpoints"), max_to_keep=1).save(checkpoint_number=5)
-    return run
+    return write_run_dir(tmp_path_factory.mktemp("runs") / "tiny", G, 5, config_extra={"data": "procedural"})
 
 
 def test_cli_scores_a_run(run_dir, tmp_path, capsys):

@@ -15,6 +15,7 @@ from inr_gan_tf import projection as P
 from inr_gan_tf.data.procedural import render_procedural
 from inr_gan_tf.model import build_generator, presets
 from inr_gan_tf.seeds import seed_latents
+from helpers import write_run_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 R = 16
@@ -124,13 +125,7 @@ def test_schedule_and_loss():
 @pytest.fixture(scope="module")
 def run_dir(G, tmp_path_factory):
     """A training run as the trainer leaves it: config.json + checkpoints/ with G_ema."""
-    run = tmp_path_factory.mktemp("runs") / "tiny"
-    os.makedirs(run)
-    with open(run / "config.json", "w") as f:
-        json.dump({"generator": G.get_config(), "seed": 0}, f)
-    ckpt = tf.train.Checkpoint(G_ema=G, step=tf.Variable(3, dtype=tf.int64))
-    tf.train.CheckpointManager(ckpt, str(run / "checkpoints"), max_to_keep=1).save(checkpoint_number=3)
-    return run
+    return write_run_dir(tmp_path_factory.mktemp("runs") / "tiny", G, 3)
 
 
 def test_project_file_writes_outputs(G, tmp_path):

@@ -7,11 +7,11 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 from inr_gan_tf import superres as S
 from inr_gan_tf.model import build_generator, presets
+from helpers import write_run_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 R = 16
@@ -103,13 +103,7 @@ def test_sample_figure(G):
 
 @pytest.fixture(scope="module")
 def run_dir(G, tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "tiny"
-    os.makedirs(run)
-    with open(run / "config.json", "w") as f:
-        json.dump({"generator": G.get_config(), "seed": 0}, f)
-    ckpt = tf.train.Checkpoint(G_ema=G, step=tf.Variable(3, dtype=tf.int64))
-    tf.train.CheckpointManager(ckpt, str(run / "checkpoints"), max_to_keep=1).save(checkpoint_number=3)
-    return run
+    return write_run_dir(tmp_path_factory.mktemp("runs") / "tiny", G, 3)
 
 
 def test_cli(run_dir, tmp_path):

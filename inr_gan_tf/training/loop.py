@@ -72,20 +72,18 @@ class Trainer:
         once, and the scale adapts; otherwise the optimizers apply unconditionally.
         """
         variables = [v for _, vs in groups for v in vs]
-        if scale is None:
-            grads, finite = tape.gradient(objective, variables), tf.constant(True)
-        else:
-            grads, finite = scale.gradients(tape, objective, variables)
         bounds = np.cumsum([0] + [len(vs) for _, vs in groups])
 
         def apply(grads):
             for (opt, vs), a, b in zip(groups, bounds[:-1], bounds[1:]):
                 opt.apply(grads[a:b], vs)
         if scale is None:
+            grads = tape.gradient(objective, variables)
             apply(grads)
-        else:
-            apply_if(finite, apply, grads)
-            scale.update(finite)
+            return grads, tf.constant(True)
+        grads, finite = scale.gradients(tape, objective, variables)
+        apply_if(finite, apply, grads)
+        scale.update(finite)
         return grads, finite
 
     def _split(self, value):
@@ -138,10 +136,11 @@ class Trainer:
         profiling = False
         try:
             while s.nimg.numpy() < total_kimg * 1000 and not self._stop:
-                if profile and int(s.step.numpy()) + 1 == profile[0] and not profiling:
+                next_step = int(s.step.numpy()) + 1
+                if profile and next_step == profile[0] and not profiling:
                     tf.profiler.experimental.start(os.path.join(s.run_dir, "logs"))
                     profiling = True
-                with tf.profiler.experimental.Trace("train", step_num=int(s.step.numpy()) + 1, _r=1):
+                with tf.profiler.experimental.Trace("train", step_num=next_step, _r=1):
                     stats = self.step(next(iterator))
                 step, nimg = int(s.step.numpy()), int(s.nimg.numpy())
                 if profiling and step >= profile[1]:

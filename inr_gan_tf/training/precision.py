@@ -11,7 +11,8 @@ let one half of G step while the other skips. So the scale belongs to the loss:
 
 `finite` is agreed by all replicas (an all-reduce of the local flags), so every replica skips
 or applies together and the scale stays one value everywhere. float32 and bfloat16 (same
-exponent range as float32) need no scaling; `gradients` then is a plain tape.gradient.
+exponent range as float32) need no scaling: the trainer then takes a plain tape.gradient and
+applies unconditionally.
 """
 import tensorflow as tf
 
@@ -53,6 +54,7 @@ class DynamicLossScale(tf.Module):
         scale = tf.where(finite, tf.where(grow, self.scale * 2.0, self.scale), tf.maximum(self.scale * 0.5, 1.0))
         self.scale.assign(scale)
         self.good_steps.assign(tf.where(grow, tf.zeros_like(good), good))
+
 
 def all_replicas(flag) -> tf.Tensor:
     """A boolean that holds on every replica (AND over replicas; itself outside a strategy)."""

@@ -117,6 +117,17 @@ def test_changed_config_in_an_existing_run_dir_is_refused(tmp_path):
         write_config(str(tmp_path), dict(_tiny_config(), batch_size=8))
 
 
+def test_total_kimg_may_change_on_resume_and_is_recorded(tmp_path):
+    """Extending a finished run is `--total_kimg=MORE` on the same run directory."""
+    from inr_gan_tf.training.state import write_config
+    write_config(str(tmp_path), _tiny_config())
+    write_config(str(tmp_path), dict(_tiny_config(), total_kimg=80.0))
+    with open(tmp_path / "config.json") as f:
+        assert json.load(f)["total_kimg"] == 80.0
+    with pytest.raises(ValueError, match=r"\['batch_size'\]"):  # other keys still name themselves
+        write_config(str(tmp_path), dict(_tiny_config(), total_kimg=90.0, batch_size=8))
+
+
 def test_nonfinite_loss_restores_the_last_checkpoint(tmp_path):
     cfg = _tiny_config()
     trainer, state, ds = _trainer(cfg, str(tmp_path))

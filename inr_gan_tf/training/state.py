@@ -85,19 +85,27 @@ def _chief_and_worker(strategy):
     return chief, f"{task_type}-{task_id}"
 
 
+# Keys a resumed run may change: they set how long to train, not what is trained, so
+# `--total_kimg` can extend (or shorten) a finished run from its last checkpoint.
+RESUMABLE_KEYS = ("total_kimg",)
+
+
 def write_config(run_dir: str, config: dict) -> None:
-    """config.json beside the checkpoints; a resumed run must have been started with the same."""
+    """config.json beside the checkpoints; a resumed run must have been started with the same
+    configuration, apart from RESUMABLE_KEYS (recorded anew)."""
     os.makedirs(run_dir, exist_ok=True)
     path = os.path.join(run_dir, "config.json")
     if os.path.exists(path):
         with open(path) as f:
             old = json.load(f)
         new = json.loads(json.dumps(config))  # as it would read back (tuples become lists)
-        if old != new:
-            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            raise ValueError(f"{run_dir} holds a run with another configuration (differs in {changed}); "
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        fixed = [k for k in changed if k not in RESUMABLE_KEYS]
+        if fixed:
+            raise ValueError(f"{run_dir} holds a run with another configuration (differs in {fixed}); "
                              "use a new --run_dir or the original flags")
-        return
+        if not changed:
+            return
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(config, f, indent=1, sort_keys=True)

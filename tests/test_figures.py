@@ -136,6 +136,14 @@ def test_cli_without_matplotlib_says_how_to_install(tmp_path, monkeypatch, capsy
     assert "pip install" in capsys.readouterr().err
 
 
+def test_cli_freq_norms_of_a_run_without_fourier_features_is_one_line(tmp_path, capsys):
+    from helpers import write_run_dir
+    run = write_run_dir(str(tmp_path / "run"), build_generator(presets.tiny_generator(16, fourier=False), seed=0), 1)
+    assert cli.main(["freq-norms", "--run_dir", run, "--out", str(tmp_path / "f"), "--no_plot"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "no Fourier features" in err and "Traceback" not in err
+
+
 def test_bad_presets_are_clear_errors():
     with pytest.raises(ValueError, match="unknown preset"):
         preset_config("huge256")

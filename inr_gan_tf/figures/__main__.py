@@ -62,9 +62,13 @@ def main(argv=None):
 
     from inr_gan_tf.figures import common as common_lib, freq_norms, lowres
     if args.figure == "freq-norms":
-        G, source = common_lib.load_generator(args.run_dir, args.preset, seed=args.seed)
-        data = freq_norms.run(G, args.out, num=args.num, seed=args.seed, truncation=args.truncation,
-                              source=source, plot_png=not args.no_plot)
+        try:  # e.g. a run without Fourier features (the quickstart): one line, not a traceback
+            G, source = common_lib.load_generator(args.run_dir, args.preset, seed=args.seed)
+            data = freq_norms.run(G, args.out, num=args.num, seed=args.seed, truncation=args.truncation,
+                                  source=source, plot_png=not args.no_plot)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         for b in data["blocks"]:
             print(f"block {b['block']} ({b['resolution']:4d}^2, n={b['frequencies']:3d}): "
                   f"mean {b['mean']:8.2f}  median {b['median']:8.2f}  max {b['max']:8.2f} rad/unit  "

@@ -29,7 +29,8 @@ flags.DEFINE_boolean("dry_run", False, "Print the resolved configuration with MA
 # -- generator (paper Sec. 3, App. A) -----------------------------------------------------
 flags.DEFINE_string("g_blocks", "16:128:2:32:3,32:128:2:32:3",
                     "INR blocks, comma-separated RES:WIDTH:DEPTH:FREQUENCIES:FOURIER_SCALE; the last "
-                    "block's RES must equal --resolution; each RES must divide the next.")
+                    "block's RES must equal --resolution; each RES must divide the next. With "
+                    "--nofourier the blocks take raw (x, y) and the last two fields are unused.")
 flags.DEFINE_integer("z_dim", 512, "Latent size.")
 flags.DEFINE_integer("mapping_width", 1024, "Hypernetwork width.")
 flags.DEFINE_integer("mapping_layers", 3, "Hypernetwork non-linear layers.")

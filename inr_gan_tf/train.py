@@ -67,8 +67,8 @@ def sample_callback(state, every: int, seeds=range(16)):
         images = np.concatenate([images, pad]).reshape(n, n, *images.shape[1:])
         return images.transpose(0, 2, 1, 3, 4).reshape(n * images.shape[2], n * images.shape[3], 3)
 
-    def cb(step, writer):
-        if not every or step % every:
+    def cb(step, writer, final=False):
+        if not every or (step % every == 0) == final:  # the final call only fills an off-period end
             return
         views = {"grid": (R, None), "superres2x": (2 * R, None), "zoomout": (R, (-0.3, -0.3, 1.3, 1.3))}
         with writer.as_default(step=step):
@@ -97,8 +97,8 @@ def swd_callback(state, source, every: int, num: int):
     ref = SWDReference(reals, seed=0)
     path = os.path.join(state.run_dir, "metric-swd.jsonl")
 
-    def cb(step, writer):
-        if step % every:
+    def cb(step, writer, final=False):
+        if (step % every == 0) == final:  # the final call only fills an off-period end
             return
         fakes = sampling.generate_images(state.G_ema, range(len(reals)), batch_size=64)
         result = ref(fakes)

@@ -247,6 +247,21 @@ def test_kill_9_then_rerun_matches_an_uninterrupted_run(tmp_path):
         np.testing.assert_allclose(a[n], b[n], rtol=1e-5, atol=1e-6, err_msg=n)
 
 
+def test_a_run_ending_off_the_sample_period_still_writes_its_final_grids(tmp_path):
+    """Steps 1-3 with period 2: grids at step 2 (periodic) and 3 (the end), nothing twice."""
+    from inr_gan_tf import train
+    trainer, state, ds = _trainer(_tiny_config(), str(tmp_path))  # batch 4: 0.012 kimg = 3 steps
+    calls = []
+    trainer.fit(ds, total_kimg=0.012, ckpt_every=100, log_every=100,
+                callbacks=[train.sample_callback(state, every=2, seeds=range(2)),
+                           lambda step, writer, final=False: calls.append((step, final))])
+    assert sorted(n for n in os.listdir(tmp_path / "samples") if n.startswith("grid")) == [
+        "grid-0000002.png", "grid-0000003.png"]
+    assert calls == [(1, False), (2, False), (3, False), (3, True)]
+    trainer.fit(ds, total_kimg=0.012, callbacks=[lambda *a, **k: calls.append(a)])  # nothing left to do
+    assert len(calls) == 4
+
+
 def test_sample_grids_and_swd_are_written(tmp_path):
     from inr_gan_tf import data, train
     from inr_gan_tf.training.state import TrainState

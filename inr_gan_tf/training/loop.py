@@ -120,6 +120,9 @@ class Trainer:
             callbacks=(), profile_steps=None):
         """Trains until total_kimg; saves every `ckpt_every` steps, on SIGTERM/SIGINT and at the end.
 
+        callbacks: `cb(step, writer)` after every step, and `cb(step, writer, final=True)` once when
+        total_kimg is reached (not on a signal), for output that must exist at the end of a run.
+
         profile_steps=(A, B): a profiler trace of steps A..B (as numbered in the log) goes to
         run_dir/logs/plugins/profile, where TensorBoard's profile tab (xprof) shows it.
         """
@@ -132,6 +135,7 @@ class Trainer:
         # An iterator continues where it was; a dataset starts a new pass (and a new shuffle).
         iterator = dataset if isinstance(dataset, collections.abc.Iterator) else iter(dataset)
         failures, t0, n0 = 0, time.time(), int(s.nimg.numpy())
+        first_step = int(s.step.numpy())
         profile = tuple(profile_steps) if profile_steps and s.is_chief else None
         profiling = False
         try:
@@ -174,6 +178,12 @@ class Trainer:
                 for cb in callbacks:
                     cb(step, writer)
             s.save()
+            step = int(s.step.numpy())
+            if not self._stop and step != first_step:
+                # The finished run's own grids and metrics, whatever its length: callbacks skip
+                # steps off their period, so a short or extended run would otherwise end without.
+                for cb in callbacks:
+                    cb(step, writer, final=True)
         finally:
             if profiling:
                 tf.profiler.experimental.stop()

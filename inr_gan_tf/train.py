@@ -87,7 +87,7 @@ def swd_callback(state, source, every: int, num: int):
     Appends {"step", "kimg", "swd": {...}} to metric-swd.jsonl in the run directory.
     """
     if not every:
-        return lambda step, writer: None
+        return lambda step, writer, final=False: None
     from inr_gan_tf import data
     from inr_gan_tf.metrics import SWDReference
     R = state.G.resolution

@@ -260,6 +260,11 @@ def test_a_run_ending_off_the_sample_period_still_writes_its_final_grids(tmp_pat
     assert calls == [(1, False), (2, False), (3, False), (3, True)]
     trainer.fit(ds, total_kimg=0.012, callbacks=[lambda *a, **k: calls.append(a)])  # nothing left to do
     assert len(calls) == 4
+    before = sorted(os.listdir(tmp_path / "samples"))
+    for off in (train.sample_callback(state, every=0), train.swd_callback(state, "procedural", 0, 8)):
+        off(3, None, final=True)  # period 0 = never, also at the end
+    assert sorted(os.listdir(tmp_path / "samples")) == before
+    assert not os.path.exists(tmp_path / "metric-swd.jsonl")
 
 
 def test_sample_grids_and_swd_are_written(tmp_path):

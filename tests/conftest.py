@@ -16,3 +16,10 @@ tf.config.threading.set_inter_op_parallelism_threads(1)
 def _seed():
     keras.utils.set_random_seed(0)
     yield
+
+
+@pytest.fixture(scope="module")
+def G():
+    """The tiny 16x16 generator at seed 0, built once per test module."""
+    from inr_gan_tf.model import build_generator, presets
+    return build_generator(presets.tiny_generator(16), seed=0)

@@ -48,10 +48,6 @@ def _coord_sets():
 COORDS = _coord_sets()
 
 
-@pytest.fixture(scope="module")
-def G():
-    return build_generator(presets.tiny_generator(16), seed=0)
-
 
 @pytest.fixture(scope="module")
 def z(G):

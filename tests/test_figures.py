@@ -13,10 +13,6 @@ from inr_gan_tf.figures.common import preset_config
 from inr_gan_tf.model import build_generator, presets
 
 
-@pytest.fixture(scope="module")
-def G():
-    return build_generator(presets.tiny_generator(16), seed=0)
-
 
 # -- Fig. 17 --------------------------------------------------------------------------------------
 def test_frequency_norms_one_entry_per_block(G):

@@ -23,10 +23,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 R = 16
 
 
-@pytest.fixture(scope="module")
-def G():
-    return build_generator(presets.tiny_generator(R), seed=0)
-
 
 @pytest.fixture(scope="module")
 def run_dir(G, tmp_path_factory):

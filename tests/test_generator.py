@@ -8,10 +8,6 @@ from inr_gan_tf import coords, sampling
 from inr_gan_tf.model import Generator, build_generator, complexity, make_plan, presets
 
 
-@pytest.fixture(scope="module")
-def G():
-    return build_generator(presets.tiny_generator(16), seed=0)
-
 
 @pytest.fixture(scope="module")
 def params(G):

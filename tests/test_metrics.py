@@ -14,7 +14,6 @@ from inr_gan_tf.metrics import __main__ as cli
 from inr_gan_tf.metrics import features as F
 from inr_gan_tf.metrics import fid as S
 from inr_gan_tf.metrics import registry
-from inr_gan_tf.model import build_generator, presets
 from inr_gan_tf.seeds import to_uint8
 from helpers import write_run_dir
 
@@ -199,10 +198,6 @@ def test_keras_inception_v3_weights_file_loads(tmp_path, images):
 
 
 # ---- registry ---------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def G():
-    return build_generator(presets.tiny_generator(16), seed=0)
 
 
 @pytest.fixture

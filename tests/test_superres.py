@@ -10,16 +10,11 @@ import pytest
 from PIL import Image
 
 from inr_gan_tf import superres as S
-from inr_gan_tf.model import build_generator, presets
 from helpers import write_run_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 R = 16
 
-
-@pytest.fixture(scope="module")
-def G():
-    return build_generator(presets.tiny_generator(R), seed=0)
 
 
 def test_psnr_identical_is_capped_not_inf():

@@ -28,6 +28,14 @@ def test_frequency_norms_one_entry_per_block(G):
     np.testing.assert_allclose(entries[1]["norms"][0], feat.scale * np.linalg.norm(raw, axis=-1), rtol=1e-5)
 
 
+def test_frequency_norms_are_of_the_capped_matrix():
+    # A tiny cap: every plotted norm must sit below it, as the layer applies it.
+    cap = 0.05
+    G = build_generator(presets.tiny_generator(16, fourier_cap=cap), seed=0)
+    for e in freq_norms.frequency_norms(G, num=3, seed=1, batch=3):
+        assert np.all(e["norms"] <= cap * math.pi * e["resolution"] + 1e-6)
+
+
 def test_frequency_norms_need_fourier_features():
     G = build_generator(presets.tiny_generator(16, fourier=False), seed=0)
     with pytest.raises(ValueError, match="no Fourier features"):

@@ -1,8 +1,8 @@
 """Fig. 17: the frequencies the hypernetwork picks for each block's Fourier features (App. C).
 
 Block k embeds a point p as e(p) = [sin(W_k p), cos(W_k p)] (Eq. 1) with W_k [n_k, 2] predicted
-per image; the effective matrix is FourierFeatures.scale (the block's fourier_scale) times the
-raw hypernetwork output. Row i is a plane wave of angular frequency ||W_k[i]|| radians per frame
+per image; the effective matrix is `FourierFeatures.frequencies`: the block's fourier_scale times
+the raw hypernetwork output, then the generator's frequency cap if it has one. Row i is a plane wave of angular frequency ||W_k[i]|| radians per frame
 unit (the frame [0, 1]^2 is the training image), i.e. ||W_k[i]|| / 2 pi periods per image. The
 paper samples 128 images and plots the distribution of row norms per block: coarse blocks keep
 low frequencies, the last block uses high ones.
@@ -15,6 +15,7 @@ import math
 from typing import Dict, List
 
 import numpy as np
+import tensorflow as tf
 
 from inr_gan_tf import seeds as seeds_lib
 from inr_gan_tf.figures.common import pyplot, write_json
@@ -42,7 +43,8 @@ def frequency_norms(G, num: int = 128, seed: int = 0, truncation: float = 1.0,
                 raw = params[f"{f.name}.matrix"].numpy()  # [b, n, 2]
             else:  # shared W (latent-conditioned INR): the same for every image
                 raw = np.broadcast_to(f.matrix.numpy()[None], (len(zb), f.num_frequencies, 2))
-            chunks[k].append(np.linalg.norm(raw.astype(np.float64) * f.scale, axis=-1))  # [b, n]
+            w = f.frequencies(tf.constant(raw, tf.float32)).numpy()  # the layer's own scale and cap
+            chunks[k].append(np.linalg.norm(w.astype(np.float64), axis=-1))  # [b, n]
     out = []
     for k, parts in chunks.items():
         b = G.inr.blocks[k]

@@ -3,9 +3,10 @@ from inr_gan_tf.model.discriminator import Discriminator
 from inr_gan_tf.model.generator import Generator, build_generator
 from inr_gan_tf.model.hypernet import Hypernet, Mapping
 from inr_gan_tf.model.inr import MultiScaleINR
-from inr_gan_tf.model.layers import FMMDense, FourierFeatures, HyperDense, SharedDense
+from inr_gan_tf.model.layers import FMMDense, FourierFeatures, HyperDense, LogFrequencyFeatures, SharedDense
 from inr_gan_tf.model.param_spec import ParamSpec
 from inr_gan_tf.model.plan import RenderPlan, make_plan
 
 __all__ = ["Discriminator", "Generator", "build_generator", "Hypernet", "Mapping", "MultiScaleINR", "FMMDense",
-           "FourierFeatures", "HyperDense", "SharedDense", "ParamSpec", "RenderPlan", "make_plan"]
+           "FourierFeatures", "HyperDense", "LogFrequencyFeatures", "SharedDense", "ParamSpec", "RenderPlan",
+           "make_plan"]

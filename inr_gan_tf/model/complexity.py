@@ -2,15 +2,17 @@
 
 Counted from the config alone (no weights are built, so the 2-billion-parameter rows of
 Table 1 can be counted too), from the same `layer_layout` the INR is built from. MACs are
-those of matrix products: dense layers, the FMM product A @ B, the Fourier projection and the
-connector; element-wise work (activations, sigmoid, sin/cos, biases) is not counted, as in the
-paper's MAC figures. A test checks the count against TensorFlow's own FLOP profile.
+those of matrix products: dense layers, the FMM product A @ B, the Fourier and log-frequency
+projections and the connector; element-wise work (activations, sigmoid, sin/cos, biases, the
+frequency cap, bilinear blends of four gathered rows) is not counted, as in the paper's MAC
+figures. A test checks the count against TensorFlow's own FLOP profile.
 """
 from typing import Dict, Sequence
 
 import numpy as np
 
 from inr_gan_tf import coords as coords_lib
+from inr_gan_tf.model import plan as plan_lib
 from inr_gan_tf.model.inr import layer_layout, normalize_blocks
 from inr_gan_tf.model.presets import PAPER_HYPERNET
 
@@ -20,13 +22,16 @@ def _layout(config: dict):
     modulation = config.get("modulation", "fmm")
     latent = config.get("mapping_width", PAPER_HYPERNET["mapping_width"]) if modulation == "shared" else 0
     return blocks, layer_layout(blocks, modulation, config.get("fourier", True),
-                                config.get("coord_skip", True), latent)
+                                config.get("coord_skip", True), latent,
+                                log_frequencies=config.get("log_frequencies", 0))
 
 
 def _predicted_and_shared(kind, in_dim, out_dim, rank, modulation):
     """(values predicted per sample, shared trainable values) of one INR layer."""
     if kind == "fourier":
         return (0, out_dim * 2) if modulation == "shared" else (out_dim * 2, 0)
+    if kind == "log":
+        return 0, 0  # fixed by the config
     if kind == "fmm":
         return (out_dim + in_dim) * rank + out_dim, out_dim * in_dim
     if kind == "hyper":
@@ -58,8 +63,11 @@ def params(config: dict) -> Dict[str, int]:
             "total": mapping + connector + shared}
 
 
-def points_per_block(blocks: Sequence[dict], coords: np.ndarray) -> list:
+def points_per_block(blocks: Sequence[dict], coords: np.ndarray, upsampling: str = "nearest") -> list:
     """How many points each block runs at for a point set: distinct cells, then all points."""
+    if upsampling == "bilinear":  # cells of 4-neighbourhoods, level by level: the render plan itself
+        plan = plan_lib.make_plan(coords, [b["resolution"] for b in blocks[:-1]], upsampling)
+        return [int(c.shape[0]) for c in plan.centres] + [len(coords)]
     counts = []
     for b in blocks[:-1]:
         cells = np.floor(coords.astype(np.float64) * b["resolution"]).astype(np.int64)
@@ -77,7 +85,8 @@ def macs(config: dict, height: int = None, width: int = None,
     z_dim = config.get("z_dim", PAPER_HYPERNET["z_dim"])
     hw = config.get("mapping_width", PAPER_HYPERNET["mapping_width"])
     n_layers = config.get("mapping_layers", PAPER_HYPERNET["mapping_layers"])
-    counts = points_per_block(blocks, coords_lib.grid_np(height, width, bounds))
+    counts = points_per_block(blocks, coords_lib.grid_np(height, width, bounds),
+                              config.get("upsampling", "nearest"))
     inr = modulate = 0
     for rows, m in zip(layout, counts):
         for _, kind, i, o in rows:

@@ -5,6 +5,8 @@
 
 `G(z)` renders the training grid. Super-resolution, zoom-out, other aspect ratios, tiles and
 point sets are all `render` on another coordinate set (see coords.py); nothing else differs.
+Options beyond the paper (`upsampling`, `log_frequencies`, `fourier_cap`; inr.py, plan.py)
+default to the paper's INR, so configs and checkpoints without them load unchanged.
 """
 from typing import Dict, Optional, Sequence
 
@@ -32,6 +34,9 @@ class Generator(keras.Model):
                  coord_skip: bool = True,               # coordinate features into every hidden layer
                  activation: str = "relu",              # INR hidden activation
                  fourier_lr_mult: float = 1.0,          # learning-rate multiplier of the predicted Fourier matrices
+                 upsampling: str = "nearest",           # coarse -> fine block transfer: nearest (paper) | bilinear
+                 log_frequencies: int = 0,              # deterministic log-spaced frequencies per axis and block (0: none)
+                 fourier_cap: Optional[float] = None,   # soft cap on frequencies, fraction of each block's pi * r_k (None: off)
                  **kwargs):
         super().__init__(**kwargs)
         self.resolution = int(resolution)
@@ -40,7 +45,8 @@ class Generator(keras.Model):
         self.z_dim, self.mapping_width, self.mapping_layers = int(z_dim), int(mapping_width), int(mapping_layers)
         self.mapping = Mapping(self.z_dim, self.mapping_width, self.mapping_layers, name="mapping")
         self.inr = MultiScaleINR(blocks, modulation=modulation, fourier=fourier, rank=rank,
-                                 coord_skip=coord_skip, activation=activation,
+                                 coord_skip=coord_skip, activation=activation, upsampling=upsampling,
+                                 log_frequencies=log_frequencies, fourier_cap=fourier_cap,
                                  latent_dim=self.mapping_width if modulation == "shared" else 0,
                                  name="inr")
         if self.inr.blocks[-1]["resolution"] != self.resolution:
@@ -92,7 +98,9 @@ class Generator(keras.Model):
                 "z_dim": self.z_dim, "mapping_width": self.mapping_width,
                 "mapping_layers": self.mapping_layers, "modulation": inr.modulation,
                 "fourier": inr.fourier, "rank": inr.rank, "coord_skip": inr.coord_skip,
-                "activation": inr.activation, "fourier_lr_mult": self.fourier_lr_mult, "name": self.name}
+                "activation": inr.activation, "fourier_lr_mult": self.fourier_lr_mult,
+                "upsampling": inr.upsampling, "log_frequencies": inr.log_frequencies,
+                "fourier_cap": inr.fourier_cap, "name": self.name}
 
 
 def build_generator(config: dict, seed: Optional[int] = None) -> Generator:

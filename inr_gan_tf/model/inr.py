@@ -2,26 +2,36 @@
 
 Block k runs at resolution r_k (see plan.py for where). Its input is its coordinate features
 e_k (Fourier features of the points it runs at, App. C), concatenated at the start of the
-block with the coarser block's features gathered at the parent cell (nearest replication).
-Inside a block e_k is concatenated to every hidden layer's input ("skip-connections for
-coordinates", App. A). The finest block ends in a to-RGB layer.
+block with the coarser block's features at those points: the parent cell's (nearest
+replication, the paper) or the bilinear blend of the four cells around (`upsampling`,
+plan.py). Inside a block e_k is concatenated to every hidden layer's input ("skip-connections
+for coordinates", App. A). The finest block ends in a to-RGB layer.
+
+Coordinate features of block k, in this order: the predicted Fourier features [sin Wp, cos Wp]
+(`fourier`), then `log_frequencies` deterministic log-spaced ones per axis (layers.py); raw
+(x, y) when there are neither. `fourier_cap` (a fraction of the Nyquist limit pi * r_k) bounds
+the predicted frequencies smoothly and is where the log-spaced ones stop (without a cap at half
+of Nyquist: four cells per period, the finest wave a block's cells show without a checkerboard).
+None of the three is in the paper; their defaults leave the paper's INR unchanged.
 
 The same class expresses the rows of Table 1 through `modulation` and `fourier`:
   shared - latent-code-conditioned INR: shared weights, the latent concatenated to coordinates;
   full   - a hypernetwork predicts every weight directly;
   fmm    - hidden layers use FMM; the coordinate and to-RGB layers are predicted directly.
 """
-from typing import Dict, List, Sequence
+import math
+from typing import Dict, List, Optional, Sequence
 
 import keras
 import tensorflow as tf
 
 from inr_gan_tf.model import plan as plan_lib
-from inr_gan_tf.model.layers import FMMDense, FourierFeatures, HyperDense, SharedDense
+from inr_gan_tf.model.layers import FMMDense, FourierFeatures, HyperDense, LogFrequencyFeatures, SharedDense
 from inr_gan_tf.model.param_spec import ParamSpec
 
 MODULATIONS = ("shared", "full", "fmm")
 BLOCK_KEYS = ("resolution", "width", "depth", "frequencies", "fourier_scale")
+LOG_TOP_WITHOUT_CAP = 0.5  # log-spaced features stop at this fraction of Nyquist when there is no cap
 
 
 def normalize_blocks(blocks: Sequence[dict]) -> List[dict]:
@@ -51,25 +61,30 @@ def _attr(name: str) -> str:
     return name.replace(".", "_")
 
 
-def layer_layout(blocks, modulation, fourier, coord_skip, latent_dim=0, out_channels=3):
-    """Per block, the layers as (name, kind, in_dim, out_dim); kind is fourier|shared|hyper|fmm.
+def layer_layout(blocks, modulation, fourier, coord_skip, latent_dim=0, out_channels=3,
+                 log_frequencies=0):
+    """Per block, the layers as (name, kind, in_dim, out_dim); kind is fourier|log|shared|hyper|fmm.
 
     The one description of the INR's shape, used to build it and to count its MACs/params.
-    For "fourier", out_dim is the number of frequencies (the layer emits 2x that).
+    For "fourier" and "log", out_dim is the number of frequency rows (the layer emits 2x that).
     """
     layout, prev_dim = [], 0
+    raw = not fourier and not log_frequencies  # the coordinates themselves are the features
     for k, b in enumerate(blocks):
         rows = []
-        feat_dim = 2
+        feat_dim = 2 if raw else 0
         if fourier:
             rows.append((f"b{k}.fourier", "fourier", 2, b["frequencies"]))
-            feat_dim = 2 * b["frequencies"]
+            feat_dim += 2 * b["frequencies"]
+        if log_frequencies:
+            rows.append((f"b{k}.log", "log", 2, 2 * log_frequencies))  # x and y rows
+            feat_dim += 4 * log_frequencies
         for j in range(b["depth"]):
             if j == 0:
                 in_dim = prev_dim + feat_dim + (latent_dim if k == 0 else 0)
             else:
                 in_dim = b["width"] + (feat_dim if coord_skip else 0)
-            coord_layer = k == 0 and j == 0 and not fourier  # takes raw (x, y): predicted directly
+            coord_layer = k == 0 and j == 0 and raw  # takes raw (x, y): predicted directly
             kind = "shared" if modulation == "shared" else (
                 "hyper" if modulation == "full" or coord_layer else "fmm")
             rows.append((f"b{k}.l{j}", kind, in_dim, b["width"]))
@@ -79,39 +94,64 @@ def layer_layout(blocks, modulation, fourier, coord_skip, latent_dim=0, out_chan
     return layout
 
 
+def frequency_caps(blocks, fourier_cap: Optional[float]) -> List[Optional[float]]:
+    """Per block the cap on predicted frequencies, fourier_cap * pi * r_k rad per frame unit (or None)."""
+    return [None if fourier_cap is None else fourier_cap * math.pi * b["resolution"] for b in blocks]
+
+
+def log_frequency_range(block, fourier_cap: Optional[float]):
+    """(lowest, highest) log-spaced frequency of a block: pi (half a period per frame) up to its cap."""
+    top = (LOG_TOP_WITHOUT_CAP if fourier_cap is None else fourier_cap) * math.pi * block["resolution"]
+    return min(math.pi, top), top
+
+
 @keras.saving.register_keras_serializable(package="inr_gan_tf")
 class MultiScaleINR(keras.layers.Layer):
     """F_theta: K blocks of growing resolution; params come from the hypernetwork."""
 
     def __init__(self, blocks: Sequence[dict],       # per block: resolution, width, depth, frequencies, fourier_scale
                  modulation: str = "fmm",            # shared | full | fmm (Table 1 rows)
-                 fourier: bool = True,               # Fourier coordinate features (else raw x, y)
+                 fourier: bool = True,               # predicted Fourier coordinate features (neither: raw x, y)
                  rank: int = 10,                     # FMM rank (Sec. 3.2)
                  coord_skip: bool = True,            # concatenate coordinate features to hidden inputs
                  latent_dim: int = 0,                # shared modulation: size of the latent fed with coords
                  out_channels: int = 3,              # RGB
                  activation: str = "relu",           # hidden activation (paper: ReLU)
+                 upsampling: str = "nearest",        # coarse -> fine transfer: nearest (paper) | bilinear
+                 log_frequencies: int = 0,           # deterministic log-spaced frequencies per axis (0: none)
+                 fourier_cap: Optional[float] = None,  # cap on frequencies, fraction of pi * r_k (None: off)
                  **kwargs):
         super().__init__(**kwargs)
         if modulation not in MODULATIONS:
             raise ValueError(f"modulation must be one of {MODULATIONS}, got {modulation!r}")
         if (modulation == "shared") != (latent_dim > 0):
             raise ValueError("latent_dim > 0 is required by, and only valid with, modulation='shared'")
+        plan_lib.check_upsampling(upsampling)
+        if int(log_frequencies) < 0:
+            raise ValueError(f"log_frequencies must be >= 0, got {log_frequencies}")
+        if fourier_cap is not None and not float(fourier_cap) > 0:
+            raise ValueError(f"fourier_cap must be > 0 (a fraction of the Nyquist limit) or None, got {fourier_cap}")
         self.blocks = normalize_blocks(blocks)
         self.modulation, self.fourier, self.rank = modulation, bool(fourier), int(rank)
         self.coord_skip, self.latent_dim = bool(coord_skip), int(latent_dim)
         self.out_channels, self.activation = int(out_channels), activation
+        self.upsampling, self.log_frequencies = upsampling, int(log_frequencies)
+        self.fourier_cap = None if fourier_cap is None else float(fourier_cap)
         self.coarse_resolutions = [b["resolution"] for b in self.blocks[:-1]]
+        caps = frequency_caps(self.blocks, self.fourier_cap)
 
         # Each layer is its own attribute: tf.train.Checkpoint does not follow Keras 3's
         # tracked lists, so layers kept only in a list would be silently left out of checkpoints.
         self._layout = layer_layout(self.blocks, modulation, self.fourier, self.coord_skip,
-                                    self.latent_dim, self.out_channels)
+                                    self.latent_dim, self.out_channels, self.log_frequencies)
         for k, block_layers in enumerate(self._layout):
             for name, kind, in_dim, out_dim in block_layers:
                 if kind == "fourier":
                     layer = FourierFeatures(out_dim, self.blocks[k]["fourier_scale"],
-                                            predicted=modulation != "shared", name=name)
+                                            predicted=modulation != "shared", cap=caps[k], name=name)
+                elif kind == "log":
+                    low, high = log_frequency_range(self.blocks[k], self.fourier_cap)
+                    layer = LogFrequencyFeatures(self.log_frequencies, high, low, name=name)
                 elif name == "to_rgb":
                     layer = _DENSE[kind](out_dim, in_dim, "linear", name=name)
                 else:
@@ -128,9 +168,15 @@ class MultiScaleINR(keras.layers.Layer):
                 for rows in self._layout]
 
     @property
+    def log_features(self):
+        """Per block, its LogFrequencyFeatures layer or None."""
+        return [next((getattr(self, _attr(n)) for n, kind, *_ in rows if kind == "log"), None)
+                for rows in self._layout]
+
+    @property
     def hidden(self):
         """Per block, its hidden layers in order."""
-        return [[getattr(self, _attr(n)) for n, kind, *_ in rows if kind != "fourier" and n != "to_rgb"]
+        return [[getattr(self, _attr(n)) for n, kind, *_ in rows if kind not in ("fourier", "log") and n != "to_rgb"]
                 for rows in self._layout]
 
     def _named_layers(self):
@@ -150,14 +196,19 @@ class MultiScaleINR(keras.layers.Layer):
     # -- rendering -------------------------------------------------------------------------
     def plan(self, coords) -> plan_lib.RenderPlan:
         """Plan for an arbitrary point set [N, 2] or [B, N, 2] (built in-graph)."""
-        return plan_lib.make_plan(coords, self.coarse_resolutions)
+        return plan_lib.make_plan(coords, self.coarse_resolutions, self.upsampling)
 
     def static_plan(self, coords) -> plan_lib.RenderPlan:
         """Plan for a fixed point set, computed once eagerly (constant in graphs)."""
-        return plan_lib.static_plan(coords, self.coarse_resolutions)
+        return plan_lib.static_plan(coords, self.coarse_resolutions, self.upsampling)
 
     def render(self, params: Dict[str, tf.Tensor], plan: plan_lib.RenderPlan) -> tf.Tensor:
         """rgb [B, N, out_channels] of each sample's INR at the plan's points."""
+        return self.forward(params, plan)[-1]
+
+    def forward(self, params: Dict[str, tf.Tensor], plan: plan_lib.RenderPlan) -> List[tf.Tensor]:
+        """Each block's output where it runs ([B, U_k, width_k] at plan.centres[k]; the finest
+        block's [B, N, width] at the points), then rgb [B, N, out_channels]."""
         reader = self.param_spec.reader(params)
         batch = tf.shape(next(iter(params.values())))[0]
 
@@ -167,40 +218,61 @@ class MultiScaleINR(keras.layers.Layer):
         def to_batch(t):  # [Bp, M, C] -> [B, M, C]
             return tf.broadcast_to(t, tf.concat([[batch], tf.shape(t)[1:]], 0))
 
-        x = None
+        x, outputs = None, []
         for k, block in enumerate(self.blocks):
             last = k == len(self.blocks) - 1
             pts = plan.points if last else plan.centres[k][None]  # [Bp | 1, M, 2]
-            feat = self.features[k]
-            e = to_batch(run(feat.name, feat, pts) if feat is not None else pts)  # [B, M, F]
+            feat, logf = self.features[k], self.log_features[k]
+            if logf is None:
+                e = to_batch(run(feat.name, feat, pts) if feat is not None else pts)  # [B, M, F]
+            else:
+                parts = [run(feat.name, feat, pts)] if feat is not None else []
+                parts.append(tf.cast(logf(pts), parts[0].dtype if parts else logf.compute_dtype))
+                e = tf.concat([to_batch(t) for t in parts], -1)  # [B, M, F]
             if k == 0:
                 h = e
                 if self.latent_dim:
                     latent = reader.take("latent")[:, None, :]  # [B, 1, L]
                     h = tf.concat([e, tf.broadcast_to(latent, tf.concat([tf.shape(e)[:2], [self.latent_dim]], 0))], -1)
             else:
-                h = tf.concat([self._gather_parent(x, plan, k, last), tf.cast(e, x.dtype)], -1)
+                h = tf.concat([self.transfer(x, plan, k), tf.cast(e, x.dtype)], -1)
             for j, layer in enumerate(self.hidden[k]):
                 if j > 0 and self.coord_skip:
                     h = tf.concat([h, tf.cast(e, h.dtype)], -1)
                 h = run(layer.name, layer, h)  # [B, M, width_k]
             x = h
+            outputs.append(x)
         rgb = run("to_rgb", self.to_rgb, x)  # [B, N, 3]
         reader.close()
-        return rgb
+        return outputs + [rgb]
 
-    @staticmethod
-    def _gather_parent(x, plan, k, last):
-        """Features of block k-1 at the parent cell of each point block k runs at."""
-        if not last:
-            return tf.gather(x, plan.parents[k - 1], axis=1)  # [B, U_k, C]
-        idx = plan.point_parents  # [Bp, N]
-        if idx.shape[0] == 1:
-            return tf.gather(x, idx[0], axis=1)  # [B, N, C]
-        return tf.gather(x, idx, batch_dims=1)  # per-sample points: Bp == B
+    def transfer(self, x, plan: plan_lib.RenderPlan, k: int) -> tf.Tensor:
+        """Block k-1's features x [B, U_{k-1}, C] (at its plan cells), read where block k runs."""
+        last = k == len(self.blocks) - 1
+
+        def gather(idx):  # [U_k] or [Bp, N] rows of x -> [B, U_k | N, C]
+            if not last:
+                return tf.gather(x, idx, axis=1)
+            if idx.shape[0] == 1:
+                return tf.gather(x, idx[0], axis=1)
+            return tf.gather(x, idx, batch_dims=1)  # per-sample points: Bp == B
+
+        idx = plan.point_parents if last else plan.parents[k - 1]  # [Bp, N(, 4)] or [U_k(, 4)]
+        if self.upsampling == "nearest":
+            return gather(idx)
+        w = tf.cast(plan.point_weights if last else plan.weights[k - 1], x.dtype)  # like idx
+        # One neighbour at a time: a [B, N, 4, C] gather would hold 4x the finest block's input.
+        # unstack/expand_dims rather than slices that add axes: TFLite has builtins for them.
+        out = None
+        for i, wi in zip(tf.unstack(idx, 4, axis=-1), tf.unstack(w, 4, axis=-1)):
+            term = gather(i) * tf.expand_dims(wi, -1)  # [B, M, C]
+            out = term if out is None else out + term
+        return out
 
     def get_config(self):
         return {**super().get_config(), "blocks": [dict(b) for b in self.blocks],
                 "modulation": self.modulation, "fourier": self.fourier, "rank": self.rank,
                 "coord_skip": self.coord_skip, "latent_dim": self.latent_dim,
-                "out_channels": self.out_channels, "activation": self.activation}
+                "out_channels": self.out_channels, "activation": self.activation,
+                "upsampling": self.upsampling, "log_frequencies": self.log_frequencies,
+                "fourier_cap": self.fourier_cap}

@@ -10,8 +10,10 @@ Batched products use `tf.matmul` rather than `tf.einsum`: TensorFlow's FLOP prof
 BatchMatMul but not Einsum, and the MAC counter is cross-checked against it.
 """
 import math
+from typing import Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 # E[sigmoid(u)^2] for u ~ N(0, 1): FMM's shared weights are scaled up by 1/sqrt of it so that a
@@ -43,16 +45,25 @@ class FourierFeatures(keras.layers.Layer):
     W [n, 2] is predicted per sample by the hypernetwork (not fixed as in Tancik et al.), so each
     image picks its own frequencies. `scale` is the init scale of W: 10-20x that of a plain
     layer (Sec. 3.1). With `predicted=False` W is a shared trainable weight instead.
+
+    `cap` (not in the paper) bounds every frequency smoothly: each row w of W becomes
+    w * c tanh(|w| / c) / |w|, so |w'| < c while w' ~ w for |w| << c and gradients still flow. A
+    block sampled 1/r apart cannot carry waves above its Nyquist limit pi * r rad per frame unit;
+    predicted rows that grow toward it print checkerboards on the block's cells.
     """
 
     def __init__(self, num_frequencies: int,  # n: rows of W; the output has 2n features
                  scale: float = 10.0,          # std of W at init, in radians per frame unit
                  predicted: bool = True,       # W from the hypernetwork (True) or shared (False)
+                 cap: Optional[float] = None,  # soft bound on every row's norm, rad per frame unit (None: off)
                  **kwargs):
         super().__init__(**kwargs)
         self.num_frequencies = int(num_frequencies)
         self.scale = float(scale)
         self.predicted = bool(predicted)
+        self.cap = None if cap is None else float(cap)
+        if self.cap is not None and not self.cap > 0:
+            raise ValueError(f"cap must be > 0 or None, got {cap}")
         self.output_dim = 2 * self.num_frequencies
         if not self.predicted:
             self.matrix = self.add_weight(name="matrix", shape=(self.num_frequencies, 2),
@@ -62,17 +73,67 @@ class FourierFeatures(keras.layers.Layer):
     def param_shapes(self):
         return {"matrix": (self.num_frequencies, 2)} if self.predicted else {}
 
-    def call(self, points, matrix=None):
-        # points [Bp, M, 2] (Bp = 1: shared by the batch); matrix [B, n, 2]
+    def frequencies(self, matrix=None):
+        """The effective W [B, n, 2] in radians per frame unit: scale * raw W, then the cap."""
         if matrix is None:
             matrix = self.matrix[None]
-        w = tf.cast(matrix, self.compute_dtype) * self.scale
+        if self.cap is None:
+            return tf.cast(matrix, self.compute_dtype) * self.scale
+        # float32 even under mixed precision: the epsilon that keeps the norm's gradient finite at
+        # w = 0 would vanish in float16.
+        w = tf.cast(matrix, tf.float32) * self.scale  # [B, n, 2]
+        norm = tf.sqrt(tf.reduce_sum(tf.square(w), -1, keepdims=True) + 1e-12)  # [B, n, 1]
+        return tf.cast(w * (self.cap * tf.tanh(norm / self.cap) / norm), self.compute_dtype)
+
+    def call(self, points, matrix=None):
+        # points [Bp, M, 2] (Bp = 1: shared by the batch); matrix [B, n, 2]
+        w = self.frequencies(matrix)  # [B, n, 2]
         proj = tf.matmul(tf.cast(points, self.compute_dtype), w, transpose_b=True)  # [B, M, n]
         return tf.concat([tf.sin(proj), tf.cos(proj)], axis=-1)  # [B, M, 2n]
 
     def get_config(self):
         return {**super().get_config(), "num_frequencies": self.num_frequencies,
-                "scale": self.scale, "predicted": self.predicted}
+                "scale": self.scale, "predicted": self.predicted, "cap": self.cap}
+
+
+@keras.saving.register_keras_serializable(package="inr_gan_tf")
+class LogFrequencyFeatures(keras.layers.Layer):
+    """Deterministic axis-aligned features [sin(Lp), cos(Lp)] at log-spaced frequencies (not in the paper).
+
+    L [2n, 2] holds n frequencies geomspace(min_frequency, max_frequency) along x, then the same
+    along y, so the output has 4n features and is the same for every sample: a band-limited
+    basis beside the predicted Fourier features, as the `log_emb_size` coordinate embeddings of
+    the authors' later configs.
+    """
+
+    def __init__(self, num_frequencies: int,            # n per axis; the output has 4n features
+                 max_frequency: float,                  # highest frequency, rad per frame unit
+                 min_frequency: float = math.pi,        # lowest: pi = half a period over the frame
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_frequencies = int(num_frequencies)
+        self.max_frequency, self.min_frequency = float(max_frequency), float(min_frequency)
+        if self.num_frequencies < 1 or not 0 < self.min_frequency <= self.max_frequency:
+            raise ValueError("LogFrequencyFeatures needs num_frequencies >= 1 and "
+                             f"0 < min_frequency <= max_frequency, got {self.get_config()}")
+        self.output_dim = 4 * self.num_frequencies
+        self.built = True  # no weights: L is a function of the config
+
+    def matrix(self) -> np.ndarray:
+        """L [2n, 2] in radians per frame unit: x rows, then y rows."""
+        w = np.geomspace(self.min_frequency, self.max_frequency, self.num_frequencies)
+        zero = np.zeros_like(w)
+        return np.concatenate([np.stack([w, zero], -1), np.stack([zero, w], -1)], 0).astype(np.float32)
+
+    def call(self, points):
+        # points [Bp, M, 2] -> [Bp, M, 4n]
+        L = tf.constant(self.matrix()[None], self.compute_dtype)  # [1, 2n, 2]
+        proj = tf.matmul(tf.cast(points, self.compute_dtype), L, transpose_b=True)  # [Bp, M, 2n]
+        return tf.concat([tf.sin(proj), tf.cos(proj)], axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "num_frequencies": self.num_frequencies,
+                "max_frequency": self.max_frequency, "min_frequency": self.min_frequency}
 
 
 class _INRDense(keras.layers.Layer):

@@ -39,6 +39,19 @@ TABLE1_TITLES = {
 }
 
 
+# Options beyond the paper that make the INR continuous and band-limited (inr.py, plan.py): the
+# authors' later bilinear transfer between blocks ("INR-GAN-bil") and log-spaced coordinate
+# embeddings, and a cap at half of each block's Nyquist limit. Absent keys mean the paper's INR.
+CONTINUOUS_OPTIONS = {"upsampling": "bilinear", "log_frequencies": 4, "fourier_cap": 0.5}
+
+
+def _options(options: dict) -> dict:
+    unknown = sorted(set(options) - set(CONTINUOUS_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown INR options {unknown}; choose from {sorted(CONTINUOUS_OPTIONS)}")
+    return dict(options)
+
+
 def paper_generator(resolution: int) -> dict:
     """The paper's INR-GAN generator (FMM + multi-scale) for 128, 256 or 1024."""
     if resolution not in PAPER_BLOCKS:
@@ -63,25 +76,27 @@ def table1_generator(row: str, resolution: int) -> dict:
 
 def small_generator(resolution: int, width: int = 128, mapping_width: int = 256,
                     z_dim: int = 128, depth: int = 2, frequencies: int = 32,
-                    fourier_scale: float = 10.0) -> dict:
+                    fourier_scale: float = 10.0, **options) -> dict:
     """A two-block multi-scale generator sized for CPUs: blocks at R/2 and R of equal width.
 
     Equal widths make a block's per-point cost the same, so a render below the training
-    resolution saves in proportion to its points (Fig. 9).
+    resolution saves in proportion to its points (Fig. 9). `options` are the INR options
+    beyond the paper (CONTINUOUS_OPTIONS keys).
     """
     if resolution < 2 or resolution % 2:
         raise ValueError(f"small_generator needs an even resolution >= 2, got {resolution}")
     blocks = [block(resolution // 2, width, depth, frequencies, fourier_scale),
               block(resolution, width, depth, frequencies, fourier_scale)]
     return {"resolution": resolution, "blocks": blocks, "modulation": "fmm", "fourier": True,
-            "z_dim": z_dim, "mapping_width": mapping_width, "mapping_layers": 3, "rank": 10}
+            "z_dim": z_dim, "mapping_width": mapping_width, "mapping_layers": 3, "rank": 10,
+            **_options(options)}
 
 
 def tiny_generator(resolution: int = 16, modulation: str = "fmm", fourier: bool = True,
-                   multiscale: bool = True) -> dict:
-    """Test-sized generator (thousands of parameters) for contracts, not quality."""
+                   multiscale: bool = True, **options) -> dict:
+    """Test-sized generator (thousands of parameters) for contracts, not quality; `options` as in small_generator."""
     blocks = [block(resolution, 16, 2, 8)]
     if multiscale:
         blocks = [block(resolution // 4, 24, 2, 8), block(resolution // 2, 16, 2, 8), block(resolution, 8, 2, 4)]
     return {"resolution": resolution, "blocks": blocks, "modulation": modulation, "fourier": fourier,
-            "z_dim": 16, "mapping_width": 32, "mapping_layers": 2, "rank": 3}
+            "z_dim": 16, "mapping_width": 32, "mapping_layers": 2, "rank": 3, **_options(options)}

@@ -1,0 +1,254 @@
+"""Contracts of the INR options beyond the paper: bilinear transfer between blocks, log-spaced
+coordinate features and the cap on predicted frequencies (inr.py, plan.py, layers.py)."""
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.python.profiler import model_analyzer, option_builder
+
+from inr_gan_tf import coords, sampling
+from inr_gan_tf.model import (FourierFeatures, Generator, LogFrequencyFeatures, build_generator, complexity,
+                              make_plan, presets)
+from inr_gan_tf.model.plan import lattice_position
+
+OPTIONS = presets.CONTINUOUS_OPTIONS  # bilinear, 4 log frequencies per axis, cap at half Nyquist
+TOL = 1e-4  # export parity, as test_export.py
+
+
+@pytest.fixture(scope="module")
+def Gb():
+    return build_generator(presets.tiny_generator(16, **OPTIONS), seed=0)
+
+
+@pytest.fixture(scope="module")
+def params(Gb):
+    return Gb.params(tf.constant(sampling.seed_latents([0, 1, 2], Gb.z_dim)))
+
+
+# -- bilinear transfer ----------------------------------------------------------------------
+@pytest.mark.parametrize("h, w, bounds", [(16, 16, coords.UNIT_BOUNDS), (32, 32, coords.UNIT_BOUNDS),
+                                          (12, 20, (-0.5, -0.5, 1.5, 1.5))])
+def test_bilinear_grid_equals_point_set_equals_tiles(Gb, params, h, w, bounds):
+    grid_img = Gb.render_grid(params, h, w, bounds).numpy()
+    pts = coords.grid_np(h, w, bounds)
+    point_img = Gb.render(params, pts).numpy().reshape(3, h, w, 3)
+    np.testing.assert_allclose(point_img, grid_img, atol=1e-5)
+    np.testing.assert_allclose(sampling.render_tiled(Gb, params, h, w, bounds, tile_size=5), grid_img, atol=1e-5)
+    perm = np.random.RandomState(0).permutation(len(pts))
+    np.testing.assert_allclose(Gb.render(params, pts[perm]).numpy(), point_img.reshape(3, -1, 3)[:, perm], atol=1e-5)
+    per_sample = np.broadcast_to(pts, (3,) + pts.shape)  # [B, N, 2]: the same values
+    np.testing.assert_allclose(Gb.render(params, per_sample).numpy(), point_img.reshape(3, -1, 3), atol=1e-5)
+
+
+def _as_map(x, centres, r):
+    """Features [B, r*r, C] at cell centres (any order) -> [B, r, r, C] by row (y) and column (x)."""
+    cell = np.floor(centres * r).astype(int)
+    out = np.zeros((x.shape[0], r, r, x.shape[-1]), np.float32)
+    out[:, cell[:, 1], cell[:, 0]] = x
+    return out
+
+
+def test_bilinear_on_the_training_grid_is_image_resize(Gb, params):
+    """Each block reads the coarser block's map as tf.image.resize(bilinear, half-pixel) of it."""
+    plan = Gb.grid_plan(16, 16)
+    outputs = Gb.inr.forward(params, plan)
+    res = [b["resolution"] for b in Gb.inr.blocks]
+    assert [len(c) for c in plan.centres] == [r * r for r in res[:-1]]  # only the frame's cells
+    for k in range(1, len(res)):
+        coarse = _as_map(outputs[k - 1].numpy(), plan.centres[k - 1].numpy(), res[k - 1])
+        expected = tf.image.resize(coarse, [res[k], res[k]], method="bilinear").numpy()
+        got = Gb.inr.transfer(outputs[k - 1], plan, k).numpy()
+        if k < len(res) - 1:  # a coarse block: its rows are its cells
+            got = _as_map(got, plan.centres[k].numpy(), res[k])
+        else:  # the finest block: the grid's pixels, row-major
+            got = got.reshape(expected.shape)
+        np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=f"block {k}")
+
+
+def _reference_cells(query, r):
+    """The 4-neighbourhoods' cells in float64 (plan.py's border rule)."""
+    u = query.astype(np.float64) * r - 0.5
+    s = u + np.maximum(0, 0.5 - np.abs(u + 0.5)) - np.maximum(0, 0.5 - np.abs(u - (r - 0.5)))
+    lo, hi = np.floor(s).astype(int), np.ceil(s).astype(int)
+    return {(x, y) for xs, ys in zip(zip(lo[:, 0], hi[:, 0]), zip(lo[:, 1], hi[:, 1])) for x in xs for y in ys}
+
+
+def test_bilinear_plan_lists_each_needed_cell_once():
+    pts = np.random.RandomState(0).uniform(-1, 2, (500, 2)).astype(np.float32)
+    plan = make_plan(pts, [2, 8], "bilinear")
+    query = pts
+    for k, r in reversed(list(enumerate([2, 8]))):
+        c = plan.centres[k].numpy()
+        cells = np.floor(c * r).astype(int)
+        np.testing.assert_allclose(c, (cells + 0.5) / r, atol=1e-6)
+        assert len({tuple(x) for x in cells}) == len(c)  # each distinct cell once ...
+        assert {tuple(x) for x in cells} == _reference_cells(query, r)  # ... and exactly the needed ones
+        query = c
+    # Weights are a partition of unity, and blending the cell centres gives each point back
+    # wherever the border rule does not apply (the frame's interior, and beyond a cell outside).
+    for idx, w, q, centres, r in [(plan.point_parents.numpy()[0], plan.point_weights.numpy()[0], pts,
+                                   plan.centres[1].numpy(), 8),
+                                  (plan.parents[0].numpy(), plan.weights[0].numpy(), plan.centres[1].numpy(),
+                                   plan.centres[0].numpy(), 2)]:
+        assert idx.shape == w.shape == (len(q), 4) and (w >= 0).all()
+        np.testing.assert_allclose(w.sum(-1), 1, atol=1e-6)
+        blended = np.einsum("nk,nkd->nd", w, centres[idx])
+        u = q * r - 0.5
+        plain = np.all(((u >= 0) & (u <= r - 1)) | (u <= -1) | (u >= r), axis=-1)
+        np.testing.assert_allclose(blended[plain], q[plain], atol=1e-5)
+        s = lattice_position(tf.constant(q), r).numpy()
+        np.testing.assert_allclose(blended, (s + 0.5) / r, atol=1e-5)  # elsewhere: the border rule
+
+
+def _max_step(G, params, n):
+    """Largest change of the last block's coarse input between neighbours on a line across x = 0."""
+    line = np.stack([np.linspace(-0.4, 0.2, n), np.full(n, 0.37)], -1).astype(np.float32)
+    plan = G.inr.plan(line)
+    outputs = G.inr.forward(params, plan)
+    x = G.inr.transfer(outputs[-3], plan, len(G.inr.blocks) - 1).numpy()  # [B, n, C]
+    return np.abs(np.diff(x, axis=1)).max()
+
+
+def test_zoom_out_renders_finite_and_continuous_across_the_frame_edge(Gb, params, G):
+    big = Gb.render_grid(params, 24, 24, (-2.0, -2.0, 3.0, 3.0)).numpy()
+    assert np.isfinite(big).all() and big.std() > 1e-3
+    # Lipschitz: 4x finer steps, 4x smaller changes. The paper's nearest rule jumps at cell edges.
+    assert _max_step(Gb, params, 4000) < 0.3 * _max_step(Gb, params, 1000)
+    p = G.params(tf.constant(sampling.seed_latents([0, 1, 2], G.z_dim)))
+    assert _max_step(G, p, 4000) > 0.7 * _max_step(G, p, 1000)
+
+
+# -- band-limited coordinate features -------------------------------------------------------
+def test_cap_bounds_every_frequency_and_passes_gradients():
+    cap = 0.5 * math.pi * 16
+    layer = FourierFeatures(6, scale=10.0, cap=cap)
+    pts = tf.constant(np.random.RandomState(0).rand(1, 9, 2).astype(np.float32))
+    for raw_scale in (1e4, 3.0, 1e-3):
+        raw = tf.Variable(raw_scale * np.random.RandomState(1).randn(2, 6, 2).astype(np.float32))
+        with tf.GradientTape() as tape:
+            w = layer.frequencies(raw)
+            out = layer(pts, matrix=raw)
+            loss = tf.reduce_sum(out * tf.random.stateless_normal(out.shape, [0, 1]))
+        grad = tape.gradient(loss, raw).numpy()
+        assert (np.linalg.norm(w.numpy(), axis=-1) <= cap * (1 + 1e-6)).all()
+        assert np.isfinite(grad).all() and np.abs(grad).max() > 0
+    np.testing.assert_allclose(w.numpy(), 10.0 * raw.numpy(), rtol=1e-4)  # |w| << cap: unchanged
+    assert FourierFeatures.from_config(layer.get_config()).cap == cap
+    G = build_generator(presets.tiny_generator(16, fourier_cap=0.25), seed=0)
+    assert [f.cap for f in G.inr.features] == pytest.approx([0.25 * math.pi * r for r in (4, 8, 16)])
+    zero = G.param_spec.unflatten(tf.zeros([1, G.param_spec.size]))
+    assert np.isfinite(G.render_grid(zero, 8, 8).numpy()).all()  # w = 0: no 0 / 0
+
+
+def test_log_frequencies_are_deterministic_and_in_the_config(Gb):
+    other = build_generator(Gb.get_config(), seed=7)
+    pts = tf.constant(coords.grid_np(5, 5)[None])
+    for k, (a, b) in enumerate(zip(Gb.inr.log_features, other.inr.log_features)):
+        r = Gb.inr.blocks[k]["resolution"]
+        np.testing.assert_array_equal(a(pts).numpy(), b(pts).numpy())
+        top = OPTIONS["fourier_cap"] * math.pi * r  # up to the block's cap
+        freqs = np.geomspace(min(math.pi, top), top, OPTIONS["log_frequencies"])
+        np.testing.assert_allclose(a.matrix()[:len(freqs), 0], freqs, rtol=1e-6)
+        np.testing.assert_allclose(a.matrix()[len(freqs):, 1], freqs, rtol=1e-6)
+        assert a(pts).shape == (1, 25, 4 * OPTIONS["log_frequencies"])
+    assert Gb.get_config()["log_frequencies"] == OPTIONS["log_frequencies"]
+    clone = LogFrequencyFeatures.from_config(Gb.inr.log_features[0].get_config())
+    np.testing.assert_array_equal(clone.matrix(), Gb.inr.log_features[0].matrix())
+    no_cap = build_generator(presets.tiny_generator(16, log_frequencies=2), seed=0)
+    assert no_cap.inr.log_features[2].max_frequency == pytest.approx(0.5 * math.pi * 16)  # half Nyquist
+
+
+@pytest.mark.parametrize("modulation, fourier", [("fmm", True), ("fmm", False), ("full", False), ("shared", True)])
+def test_every_table1_variant_takes_the_options(modulation, fourier):
+    cfg = presets.tiny_generator(16, modulation, fourier, **OPTIONS)
+    G = build_generator(cfg, seed=1)
+    img = G.render_grid(G.params(tf.random.normal([2, G.z_dim])), 8, 24, (-0.3, 0.0, 1.3, 1.0)).numpy()
+    assert img.shape == (2, 8, 24, 3) and np.isfinite(img).all()
+    assert complexity.params(cfg)["total"] == G.count_params() - G.mapping.width  # w_avg is not a param
+    assert complexity.params(cfg)["predicted"] == G.param_spec.size
+    feat_dim = (2 * 8 if fourier else 0) + 4 * OPTIONS["log_frequencies"]
+    assert G.inr.hidden[0][1].input_dim == 24 + feat_dim  # coordinate skip carries the log features
+    assert G.inr.hidden[0][0].input_dim == feat_dim + (G.mapping_width if modulation == "shared" else 0)
+
+
+def _profiled_matmul_flops(fn, *specs):
+    graph = tf.function(fn).get_concrete_function(*specs).graph
+    opts = option_builder.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    prof = model_analyzer.profile(graph, options=opts)
+    ops = {op.name: op.type for op in graph.get_operations()}
+    return sum(c.total_float_ops for c in prof.children if "MatMul" in ops.get(c.name, ""))
+
+
+@pytest.mark.parametrize("size", [(16, 16), (8, 8), (32, 24)])
+def test_mac_counter_matches_tensorflow_profiler_with_the_options(Gb, size):
+    h, w = size
+    flops = _profiled_matmul_flops(lambda z: Gb.render_grid(Gb.params(z), h, w), tf.TensorSpec([1, Gb.z_dim]))
+    counted = complexity.macs(Gb.get_config(), h, w)
+    assert flops == 2 * counted["total"]
+    assert counted["points_per_block"][:-1] == [len(c) for c in Gb.grid_plan(h, w).centres]
+
+
+# -- config ---------------------------------------------------------------------------------
+def test_options_round_trip_through_get_config(Gb):
+    clone = Generator.from_config(Gb.get_config())
+    clone.set_weights(Gb.get_weights())
+    z = tf.random.normal([2, Gb.z_dim])
+    np.testing.assert_array_equal(Gb(z).numpy(), clone(z).numpy())
+    assert clone.get_config() == Gb.get_config()
+    assert {k: Gb.get_config()[k] for k in OPTIONS} == OPTIONS
+
+
+def test_an_old_config_loads_as_the_paper(G):
+    old = {k: v for k, v in G.get_config().items() if k not in OPTIONS}
+    loaded = Generator.from_config(old)
+    assert (loaded.inr.upsampling, loaded.inr.log_frequencies, loaded.inr.fourier_cap) == ("nearest", 0, None)
+    assert all(f.cap is None for f in loaded.inr.features)
+    loaded.set_weights(G.get_weights())
+    z = tf.random.normal([2, G.z_dim])
+    np.testing.assert_array_equal(loaded(z).numpy(), G(z).numpy())
+
+
+def test_bad_options_fail_with_clear_errors():
+    cfg = presets.tiny_generator(16)
+    for bad, match in [({"upsampling": "bicubic"}, "upsampling"), ({"fourier_cap": 0.0}, "fourier_cap"),
+                       ({"log_frequencies": -1}, "log_frequencies")]:
+        with pytest.raises(ValueError, match=match):
+            build_generator(dict(cfg, **bad))
+    with pytest.raises(ValueError, match="unknown INR options"):
+        presets.tiny_generator(16, upsample="bilinear")
+
+
+# -- exports --------------------------------------------------------------------------------
+def _importable(*names):
+    try:
+        for n in names:
+            __import__(n)
+        return True
+    except ImportError:
+        return False
+
+
+def test_exports_match_keras_with_the_options(Gb, tmp_path):
+    from inr_gan_tf.export import convert, modules, savedmodel
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((2, Gb.z_dim)).astype(np.float32)
+    grids = [coords.grid_np(12, 20), coords.grid_np(32, 32), coords.grid_np(16, 16, (-0.5, -0.5, 1.5, 1.5))]
+    sets = [np.broadcast_to(g[None], (2,) + g.shape).copy() for g in grids]
+    sets.append(rng.uniform(-0.5, 1.5, (2, 300, 2)).astype(np.float32))  # one set per sample
+    params = Gb.params(z)
+    reference = [Gb.render(params, c).numpy() for c in sets]
+
+    sig = tf.saved_model.load(savedmodel.export_generator(Gb, str(tmp_path / "sm"))).signatures["render"]
+    runners = {"saved_model": lambda c: sig(z=tf.constant(z), coords=tf.constant(c))["rgb"].numpy()}
+    portable = modules.GeneratorExport(Gb, checked=False)
+    if _importable("ai_edge_litert"):
+        tflite = convert.TFLiteRunner(convert.to_tflite(portable, "float32"))
+        runners["tflite"] = lambda c: tflite(z=z, coords=c)["rgb"]
+    if _importable("tf2onnx", "onnx", "onnxruntime"):
+        onnx = convert.OnnxRunner(convert.to_onnx(portable, str(tmp_path / "render.onnx")))
+        runners["onnx"] = lambda c: onnx(z=z, coords=c)["rgb"]
+    for name, run in runners.items():
+        for c, ref in zip(sets, reference):
+            np.testing.assert_allclose(run(c), ref, atol=TOL, err_msg=f"{name} {c.shape}")

@@ -234,6 +234,7 @@ def test_swd_writes_jsonl_and_scalars_and_caches_reals(G, tmp_path, counted):
     assert len(lines) == 2 and lines[0]["results"] == first["results"]
     assert lines[0]["num_images"] == N_SMALL and lines[0]["num_real"] == N_SMALL
     assert lines[0]["step"] == 3 and lines[0]["resolution"] == 16 and lines[0]["features"] is None
+    assert lines[0]["superres"] is None  # swd has no factor
     tags = {v.tag for e in tf.compat.v1.train.summary_iterator(glob.glob(str(tmp_path / "tb" / "*"))[0])
             for v in e.summary.value}
     assert tags == {"metrics/swd/mean", "metrics/swd/16"}
@@ -253,7 +254,8 @@ def test_feature_metrics_use_cached_real_statistics(G, tmp_path, counted, standi
 
 
 def test_upsampled_batches_render_at_2r_and_resize_the_r_render(G):
-    (batch,) = list(registry.upsampled_batches(G, range(3), batch_size=4))
+    from inr_gan_tf.metrics.patches import upsampled_batches
+    (batch,) = list(upsampled_batches(G, range(3), batch_size=4))
     assert set(batch) == {"inr", "nearest", "bilinear", "bicubic"}
     assert all(v.shape == (3, 32, 32, 3) and v.dtype == np.uint8 for v in batch.values())
     from inr_gan_tf.sampling import seed_latents
@@ -267,7 +269,7 @@ def test_upsampled_metrics_return_the_four_variants(G, tmp_path, standin):
     swd = registry.calc_metric("upsampled_swd", G, "procedural", **kw)
     fid = registry.calc_metric("upsampled_fid", G, "procedural", **kw)
     for record in (swd, fid):
-        assert record["resolution"] == 32
+        assert record["resolution"] == 32 and record["superres"] == 2  # the default factor
         assert {"inr", "nearest", "bilinear", "bicubic"} <= set(record["results"])
         assert all(np.isfinite(v) for v in record["results"].values())
     assert set(fid["results"]) == {"inr", "nearest", "bilinear", "bicubic"}
@@ -277,8 +279,8 @@ def test_upsampled_metrics_return_the_four_variants(G, tmp_path, standin):
 def test_unknown_metric_lists_the_available_ones(G):
     with pytest.raises(ValueError, match="available: .*upsampled_swd"):
         registry.calc_metric("fid_typo", G, "procedural")
-    assert {"swd", "fid50k", "kid50k", "pr50k3", "upsampled_swd", "upsampled_fid"} <= set(
-        registry.list_metrics())
+    assert {"swd", "fid50k", "kid50k", "pr50k3", "upsampled_swd", "upsampled_fid", "spectral",
+            "upsampled_spectral", "patch_swd"} <= set(registry.list_metrics())
 
 
 # ---- CLI --------------------------------------------------------------------------------------

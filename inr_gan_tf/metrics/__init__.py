@@ -4,6 +4,9 @@
     ref = SWDReference(reals); ref(fakes)   # same, with the real side cached for training
     frechet_distance, kid, precision_recall  # feature-space statistics (fid.py)
     calc_metric('swd', G, 'noto_emoji', run_dir=...)   # registry.py; `python -m inr_gan_tf.metrics`
+    real_vs_real('patch_swd', 'procedural', 32, num=512)  # the same metric, reals in G's place
+    spectral_distance(reals, fakes)    # log10 radial power spectrum gaps per band (spectral.py)
+    patch_swd(reals_4r, fakes_4r, size=32)   # SWD of random crops at high resolution (patches.py)
 
 Importing the package loads NumPy only: the SWD runs in processes without TensorFlow, and the
 registry, features and statistics (TensorFlow, SciPy) load on first use of their names.
@@ -17,6 +20,7 @@ _LAZY = {
     "kid": "fid", "precision_recall": "fid",
     "FeatureExtractor": "features", "load_feature_extractor": "features",
     "calc_metric": "registry", "list_metrics": "registry", "register_metric": "registry",
+    "real_vs_real": "registry", "spectral_distance": "spectral", "patch_swd": "patches",
 }
 
 __all__ = ["SWDReference", "sliced_wasserstein", "swd", *_LAZY]

@@ -4,6 +4,10 @@ Restores G_ema of the run's latest checkpoint (or --checkpoint), computes each m
 run's data (config.json "data", or --data), prints a table, appends one line per metric to
 <run_dir>/metric-<name>.jsonl and writes TensorBoard scalars metrics/<name>/<key> to
 <run_dir>/logs/metrics (beside, not inside, the training events). `--list` shows the metrics.
+
+`--superres=F` sets the factor of the metrics above the training grid (upsampled_*, patch_swd).
+`--real_vs_real --data=procedural --resolution=32` scores real images in a model's place (the
+second half of 2 x num reals against the first): the baseline table, printed, nothing written.
 """
 import argparse
 import json
@@ -13,6 +17,16 @@ from typing import List, Optional
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+
+
+def _factor(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer factor >= 2, got {text!r}")
+    return value
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -36,6 +50,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--batch_size", type=int, default=32, help="Images per generator/Inception batch.")
     p.add_argument("--seed", type=int, default=0, help="SWD patches and directions, KID subsets.")
     p.add_argument("--truncation", type=float, default=1.0, help="Truncation psi of the fakes.")
+    p.add_argument("--superres", type=_factor, default=None, help="Factor F of the metrics above "
+                   "the training grid: they score F x R renders (default: each metric's, 2 for "
+                   "upsampled_swd/upsampled_fid, 4 for patch_swd/upsampled_spectral); the "
+                   "others ignore it.")
+    p.add_argument("--real_vs_real", action="store_true", help="No model: score the second half "
+                   "of 2 x num real images of --data against the first, as if a generator trained "
+                   "at --resolution had made them (the baseline a perfect model would score).")
+    p.add_argument("--resolution", type=int, help="Training resolution R for --real_vs_real.")
     p.add_argument("--no_tensorboard", action="store_true", help="Skip the TensorBoard scalars.")
     p.add_argument("--list", action="store_true", help="List the metrics and exit.")
     return p.parse_args(argv)
@@ -52,10 +74,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     from inr_gan_tf.metrics import registry  # pylint: disable=import-outside-toplevel
     if args.list:
-        for name, text in registry.describe_metrics().items():
-            print(f"{name:15s} {text}")
+        described = registry.describe_metrics()
+        width = max(map(len, described))
+        for name, text in described.items():
+            print(f"{name:{width}s}  {text}")
         return 0
-    if bool(args.run_dir) == bool(args.checkpoint):
+    if args.real_vs_real:
+        if args.run_dir or args.checkpoint:
+            raise SystemExit("--real_vs_real scores no model: drop --run_dir/--checkpoint")
+        if not args.data or not args.resolution or args.resolution < 1:
+            raise SystemExit("--real_vs_real needs --data and --resolution (a positive integer)")
+    elif bool(args.run_dir) == bool(args.checkpoint):
         raise SystemExit("give exactly one of --run_dir or --checkpoint")
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
     try:
@@ -64,6 +93,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise SystemExit(str(e)) from None
     if not names:
         raise SystemExit(f"--metrics is empty; available: {', '.join(registry.list_metrics())}")
+    if args.real_vs_real:
+        return _real_vs_real(args, names)
 
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from inr_gan_tf.export.checkpoint import restore_generator  # pylint: disable=import-outside-toplevel
@@ -80,12 +111,30 @@ def main(argv: Optional[List[str]] = None) -> int:
         records.append(registry.calc_metric(
             name, G, source, run_dir=run_dir, num=args.num, feature_path=args.inception,
             cache=args.cache_dir, batch_size=args.batch_size, seed=args.seed,
-            truncation=args.truncation, step=provenance["step"], snapshot=provenance["checkpoint"],
-            writer=writer))
-        r = records[-1]
-        print(f"{name}: {r['num_images']} fakes vs {r['num_real']} reals at "
-              f"{r['resolution']}x{r['resolution']} in {r['seconds']:.1f} s", file=sys.stderr)
+            truncation=args.truncation, superres=args.superres, step=provenance["step"],
+            snapshot=provenance["checkpoint"], writer=writer))
+        _progress(records[-1], "fakes")
     print(f"{provenance['checkpoint']} (step {provenance['step']}), data {source}")
+    print(format_table(records))
+    return 0
+
+
+def _progress(r: dict, what: str) -> None:
+    factor = f", superres {r['superres']}" if r.get("superres") else ""
+    print(f"{r['metric']}: {r['num_images']} {what} vs {r['num_real']} reals at "
+          f"{r['resolution']}x{r['resolution']}{factor} in {r['seconds']:.1f} s", file=sys.stderr)
+
+
+def _real_vs_real(args, names) -> int:
+    from inr_gan_tf.metrics import registry  # pylint: disable=import-outside-toplevel
+    records = []
+    for name in names:
+        records.append(registry.real_vs_real(
+            name, args.data, args.resolution, num=args.num, superres=args.superres,
+            feature_path=args.inception, cache=args.cache_dir, batch_size=args.batch_size,
+            seed=args.seed))
+        _progress(records[-1], "reals (second half)")
+    print(f"real vs real: data {args.data}, training resolution {args.resolution}")
     print(format_table(records))
     return 0
 

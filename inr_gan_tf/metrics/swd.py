@@ -36,7 +36,7 @@ def _rng(seed: int, stream: int, level: int) -> np.random.Generator:
     return np.random.default_rng((int(seed), stream, level))
 
 
-def _to_float255(images, name: str) -> np.ndarray:
+def to_float255(images, name: str) -> np.ndarray:
     """uint8 or [-1, 1] float [N, H, W, C] -> float32 in [0, 255] on uint8 levels."""
     x = np.asarray(images)
     if x.ndim != 4:
@@ -188,7 +188,7 @@ class SWDReference:
                            ("dirs_per_repeat", dirs_per_repeat), ("repeats", repeats)]:
             if value < 1:
                 raise ValueError(f"{key} must be >= 1, got {value}")
-        x = _to_float255(images, "reference images")
+        x = to_float255(images, "reference images")
         _check_shape(x.shape, "reference images", min_res)
         self.seed, self.patches_per_image, self.min_res = int(seed), patches_per_image, min_res
         self.image_shape = x.shape[1:]  # (H, W, C) the fakes must match
@@ -210,7 +210,7 @@ class SWDReference:
 
     def __call__(self, images) -> Dict:
         """Fakes (uint8 or [-1, 1] float [N, H, W, C]) -> {'levels': {res: swd}, 'mean': swd}."""
-        x = _to_float255(images, "images")
+        x = to_float255(images, "images")
         if x.shape[1:] != self.image_shape:
             raise ValueError(f"images are {x.shape[1:]} but the reference is {self.image_shape}")
         levels = {}

@@ -1,11 +1,16 @@
 """Train an INR-GAN: `python -m inr_gan_tf.train --flagfile=configs/quickstart.flags`.
 
-Running the same command again resumes from the run directory's last checkpoint (models,
-optimizers, step, images seen, latent RNG and data position).
+Running the same command again resumes from the run directory's newest intact checkpoint
+(models, optimizers, step, images seen, latent RNG and data position); `--restart` starts the
+run directory again at step 0 with its old checkpoints moved aside.
+
+Every flag, the data source, the run directory and the model are checked before anything is
+written (STYLE 16): a bad command exits 2 with one line `train: --flag ...` and leaves no trace.
 """
 import json
 import os
 import sys
+from typing import NamedTuple, Optional
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # hide TensorFlow's start-up chatter
@@ -24,8 +29,9 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker"],
                   "multiworker (machines, from TF_CONFIG).")
 flags.DEFINE_enum("xla", "auto", ["auto", "true", "false"],
                   "XLA-compile the per-replica step (auto: on with a GPU; it was slower on CPU here).")
-flags.DEFINE_integer("ckpt_every", 200, "Save a checkpoint every N steps (also on exit and SIGTERM/SIGINT).")
-flags.DEFINE_integer("log_every", 10, "Log losses and a progress line every N steps.")
+flags.DEFINE_integer("ckpt_every", 200, "Save a checkpoint every N steps (also on exit and SIGTERM/SIGINT; "
+                     "0: only then).")
+flags.DEFINE_integer("log_every", 10, "Log losses and a progress line every N steps (0: never).")
 flags.DEFINE_integer("sample_every", 500, "Write fixed-seed sample grids every N steps (0: never).")
 flags.DEFINE_integer("swd_every", 500, "Log the multi-scale SWD of fixed-seed G_ema samples against real "
                      "images every N steps (0: never).")
@@ -33,6 +39,15 @@ flags.DEFINE_integer("swd_images", 512, "Images per side for the in-training SWD
 flags.DEFINE_list("profile_steps", [], "A,B: write a profiler trace of steps A..B to run_dir/logs "
                   "(TensorBoard's profile tab; pip install -e \".[tb]\").")
 flags.DEFINE_integer("threads", 0, "TF intra-op threads (0: TensorFlow's default).")
+flags.DEFINE_boolean("restart", False, "Start --run_dir again at step 0: its checkpoints and config.json "
+                     "move to checkpoints.aside-<time>/ (never deleted), so another configuration may "
+                     "start there. Needed when none of its checkpoints is restorable.")
+
+# This command's own flags (options.RUN_RULES checks the run config's); 0 = never for periods.
+COMMAND_RULES = {"ckpt_every": options.at_least(0), "log_every": options.at_least(0),
+                 "sample_every": options.at_least(0), "swd_every": options.at_least(0),
+                 "swd_images": options.at_least(1), "threads": options.at_least(0)}
+USAGE_EXIT = 2  # STYLE 15: a usage error exits 2 with one line naming the flag
 
 
 def make_strategy(kind: str):
@@ -127,34 +142,77 @@ def profile_steps(values):
     return a, b
 
 
-def main(argv):
+class Checked(NamedTuple):
+    config: dict
+    state: object            # TrainState, built (nothing written)
+    source: object           # the resolved data source
+    found: object            # checkpoints.Found of the run directory, None with --restart
+    profile: Optional[tuple]
+
+
+def check_command(argv) -> Optional[Checked]:
+    """Everything a run needs, checked in order -- flags, data, run directory, model -- with
+    nothing written; raises app.UsageError naming the flag. None after a --dry_run printout."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     try:
         config = options.run_config()
-    except ValueError as e:  # inconsistent flags: a usage error, not a traceback
+        options.check_ranges(COMMAND_RULES)
+    except ValueError as e:  # out of range or inconsistent flags
         raise app.UsageError(str(e)) from None
-    profile_steps(FLAGS.profile_steps)  # fail before any work
+    profile = profile_steps(FLAGS.profile_steps)
+    if not FLAGS.run_dir or (os.path.exists(FLAGS.run_dir) and not os.path.isdir(FLAGS.run_dir)):
+        raise app.UsageError(f"--run_dir must name a folder, got {FLAGS.run_dir!r}")
     if FLAGS.dry_run:
         print(describe(config))
-        return 0
-    if FLAGS.threads:
+        return None
+    if FLAGS.threads:  # before the TensorFlow runtime starts (the strategy below starts it)
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
-    from inr_gan_tf import data
-    from inr_gan_tf.training.loop import Trainer
-    from inr_gan_tf.training.state import TrainState, write_config
-
-    write_config(FLAGS.run_dir, config)
     strategy = make_strategy(FLAGS.strategy)
     if config["batch_size"] % strategy.num_replicas_in_sync:
-        raise ValueError(f"--batch_size {config['batch_size']} is not divisible by "
-                         f"{strategy.num_replicas_in_sync} replicas")
-    state = TrainState(config, FLAGS.run_dir, strategy)
-    resumed = state.restore_latest()
+        raise app.UsageError(f"--batch_size {config['batch_size']} is not divisible by "
+                             f"{strategy.num_replicas_in_sync} replicas")
+    from inr_gan_tf import data
+    from inr_gan_tf.training import checkpoints
+    from inr_gan_tf.training.state import TrainState, check_config
+    try:
+        source = data.resolve_source(config["data"])
+    except Exception as e:  # noqa: BLE001 -- each source kind fails its own way
+        raise app.UsageError(f"--data={config['data']}: {_one_line(e)}") from None
+    found = None
+    if not FLAGS.restart:
+        try:
+            check_config(FLAGS.run_dir, config)
+        except ValueError as e:
+            raise app.UsageError(f"--run_dir={FLAGS.run_dir}: {e}") from None
+        ckpt_dir = os.path.join(FLAGS.run_dir, "checkpoints")
+        found = checkpoints.find_latest(ckpt_dir)
+        if found.prefix is None and found.skipped:
+            raise app.UsageError(f"--run_dir={FLAGS.run_dir}: {checkpoints.nothing_restorable(ckpt_dir, found)}")
+    try:
+        state = TrainState(config, FLAGS.run_dir, strategy)
+    except (ValueError, TypeError, ZeroDivisionError, tf.errors.OpError) as e:
+        raise app.UsageError(f"the model cannot be built from these flags ({_one_line(e)})") from None
+    return Checked(config, state, source, found, profile)
+
+
+def train(c: Checked) -> int:
+    """The write phase: set the old run aside (--restart), record the config, resume, train."""
+    from inr_gan_tf import data
+    from inr_gan_tf.training import checkpoints
+    from inr_gan_tf.training.loop import Trainer
+    from inr_gan_tf.training.state import write_config
+
+    config, state, source, strategy = c.config, c.state, c.source, c.state.strategy
+    if state.is_chief:  # other workers read the chief's files and write only their scratch folder
+        if FLAGS.restart:
+            aside = checkpoints.set_aside(FLAGS.run_dir)
+            logging.info("--restart: %s", f"moved the old checkpoints and config.json to {aside}"
+                         if aside else "nothing to move aside")
+        write_config(FLAGS.run_dir, config)
+    resumed = not FLAGS.restart and state.restore_latest(c.found)
     logging.info("%s at step %d", "resumed" if resumed else "starting", int(state.step.numpy()))
     logging.info("%s", describe(config))
-
-    source = data.resolve_source(config["data"])
     start = int(state.step.numpy())
 
     def dataset_fn(ctx):
@@ -165,7 +223,7 @@ def main(argv):
     xla = FLAGS.xla == "true" or (FLAGS.xla == "auto" and bool(tf.config.list_physical_devices("GPU")))
     trainer = Trainer(state, xla=xla)
     trainer.fit(ds, config["total_kimg"], ckpt_every=FLAGS.ckpt_every, log_every=FLAGS.log_every,
-                profile_steps=profile_steps(FLAGS.profile_steps),
+                profile_steps=c.profile,
                 callbacks=[sample_callback(state, FLAGS.sample_every),
                            swd_callback(state, source, FLAGS.swd_every, FLAGS.swd_images)])
     logging.info("done at step %d (%.2f kimg); data: %s", int(state.step.numpy()),
@@ -173,8 +231,40 @@ def main(argv):
     return 0
 
 
+def main(argv):
+    from inr_gan_tf.training.checkpoints import CheckpointError
+    try:
+        checked = check_command(argv)
+    except app.UsageError as e:
+        return _fail(str(e), USAGE_EXIT)
+    if checked is None:
+        return 0
+    try:
+        return train(checked)
+    except CheckpointError as e:  # a failed save or no restorable state: the message says what to do
+        return _fail(str(e), 1)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"train: {message}", file=sys.stderr)
+    return code
+
+
+def _one_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return "; ".join(line.strip() for line in lines) or type(e).__name__
+
+
+def parse_flags(argv):
+    """absl's parser, but a bad flag value exits 2 with one line, like every other usage error."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        sys.exit(_fail(_one_line(e), USAGE_EXIT))
+
+
 def run():
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

@@ -110,17 +110,34 @@ def test_train_steps_checkpoint_and_exact_resume(tmp_path):
     assert tf.io.gfile.glob(str(tmp_path / "a" / "logs" / "*"))
 
 
+def _fake_checkpoint(run_dir):
+    """A checkpoint file in run_dir/checkpoints: the run is one to resume, not to replace."""
+    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+    open(os.path.join(run_dir, "checkpoints", "ckpt-1.index"), "w").close()
+
+
 def test_changed_config_in_an_existing_run_dir_is_refused(tmp_path):
     from inr_gan_tf.training.state import write_config
     write_config(str(tmp_path), _tiny_config())
+    _fake_checkpoint(tmp_path)
     with pytest.raises(ValueError, match="batch_size"):
         write_config(str(tmp_path), dict(_tiny_config(), batch_size=8))
+
+
+def test_a_config_with_no_checkpoint_beside_it_is_replaced(tmp_path):
+    """A run that failed before its first save holds nothing to resume: another config may start."""
+    from inr_gan_tf.training.state import write_config
+    write_config(str(tmp_path), _tiny_config())
+    write_config(str(tmp_path), dict(_tiny_config(), batch_size=8))
+    with open(tmp_path / "config.json") as f:
+        assert json.load(f)["batch_size"] == 8
 
 
 def test_total_kimg_may_change_on_resume_and_is_recorded(tmp_path):
     """Extending a finished run is `--total_kimg=MORE` on the same run directory."""
     from inr_gan_tf.training.state import write_config
     write_config(str(tmp_path), _tiny_config())
+    _fake_checkpoint(tmp_path)
     write_config(str(tmp_path), dict(_tiny_config(), total_kimg=80.0))
     with open(tmp_path / "config.json") as f:
         assert json.load(f)["total_kimg"] == 80.0

@@ -1,8 +1,9 @@
 """G_ema from a training run: the model config lives beside the checkpoint (STYLE 5).
 
 A run directory holds `config.json` (key "generator" = G.get_config()) and `checkpoints/`
-written by tf.train.CheckpointManager from tf.train.Checkpoint(G=..., G_ema=..., D=..., step=...).
-Export rebuilds G from the config with no flags and restores only G_ema's weights.
+with tf.train.Checkpoint(G=..., G_ema=..., D=..., step=...) files. Export rebuilds G from the
+config with no flags and restores only G_ema's weights, from the newest checkpoint that
+training/checkpoints.py verifies intact (a damaged newer one is skipped with a warning).
 """
 import datetime
 import hashlib
@@ -11,8 +12,10 @@ import os
 from typing import NamedTuple, Optional
 
 import tensorflow as tf
+from absl import logging
 
 from inr_gan_tf.model import build_generator
+from inr_gan_tf.training import checkpoints
 
 
 class Restored(NamedTuple):
@@ -31,26 +34,38 @@ def _find_config(checkpoint: str) -> str:
     raise FileNotFoundError(f"no config.json beside {checkpoint} or in the two folders above it")
 
 
+def newest_intact(ckpt_dir: str) -> str:
+    """The newest intact checkpoint prefix in a checkpoints/ folder; warns about skipped ones."""
+    found = checkpoints.find_latest(ckpt_dir)
+    if found.prefix is None:
+        if found.skipped:
+            raise checkpoints.CheckpointError(
+                f"no intact checkpoint in {ckpt_dir}: "
+                + "; ".join(f"{os.path.basename(p)}: {why}" for p, why in found.skipped))
+        raise FileNotFoundError(f"no checkpoint in {ckpt_dir}")
+    for prefix, why in found.skipped:
+        logging.warning("skipped checkpoint %s (%s); using %s", prefix, why, os.path.basename(found.prefix))
+    return found.prefix
+
+
 def resolve_checkpoint(run_dir: Optional[str] = None, checkpoint: Optional[str] = None):
-    """(checkpoint prefix, config.json path) from a run directory (latest checkpoint) or a prefix."""
+    """(checkpoint prefix, config.json path) from a run directory (its newest intact checkpoint)
+    or a prefix, which must be intact (checkpoints.CheckpointError names the damaged file)."""
     if bool(run_dir) == bool(checkpoint):
         raise ValueError("give exactly one of run_dir or checkpoint")
     if run_dir:
-        ckpt_dir = os.path.join(run_dir, "checkpoints")
-        checkpoint = tf.train.latest_checkpoint(ckpt_dir)
-        if checkpoint is None:
-            raise FileNotFoundError(f"no checkpoint in {ckpt_dir}")
         config_path = os.path.join(run_dir, "config.json")
         if not os.path.exists(config_path):
             raise FileNotFoundError(f"{run_dir} has no config.json")
-        return checkpoint, config_path
-    if os.path.isdir(checkpoint):  # a checkpoints/ folder: its latest
-        latest = tf.train.latest_checkpoint(checkpoint)
-        if latest is None:
-            raise FileNotFoundError(f"no checkpoint in {checkpoint}")
-        checkpoint = latest
-    if not tf.io.gfile.exists(checkpoint + ".index"):
+        return newest_intact(os.path.join(run_dir, "checkpoints")), config_path
+    if os.path.isdir(checkpoint):  # a checkpoints/ folder: its newest intact one
+        checkpoint = newest_intact(checkpoint)
+    elif not tf.io.gfile.exists(checkpoint + ".index"):
         raise FileNotFoundError(f"{checkpoint} is not a checkpoint prefix (no {checkpoint}.index)")
+    else:
+        why = checkpoints.verify(checkpoint)
+        if why is not None:
+            raise checkpoints.CheckpointError(f"checkpoint {checkpoint} is damaged: {why}")
     return checkpoint, _find_config(checkpoint)
 
 

@@ -164,7 +164,7 @@ class Trainer:
                                     step, int(s.step.numpy()))
                     continue
                 failures = 0
-                if step % log_every == 0 and s.is_chief:
+                if log_every and step % log_every == 0 and s.is_chief:
                     rate = (nimg - n0) / max(time.time() - t0, 1e-9)
                     eta = (total_kimg * 1000 - nimg) / max(rate, 1e-9)
                     logging.info("kimg %.2f  step %d  %.1f img/s  ETA %.0fs  G %.3f  D %.3f",
@@ -173,7 +173,7 @@ class Trainer:
                         for k, v in stats.items():
                             tf.summary.scalar(f"train/{k}", v)
                         tf.summary.scalar("train/images_per_s", rate)
-                if step % ckpt_every == 0:
+                if ckpt_every and step % ckpt_every == 0:  # 0: only at the end and on a signal
                     s.save()
                 for cb in callbacks:
                     cb(step, writer)

@@ -4,7 +4,8 @@ Flagfiles in configs/ hold whole runs (`--flagfile=configs/ffhq.flags`); flags g
 flagfile override it. The resolved config is written to the run directory as config.json, and
 the generator part of it rebuilds G with no flags (export, sampling).
 """
-from typing import List
+import math
+from typing import Callable, Dict, List, Tuple
 
 from absl import flags
 
@@ -38,6 +39,13 @@ flags.DEFINE_enum("modulation", "fmm", ["fmm", "full", "shared"], "INR weight mo
 flags.DEFINE_boolean("fourier", True, "Predicted Fourier coordinate features.")
 flags.DEFINE_integer("rank", 10, "FMM rank.")
 flags.DEFINE_boolean("coord_skip", True, "Concatenate coordinate features to every hidden layer.")
+flags.DEFINE_enum("upsampling", "nearest", ["nearest", "bilinear"], "How a finer INR block reads a "
+                  "coarser one: nearest (the paper: the cell's value) or bilinear (blend of the 4 "
+                  "cell centres around the point; no cell edges in renders).")
+flags.DEFINE_integer("log_frequencies", 0, "Deterministic log-spaced sin/cos coordinate features per axis "
+                     "and block, added to the predicted ones (0: none, the paper).")
+flags.DEFINE_float("fourier_cap", None, "Cap every predicted frequency of block k smoothly at this fraction "
+                   "of its Nyquist limit pi * r_k (unset: no cap, the paper).")
 flags.DEFINE_float("fourier_lr_mult", 1.0, "Learning-rate multiplier of the predicted Fourier matrices "
                    "(1 = the paper; < 1 keeps frequencies from running away in short runs).")
 # -- discriminator ------------------------------------------------------------------------
@@ -55,8 +63,44 @@ flags.DEFINE_float("ema_kimg", 10.0, "Half-life of the G EMA in thousands of ima
 flags.DEFINE_float("ema_rampup", 0.05, "EMA ramp-up as a fraction of images seen (0 disables).")
 
 
-def parse_blocks(spec: str) -> List[dict]:
-    """'16:128:2:32:3,32:...' -> block dicts; errors name the bad part."""
+# -- ranges: every flag is checked before anything is built or written ---------------------
+Rule = Tuple[str, Callable[[float], bool]]  # (what the flag must be, test)
+
+
+def at_least(low: int) -> Rule:
+    return f">= {low}", lambda v: v >= low
+
+
+POSITIVE: Rule = ("finite and > 0", lambda v: math.isfinite(v) and v > 0)
+NONNEGATIVE: Rule = ("finite and >= 0", lambda v: math.isfinite(v) and v >= 0)
+BETA: Rule = ("in [0, 1)", lambda v: 0 <= v < 1)
+# keras.utils.set_random_seed (numpy's legacy seeding) refuses anything outside [0, 2**32).
+SEED: Rule = ("in [0, 2**32)", lambda v: 0 <= v < 2 ** 32)
+
+RUN_RULES: Dict[str, Rule] = {
+    "batch_size": at_least(1), "r1_interval": at_least(1), "seed": SEED,
+    "z_dim": at_least(1), "mapping_width": at_least(1), "mapping_layers": at_least(1),
+    "rank": at_least(1), "d_channel_max": at_least(1),
+    "total_kimg": POSITIVE, "lr_hypernet": POSITIVE, "lr_inr": POSITIVE, "lr_d": POSITIVE,
+    "fourier_lr_mult": POSITIVE, "ema_kimg": POSITIVE, "r1_gamma": NONNEGATIVE,
+    "ema_rampup": NONNEGATIVE, "adam_beta1": BETA, "adam_beta2": BETA, "log_frequencies": at_least(0),
+}
+
+
+def check_ranges(rules: Dict[str, Rule]) -> None:
+    """Raises ValueError naming the first flag outside its rule."""
+    for name, (rule, ok) in rules.items():
+        value = getattr(FLAGS, name)
+        if not ok(value):
+            raise ValueError(f"--{name} must be {rule}, got {value}")
+
+
+def parse_blocks(spec: str, fourier: bool = True) -> List[dict]:
+    """'16:128:2:32:3,32:...' -> block dicts; errors name the bad part.
+
+    FREQUENCIES must be >= 1 even without Fourier features (the INR checks it); FOURIER_SCALE
+    must be finite (it is stored in config.json) and > 0 where it is used.
+    """
     blocks = []
     for part in spec.split(","):
         fields = part.strip().split(":")
@@ -67,20 +111,40 @@ def parse_blocks(spec: str) -> List[dict]:
             scale = float(fields[4])
         except ValueError:
             raise ValueError(f"--g_blocks part {part!r} has a non-numeric field") from None
+        if min(res, width, depth, freq) < 1:
+            raise ValueError(f"--g_blocks part {part!r}: RES, WIDTH, DEPTH and FREQUENCIES must be >= 1")
+        if not math.isfinite(scale) or (fourier and scale <= 0):
+            raise ValueError(f"--g_blocks part {part!r}: FOURIER_SCALE must be finite"
+                             + (" and > 0" if fourier else ""))
+        if blocks and (res <= blocks[-1]["resolution"] or res % blocks[-1]["resolution"]):
+            raise ValueError(f"--g_blocks: each RES must be larger than the one before and divisible "
+                             f"by it (every cell has one parent), got {blocks[-1]['resolution']} then {res}")
         blocks.append(presets.block(res, width, depth, freq, scale))
     return blocks
 
 
 def generator_config() -> dict:
-    return {"resolution": FLAGS.resolution, "blocks": parse_blocks(FLAGS.g_blocks),
+    return {"resolution": FLAGS.resolution, "blocks": parse_blocks(FLAGS.g_blocks, FLAGS.fourier),
             "z_dim": FLAGS.z_dim, "mapping_width": FLAGS.mapping_width,
             "mapping_layers": FLAGS.mapping_layers, "modulation": FLAGS.modulation,
             "fourier": FLAGS.fourier, "rank": FLAGS.rank, "coord_skip": FLAGS.coord_skip,
-            "fourier_lr_mult": FLAGS.fourier_lr_mult}
+            "fourier_lr_mult": FLAGS.fourier_lr_mult, **continuous_options()}
+
+
+def continuous_options() -> dict:
+    """The INR options beyond the paper, only where set: a run started before they existed
+    keeps an identical config.json and so still resumes."""
+    if FLAGS.fourier_cap is not None and not (math.isfinite(FLAGS.fourier_cap) and FLAGS.fourier_cap > 0):
+        raise ValueError(f"--fourier_cap must be finite and > 0 (or unset), got {FLAGS.fourier_cap}")
+    chosen = {"upsampling": FLAGS.upsampling, "log_frequencies": FLAGS.log_frequencies,
+              "fourier_cap": FLAGS.fourier_cap}
+    defaults = {"upsampling": "nearest", "log_frequencies": 0, "fourier_cap": None}
+    return {k: v for k, v in chosen.items() if v != defaults[k]}
 
 
 def run_config() -> dict:
-    """The whole run as a JSON-able dict; raises ValueError naming inconsistent flags."""
+    """The whole run as a JSON-able dict; raises ValueError naming the first bad flag."""
+    check_ranges(RUN_RULES)
     g = generator_config()
     if g["blocks"][-1]["resolution"] != FLAGS.resolution:
         raise ValueError(f"--g_blocks ends at resolution {g['blocks'][-1]['resolution']} but "
@@ -88,12 +152,10 @@ def run_config() -> dict:
     r = FLAGS.resolution
     if r < 16 or r & (r - 1):
         raise ValueError(f"--resolution must be a power of two >= 16 (the discriminator's), got {r}")
-    for name in ("batch_size", "r1_interval"):
-        if getattr(FLAGS, name) < 1:
-            raise ValueError(f"--{name} must be >= 1, got {getattr(FLAGS, name)}")
-    for name in ("lr_hypernet", "lr_inr", "lr_d", "total_kimg", "fourier_lr_mult"):
-        if not getattr(FLAGS, name) > 0:
-            raise ValueError(f"--{name} must be > 0, got {getattr(FLAGS, name)}")
+    if FLAGS.d_channel_base < r:  # D has d_channel_base // res feature maps at res: none below R
+        raise ValueError(f"--d_channel_base must be >= --resolution ({r}), got {FLAGS.d_channel_base}")
+    if not FLAGS.data:
+        raise ValueError("--data must name a source")
     return {
         "generator": g,
         "discriminator": {"resolution": r, "channel_base": FLAGS.d_channel_base,

@@ -1,8 +1,8 @@
 """Resumable training state: models, optimizers, counters and the latent RNG in one checkpoint.
 
-Kept apart from exported models (STYLE 6): this is what `--run_dir` resumes from. Writes go
-through tf.train.CheckpointManager, which writes a new checkpoint completely before it updates
-the `checkpoint` index file, so a crash mid-write leaves the previous checkpoint current.
+Kept apart from exported models (STYLE 6): this is what `--run_dir` resumes from. Saving and
+restoring go through checkpoints.CheckpointStore: the newest intact checkpoint is restored, a
+new one is verified before older ones are let go, and nothing restorable is ever deleted.
 """
 import json
 import os
@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 
 from inr_gan_tf.model import Discriminator, build_generator
+from inr_gan_tf.training import checkpoints
 from inr_gan_tf.training.ema import clone_generator
 from inr_gan_tf.training.precision import DynamicLossScale
 
@@ -59,19 +60,18 @@ class TrainState:
         self.is_chief, worker = _chief_and_worker(self.strategy)
         self.ckpt_dir = os.path.join(run_dir, "checkpoints")
         own_dir = self.ckpt_dir if self.is_chief else os.path.join(run_dir, "workers", worker, "checkpoints")
-        self.manager = tf.train.CheckpointManager(self.checkpoint, own_dir,
-                                                  max_to_keep=max_to_keep if self.is_chief else 1)
+        self.store = checkpoints.CheckpointStore(self.checkpoint, own_dir, self.ckpt_dir,
+                                                 max_to_keep=max_to_keep if self.is_chief else 1)
 
-    def restore_latest(self) -> bool:
-        """Restores the newest checkpoint of the run if there is one; returns whether it did."""
-        path = tf.train.latest_checkpoint(self.ckpt_dir)
-        if path is None:
-            return False
-        self.checkpoint.restore(path).assert_existing_objects_matched()
-        return True
+    def restore_latest(self, found: "checkpoints.Found" = None) -> bool:
+        """Restores the newest intact checkpoint of the run (or `found`, from
+        checkpoints.find_latest); returns whether there was one. Raises checkpoints.CheckpointError
+        if the run has checkpoint files but none is intact."""
+        return self.store.restore(found) is not None
 
     def save(self) -> str:
-        return self.manager.save(checkpoint_number=int(self.step.numpy()))
+        """ckpt-<step>, verified; raises checkpoints.CheckpointError if it could not be written."""
+        return self.store.save(int(self.step.numpy()))
 
 
 def _chief_and_worker(strategy):
@@ -90,23 +90,39 @@ def _chief_and_worker(strategy):
 RESUMABLE_KEYS = ("total_kimg",)
 
 
-def write_config(run_dir: str, config: dict) -> None:
-    """config.json beside the checkpoints; a resumed run must have been started with the same
-    configuration, apart from RESUMABLE_KEYS (recorded anew)."""
-    os.makedirs(run_dir, exist_ok=True)
+def check_config(run_dir: str, config: dict) -> None:
+    """Raises ValueError if `run_dir` holds checkpoints of another configuration (apart from
+    RESUMABLE_KEYS). Writes nothing; a config.json with no checkpoint beside it does not count."""
+    if not checkpoints.list_checkpoints(os.path.join(run_dir, "checkpoints")):
+        return
     path = os.path.join(run_dir, "config.json")
-    if os.path.exists(path):
+    if not os.path.exists(path):
+        return  # checkpoints without a config: the run's config is written now
+    try:
         with open(path) as f:
             old = json.load(f)
-        new = json.loads(json.dumps(config))  # as it would read back (tuples become lists)
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        fixed = [k for k in changed if k not in RESUMABLE_KEYS]
-        if fixed:
-            raise ValueError(f"{run_dir} holds a run with another configuration (differs in {fixed}); "
-                             "use a new --run_dir or the original flags")
-        if not changed:
-            return
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(config, f, indent=1, sort_keys=True)
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path} is unreadable ({str(e).splitlines()[0]}); repair it or pass --restart") from None
+    new = json.loads(json.dumps(config))  # as it would read back (tuples become lists)
+    fixed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in RESUMABLE_KEYS)
+    if fixed:
+        raise ValueError(f"{run_dir} holds a run with another configuration (differs in {fixed}); "
+                         "use a new --run_dir, the original flags, or --restart")
+
+
+def write_config(run_dir: str, config: dict) -> None:
+    """config.json beside the checkpoints, after check_config; RESUMABLE_KEYS are recorded anew,
+    and a config.json with no checkpoint beside it (a run that failed before its first save)
+    is replaced."""
+    check_config(run_dir, config)
+    path = os.path.join(run_dir, "config.json")
+    text = json.dumps(config, indent=1, sort_keys=True).encode()
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            if f.read() == text:
+                return  # every worker of a cluster gets here; only a change is written
+    os.makedirs(run_dir, exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(text)
     os.replace(tmp, path)  # atomic: never a half-written config

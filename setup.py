@@ -20,6 +20,7 @@ setup(
         "pillow>=10",
         "tensorboard>=2.20",  # tf.summary needs it for training logs
         "scipy>=1.10",  # matrix square root of FID; the metrics CLI imports it
+        "resvg-py==0.5.0",  # rasterizes the vector noto_emoji set; renders are cached by version
     ],
     extras_require={
         "test": ["pytest>=8", "tensorflow-datasets==4.9.10", "importlib_resources>=6", "matplotlib>=3.8"],

@@ -11,10 +11,11 @@ score needs nothing downloaded.
 
 Ground truth. `procedural` images are analytic: `render_procedural(k, r, r)` and
 `render_procedural(k, fr, fr)` are both exact area averages of the same scene (procedural.py),
-so the high-resolution truth is exact. For any other source (e.g. `noto_emoji`, stored at 64)
-the truth is the dataset image through the training pipeline's resize at f x r, and the input
-is its area downsample to r: exact only where the source is stored at f x r or above (the emoji
-at 32 -> 64 are their stored pixels); "exact_ground_truth" in the JSON says which.
+so the high-resolution truth is exact; so is every other exact source (`noto_emoji`: vector
+renders at r and f x r, `Source.view`). For a raster source the truth is the dataset image
+through the training pipeline's resize at f x r, and the input is its area downsample to r:
+exact only where the source is stored at f x r or above; "exact_ground_truth" in the JSON says
+which.
 
 Space. Projecting in theta (INR parameters, default; started from a w-projection) measures the
 INR prior: any image G's INR can express is rendered at the denser grid by the same function.
@@ -98,7 +99,8 @@ def load_pairs(data: str, num: int, resolution: int, factor: int, first: int = 0
     """N (input at r, truth at factor x r) pairs from `data` (see the module docstring).
 
     Procedural images are indices first .. first + N - 1; other sources are read in a fixed
-    seeded order, from position `first`.
+    seeded order, from position `first`. Exact sources (noto_emoji) give both from
+    `Source.view`, so `high` is their own render at factor x r, not a resize.
     """
     if num < 1 or factor < 1 or first < 0:
         raise ValueError(f"need num >= 1, factor >= 1, first >= 0; got {num}, {factor}, {first}")
@@ -108,10 +110,21 @@ def load_pairs(data: str, num: int, resolution: int, factor: int, first: int = 0
         idx = range(first, first + num)
         return Pairs(np.stack([render_procedural(k, r, r) for k in idx]),
                      np.stack([render_procedural(k, fr, fr) for k in idx]), True)
-    from inr_gan_tf.data import make_dataset
-    # A seeded shuffle, so the sample is spread over the source (the emoji are sorted by code
-    # point: the first 32 are all keycaps) and still the same on every run.
-    ds = make_dataset(data, fr, first + num, seed=0, shuffle=True, flip=False, repeat=False)
+    from inr_gan_tf.data import make_dataset, resolve_source
+    source = resolve_source(data)
+    if source.exact:
+        # A seeded permutation, so the sample is spread over the source (the emoji are sorted
+        # by name: the first ten are digits) and still the same on every run.
+        order = np.random.default_rng(0).permutation(source.num_examples)[first:first + num]
+        if len(order) < num:
+            raise ValueError(f"{data} has {source.num_examples} images; asked for {first} + {num}")
+        views = [(source.view(k, r, r), source.view(k, fr, fr)) for k in order]
+        if any(low is None or high is None for low, high in views):
+            raise ValueError(f"{data}: unreadable images among {list(order)}: {source.stats.bad}")
+        return Pairs(np.stack([v[0] for v in views]) / np.float32(255),
+                     np.stack([v[1] for v in views]) / np.float32(255), True)
+    # A seeded shuffle, so the sample is spread over the source and the same on every run.
+    ds = make_dataset(source, fr, first + num, seed=0, shuffle=True, flip=False, repeat=False)
     high = next(iter(ds)).numpy()[first:]
     if len(high) < num:
         raise ValueError(f"{data} has {len(high) + first} images; asked for {first} + {num}")
@@ -231,8 +244,8 @@ def _define_flags():
     from absl import flags
     flags.DEFINE_string("run_dir", None, "Training run (config.json + checkpoints/): its latest G_ema.")
     flags.DEFINE_string("checkpoint", None, "One checkpoint prefix instead of --run_dir.")
-    flags.DEFINE_string("data", "procedural", "procedural (exact truth) or any --data source of "
-                        "training, e.g. noto_emoji (truth = dataset resized to factor x r).")
+    flags.DEFINE_string("data", "procedural", "procedural or noto_emoji (exact truth) or any --data "
+                        "source of training (truth = dataset resized to factor x r).")
     flags.DEFINE_integer("num", 32, "Images to evaluate (0: only --figure).", lower_bound=0)
     flags.DEFINE_integer("first", 0, "Index of the first image.", lower_bound=0)
     flags.DEFINE_integer("factor", 2, "Upsampling factor.", lower_bound=2)

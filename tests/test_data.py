@@ -278,26 +278,35 @@ def test_sharding_gives_disjoint_halves(kind, color_folder, tmp_path):
 # ---------------------------------------------------------------- noto_emoji
 
 
-def test_noto_emoji_shipped_file_matches_pin():
-    assert noto_emoji.file_sha256() == noto_emoji.pins()['npz_sha256']
+def test_noto_emoji_shipped_archive_matches_pin():
     noto_emoji.verify_noto_emoji()
-    images, names = data.load_noto_emoji(with_names=True)
-    assert images.shape == (1911, 64, 64, 3) and images.dtype == np.uint8
-    assert len(names) == 1911 and names[0] == 'HASH KEY'
+    names, bodies = noto_emoji.load_icons()
+    assert len(names) == len(bodies) == noto_emoji.pins()['count'] == 1731
+    assert list(names) == sorted(names) and names[:3] == ('0', '1', '1st-place-medal')
+    images, listed = data.load_noto_emoji(32, with_names=True)
+    assert images.shape == (1731, 32, 32, 3) and images.dtype == np.uint8
+    assert listed == list(names)
     assert (images[:, 0, 0] == 255).mean() > 0.5  # composited on white, not black
-    batch = next(data.make_dataset('noto_emoji', 32, 8, seed=0).as_numpy_iterator())
+    src = data.resolve_source('noto_emoji')
+    assert src.exact and src.num_examples == 1731
+    batch = next(data.make_dataset(src, 32, 8, seed=0).as_numpy_iterator())
     assert batch.shape == (8, 32, 32, 3)
 
 
 def test_build_script_pins_agree():
     build = load_tool('build_noto_emoji')
-    images, names = data.load_noto_emoji(with_names=True)
-    with np.load(noto_emoji.NPZ_PATH) as npz:
-        unified = [str(u) for u in npz['unified']]
-    assert build.content_sha256(images, names, unified) == noto_emoji.pins()['content_sha256']
-    rebuilt = build.npz_bytes({'images': images, 'names': np.array(names),
-                               'unified': np.array(unified)})
-    assert hashlib.sha256(rebuilt).hexdigest() == noto_emoji.pins()['npz_sha256']
+    icons = dict(zip(*noto_emoji.load_icons()))
+    digest = hashlib.sha256(build.json_bytes(icons)).hexdigest()
+    assert digest == noto_emoji.pins()['content_sha256']
+    assert not any(build.SKIN_TONE.search(name) for name in icons)
+
+
+@pytest.mark.slow
+def test_build_script_archive_bytes_reproduce():
+    """xz at preset 9 of 7 MB of JSON: ~9 s on one slow core."""
+    icons = dict(zip(*noto_emoji.load_icons()))
+    rebuilt = load_tool('build_noto_emoji').archive_bytes(icons)
+    assert hashlib.sha256(rebuilt).hexdigest() == noto_emoji.pins()['archive_sha256']
 
 
 @pytest.fixture(scope='module')
@@ -307,28 +316,50 @@ def tfds_dir(tmp_path_factory):
 
 def test_tfds_load_noto_emoji_offline(tfds_dir, no_network):
     tfds = pytest.importorskip('tensorflow_datasets')
-    ds = tfds.load('noto_emoji', split='train', data_dir=tfds_dir)  # prepares on first use
-    info = tfds.builder('noto_emoji', data_dir=tfds_dir).info
+    ds = tfds.load('noto_emoji/32', split='train', data_dir=tfds_dir)  # prepares on first use
+    info = tfds.builder('noto_emoji/32', data_dir=tfds_dir).info
     assert info.download_size == 0  # nothing went through the download manager
-    assert str(info.version) == '1.0.0'
+    assert str(info.version) == '2.0.0'
+    configs = tfds.builder_cls('noto_emoji').BUILDER_CONFIGS
+    assert [c.name for c in configs] == ['32', '64', '128', '256']
     examples = list(ds.as_numpy_iterator())
-    assert len(examples) == 1911
-    images, names = data.load_noto_emoji(with_names=True)
+    assert len(examples) == 1731
+    images, names = data.load_noto_emoji(32, with_names=True)
     by_name = dict(zip(names, images))
     for ex in examples[:20]:
-        assert ex['image'].shape == (64, 64, 3)
+        assert ex['image'].shape == (32, 32, 3)
         np.testing.assert_array_equal(ex['image'], by_name[ex['name'].decode()])
 
 
 def test_tfds_source_sharded(tfds_dir, no_network):
     pytest.importorskip('tensorflow_datasets')
-    src = data.resolve_source('tfds:noto_emoji:train[:40]', data_dir=tfds_dir)
-    assert src.num_examples == 40
+    src = data.resolve_source('tfds:noto_emoji/32:train[:40]', data_dir=tfds_dir)
+    assert src.num_examples == 40 and not src.exact
     halves = []
     for k in range(2):
         ds = one_pass(src, resolution=16, shuffle=True, input_context=_context(k))
         halves.append({b.tobytes() for batch in ds.as_numpy_iterator() for b in batch})
     assert len(halves[0]) == len(halves[1]) == 20 and halves[0].isdisjoint(halves[1])
+
+
+def test_tfds_views_crop_and_area_resize_in_graph(tfds_dir, no_network):
+    """A sequential source's windows: its stored 32x32 pixels cropped and area-resized."""
+    tfds = pytest.importorskip('tensorflow_datasets')
+    src = data.resolve_source('tfds:noto_emoji/32:train[:4]', data_dir=tfds_dir)
+    stored = [ex['image'] for ex in tfds.load('noto_emoji/32', split='train[:4]',
+                                               data_dir=tfds_dir).as_numpy_iterator()]
+    corners = tf.constant([[0, 0], [8, 16], [16, 4], [12, 12]], tf.float32)
+
+    def aligned(seed):  # a 16-pixel square at a stored pixel corner -> 8 x 8: a 2x2 box filter
+        x, y = tf.unstack(tf.gather(corners, seed[1] % 4))
+        return tf.stack([x, y, x + 16, y + 16]) / 32
+
+    images, bounds = next(data.make_views(src, 8, 4, seed=0, bounds_fn=aligned, shuffle=False,
+                                          repeat=False).as_numpy_iterator())
+    for image, b, pixels in zip(images, bounds, stored):
+        x, y = (b[:2] * 32).round().astype(int)
+        box = pixels[y:y + 16, x:x + 16].reshape(8, 2, 8, 2, 3).mean(axis=(1, 3))
+        np.testing.assert_allclose((image + 1) * 127.5, box, atol=1e-3)
 
 
 # ---------------------------------------------------------------- procedural

@@ -28,7 +28,7 @@ def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
 @pytest.fixture(scope="module")
 def halves():
     """Two disjoint random halves of 400 emoji, 2x2-averaged to 32x32 (levels 32, 16)."""
-    x = load_noto_emoji()
+    x = load_noto_emoji(resolution=64)
     idx = np.random.default_rng(0).permutation(len(x))[:400]
     x = x[idx].reshape(400, 32, 2, 32, 2, 3).mean(axis=(2, 4)).round().astype(np.uint8)
     return x[:200], x[200:]

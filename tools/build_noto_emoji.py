@@ -1,59 +1,72 @@
-"""Rebuilds the embedded Noto emoji dataset (inr_gan_tf/data/noto_emoji/) from its npm package.
+"""Rebuilds the embedded vector Noto emoji set (inr_gan_tf/data/noto_emoji/) from its npm package.
 
     python tools/build_noto_emoji.py                       # runs `npm pack`, checks, writes
     python tools/build_noto_emoji.py --tarball=PKG.tgz     # use a tarball fetched earlier
     python tools/build_noto_emoji.py --check               # rebuild and compare, write nothing
 
-Source: `npm pack emoji-datasource-google@16.0.0` (the Noto Color Emoji images, Apache-2.0, at
-64x64 under img/google/64/). We keep every emoji.json entry's own image where `has_img_google`
-is true and leave out the `skin_variations` entries, which would otherwise make ~20% of the set
-near-duplicates. Images are alpha-composited on white with exact integer arithmetic (PIL's own
-compositing could change between versions) and sorted by unified code point, so the output
-bytes are reproducible; both the tarball and the output are checked against the sha256 pins in
-`inr_gan_tf/data/noto_emoji/pins.json`. On a mismatch nothing is written and the computed
-digests are printed, so a deliberate version bump is an edit of pins.json.
+Source: `npm pack @iconify-json/noto@1.2.9`, whose icons.json holds the Noto Color Emoji as SVG
+bodies (the inside of an <svg> element) on one 128 x 128 view box, Apache-2.0.
 
-Needs only numpy, Pillow and (without --tarball) npm; it does not import TensorFlow.
+Which icons are "base" (`select_base`): every icon of icons.json except
+  * skin-tone variants: a name with a hyphen-delimited run `light-skin-tone`,
+    `medium-light-skin-tone`, `medium-skin-tone`, `medium-dark-skin-tone`, `dark-skin-tone`, or
+    a legacy `tone1`..`tone5` component (e.g. `mermaid-tone3`). This also drops the five bare
+    swatches (`dark-skin-tone`, ...), which are colour patches, not emoji;
+  * exact duplicates: where several names share one body byte for byte (`astronaut`,
+    `man-astronaut`, `woman-astronaut`), only the first name in sorted order is kept, so no
+    image is counted twice.
+Icons marked `hidden` (older designs kept under their old names) are distinct drawings and are
+kept; `aliases` are other names for kept bodies and add nothing. 1.2.9 gives 3819 icons ->
+1738 without skin tones -> 1731 distinct base icons.
+
+Output: icons.json.xz, the JSON object {name: body} with sorted keys and no whitespace, UTF-8,
+xz-compressed at preset 9 (the xz container holds no timestamps, so equal content gives equal
+bytes with one liblzma), plus NOTICE. The tarball, the JSON and the .xz are checked against the
+sha256 pins in pins.json; on any mismatch nothing is written and the computed digests are
+printed, so a deliberate version bump is an edit of pins.json. LICENSE (Apache-2.0, the licence
+the package declares in info.json; the tarball ships no licence file) is committed as is.
+
+Needs only the standard library and (without --tarball) npm; it does not import TensorFlow.
 """
 import argparse
 import hashlib
-import io
 import json
+import lzma
 import os
+import re
 import subprocess
 import sys
 import tarfile
 import tempfile
-import zipfile
-from typing import Dict, List, Tuple
-
-import numpy as np
-from PIL import Image
+from typing import Dict
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_DIR = os.path.join(REPO, 'inr_gan_tf', 'data', 'noto_emoji')
 PINS_PATH = os.path.join(OUT_DIR, 'pins.json')
-IMAGE_DIR = 'package/img/google/64/'
-SIZE = 64
+ARCHIVE = 'icons.json.xz'
+XZ_PRESET = 9
+
+# A Fitzpatrick modifier as a whole hyphen-delimited run of the name, or a legacy toneN part.
+SKIN_TONE = re.compile(r'(?:^|-)(?:(?:(?:medium-)?(?:light|dark))|medium)-skin-tone(?:-|$)'
+                       r'|(?:^|-)tone[1-5](?:-|$)')
 
 NOTICE_TEXT = """\
-Noto emoji images in noto_emoji.npz
-===================================
+Noto emoji vector images in {archive}
+=========================================
 
-Images: Noto Color Emoji, Copyright Google Inc., licensed under the Apache License,
-Version 2.0 (full text in LICENSE-APACHE-2.0), as stated for its Android/Google/Noto images by
-the README of the package below.
+Images: Noto Emoji (Noto Color Emoji SVG sources), Copyright Google Inc., licensed under the
+Apache License, Version 2.0 (full text in LICENSE); upstream project
+https://github.com/googlefonts/noto-emoji.
 
 Source: the npm package {package} version {version}
-(`npm pack {package}@{version}`, tarball sha256 {tarball_sha256}),
-files img/google/64/*.png and emoji.json. The package itself (emoji.json metadata and
-packaging) is MIT licensed, Copyright (c) 2013 Cal Henderson; its LICENSE file is reproduced
-unmodified in LICENSE.
+(`npm pack {package}@{version}`, tarball sha256 {tarball_sha256}), file icons.json,
+whose info.json declares the licence Apache-2.0 and the author Google Inc.
 
-Changes made: only each emoji.json entry's own image is kept (skin-tone variants are left out);
-each 64x64 RGBA image is alpha-composited on a white background and stored as 8-bit RGB in a
-single uint8 array [N, 64, 64, 3], sorted by unified code point, together with the entries'
-names and unified code points. Rebuild with tools/build_noto_emoji.py.
+Changes made: only the {count} base icons are kept (skin-tone variants and byte-identical
+duplicates are left out; the rule is in tools/build_noto_emoji.py). Each icon's SVG body is
+stored unchanged in a JSON object {{name: body}} with sorted keys, xz-compressed. At render time
+inr_gan_tf wraps a body in an <svg> element with a view box in the icons' 128 x 128 units and
+rasterizes it on a white background. Rebuild with tools/build_noto_emoji.py.
 """
 
 
@@ -74,68 +87,49 @@ def fetch_tarball(package: str, version: str, workdir: str) -> str:
     return os.path.join(workdir, name)
 
 
-def codepoints(entry: dict) -> Tuple[int, ...]:
-    return tuple(int(c, 16) for c in entry['unified'].split('-'))
-
-
-def composite_on_white(rgba: np.ndarray) -> np.ndarray:
-    """uint8 [H, W, 4] -> uint8 [H, W, 3]: round(rgb * a / 255 + 255 * (1 - a / 255))."""
-    rgb = rgba[..., :3].astype(np.int32)
-    a = rgba[..., 3:].astype(np.int32)
-    # Integer form of the formula above, with round-half-up; identical on every platform.
-    return ((rgb * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
-
-
-def read_package(tar_path: str) -> Tuple[np.ndarray, List[str], List[str], bytes]:
-    """Returns (images uint8 [N, 64, 64, 3], names, unified, LICENSE bytes)."""
+def read_icon_set(tar_path: str) -> dict:
+    """The parsed package/icons.json of the tarball."""
     with tarfile.open(tar_path, 'r:gz') as tar:
-        def read(name: str) -> bytes:
-            member = tar.extractfile(name)
-            if member is None:
-                raise ValueError(f'{tar_path} has no file {name}')
-            return member.read()
-
-        entries = json.loads(read('package/emoji.json'))
-        license_bytes = read('package/LICENSE')
-        # Only top-level entries: their `skin_variations` are nested dicts we never visit.
-        entries = sorted((e for e in entries if e.get('has_img_google')), key=codepoints)
-        images = []
-        for e in entries:
-            with Image.open(io.BytesIO(read(IMAGE_DIR + e['image']))) as im:
-                im = im.convert('RGBA')
-                if im.size != (SIZE, SIZE):
-                    raise ValueError(f"{e['image']} is {im.size}, expected {SIZE}x{SIZE}")
-                images.append(composite_on_white(np.asarray(im)))
-    names = [e.get('name') or e['short_name'] for e in entries]
-    unified = [e['unified'] for e in entries]
-    return np.stack(images), names, unified, license_bytes
+        member = tar.extractfile('package/icons.json')
+        if member is None:
+            raise ValueError(f'{tar_path} has no package/icons.json')
+        return json.loads(member.read().decode('utf-8'))
 
 
-def content_sha256(images: np.ndarray, names: List[str], unified: List[str]) -> str:
-    """Digest of the decoded content, independent of how the .npz was compressed."""
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
-    h.update('\n'.join(names).encode('utf-8'))
-    h.update('\n'.join(unified).encode('utf-8'))
-    return h.hexdigest()
+def select_base(icon_set: dict, view_box: int) -> Dict[str, str]:
+    """{name: body} of the base icons (rule in the module docstring), sorted by name."""
+    if (icon_set.get('width'), icon_set.get('height')) != (view_box, view_box):
+        raise ValueError(f"icon set is {icon_set.get('width')}x{icon_set.get('height')}, "
+                         f'expected a {view_box}x{view_box} view box')
+    base, seen = {}, set()
+    for name in sorted(icon_set['icons']):
+        icon = icon_set['icons'][name]
+        # A per-icon size or offset would need its own view box; this set has none.
+        if set(icon) - {'body', 'hidden'}:
+            raise ValueError(f'icon {name!r} has fields {sorted(icon)}: only body/hidden expected')
+        if SKIN_TONE.search(name) or icon['body'] in seen:
+            continue
+        seen.add(icon['body'])
+        base[name] = icon['body']
+    return base
 
 
-def npz_bytes(arrays: Dict[str, np.ndarray]) -> bytes:
-    """An .npz (readable by np.load) with fixed timestamps, so equal arrays give equal bytes.
+def json_bytes(icons: Dict[str, str]) -> bytes:
+    """The canonical JSON of {name: body}: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(icons, sort_keys=True, separators=(',', ':'), ensure_ascii=False
+                      ).encode('utf-8')
 
-    np.savez_compressed stamps the current time into the zip headers, which would change the
-    file's sha256 on every rebuild.
-    """
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, 'w') as zf:
-        for key, arr in arrays.items():
-            npy = io.BytesIO()
-            np.lib.format.write_array(npy, np.ascontiguousarray(arr), allow_pickle=False)
-            info = zipfile.ZipInfo(key + '.npy', date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, npy.getvalue(), compresslevel=9)
-    return buf.getvalue()
+
+def archive_bytes(icons: Dict[str, str]) -> bytes:
+    return lzma.compress(json_bytes(icons), format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64,
+                         preset=XZ_PRESET)
+
+
+def write_atomic(path: str, payload: bytes) -> None:
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'wb') as f:
+        f.write(payload)
+    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:
@@ -143,7 +137,7 @@ def main(argv=None) -> int:
     parser.add_argument('--tarball', default=None,
                         help='package tarball to use instead of running `npm pack` (default: none)')
     parser.add_argument('--out_dir', default=OUT_DIR,
-                        help='where to write noto_emoji.npz, LICENSE and NOTICE (default: %(default)s)')
+                        help=f'where to write {ARCHIVE} and NOTICE (default: the package folder)')
     parser.add_argument('--check', action='store_true',
                         help='rebuild in memory and compare with the files in --out_dir; write nothing')
     args = parser.parse_args(argv)
@@ -158,27 +152,26 @@ def main(argv=None) -> int:
             print(f"tarball sha256 {tar_sha} != pinned {pins['tarball_sha256']} "
                   f"({pins['package']}@{pins['version']}); nothing written", file=sys.stderr)
             return 1
-        images, names, unified, license_bytes = read_package(tar_path)
+        icons = select_base(read_icon_set(tar_path), pins['view_box'])
 
-    content_sha = content_sha256(images, names, unified)
-    data = npz_bytes({'images': images, 'names': np.array(names), 'unified': np.array(unified)})
-    npz_sha = sha256_bytes(data)
-    print(f'{len(images)} images, {len(data) / 2**20:.2f} MiB, content sha256 {content_sha}, '
-          f'file sha256 {npz_sha}')
-    if content_sha != pins['content_sha256']:
-        print(f"content sha256 differs from pinned {pins['content_sha256']}: the decoded images "
-              'changed; nothing written', file=sys.stderr)
+    content_sha = sha256_bytes(json_bytes(icons))
+    data = archive_bytes(icons)
+    archive_sha = sha256_bytes(data)
+    print(f'{len(icons)} icons, {len(data) / 2**20:.2f} MiB, content sha256 {content_sha}, '
+          f'archive sha256 {archive_sha}')
+    if len(icons) != pins['count'] or content_sha != pins['content_sha256']:
+        print(f"count/content differ from pinned {pins['count']} / {pins['content_sha256']}: "
+              'the selected icons changed; nothing written', file=sys.stderr)
         return 1
-    if npz_sha != pins['npz_sha256']:
-        # Same pixels, different compressed bytes: a different zlib build. Writing would break
-        # the committed checksum for no gain.
-        print(f"file sha256 differs from pinned {pins['npz_sha256']} although the content "
-              'matches (a different zlib?); nothing written', file=sys.stderr)
+    if archive_sha != pins['archive_sha256']:
+        # Same icons, different compressed bytes: another liblzma. Writing would break the
+        # committed checksum for no gain.
+        print(f"archive sha256 differs from pinned {pins['archive_sha256']} although the "
+              'content matches (another liblzma?); nothing written', file=sys.stderr)
         return 1
 
-    license_text = license_bytes
-    notice_text = NOTICE_TEXT.format(**pins).encode('utf-8')
-    outputs = {'noto_emoji.npz': data, 'LICENSE': license_text, 'NOTICE': notice_text}
+    notice = NOTICE_TEXT.format(archive=ARCHIVE, **pins).encode('utf-8')
+    outputs = {ARCHIVE: data, 'NOTICE': notice}
     if args.check:
         stale = []
         for name, want in outputs.items():
@@ -192,8 +185,7 @@ def main(argv=None) -> int:
         return 0
     os.makedirs(args.out_dir, exist_ok=True)
     for name, payload in outputs.items():
-        with open(os.path.join(args.out_dir, name), 'wb') as f:
-            f.write(payload)
+        write_atomic(os.path.join(args.out_dir, name), payload)
     print(f'wrote {", ".join(outputs)} to {args.out_dir}')
     return 0
 

@@ -9,7 +9,10 @@
 Images are centre-cropped and resized exactly as training would do it, so training on the
 shards (the output folder is a data source) sees the same pixels without decoding full-size
 files.
-Unreadable files are skipped, logged and listed under "skipped" in the manifest.
+Unreadable files, and images above --max_pixels (refused from their header, never decoded),
+are skipped, logged and listed under "skipped" in the manifest. The shards are written to
+DEST.partial and renamed to DEST when complete: DEST never holds half a conversion, and the
+DEST.partial of a killed run is removed by the next run.
 """
 import argparse
 import json
@@ -21,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import logging  # noqa: E402
 
+from inr_gan_tf.data.decode import DEFAULT_MAX_PIXELS  # noqa: E402
 from inr_gan_tf.data.sources import resolve_source  # noqa: E402
 from inr_gan_tf.data.tfrecord import verify_manifest, write_tfrecords  # noqa: E402
 
@@ -40,6 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                              '(default: %(default)s)')
     parser.add_argument('--max_images', type=int, default=None,
                         help='stop after this many images, in source order (default: all)')
+    parser.add_argument('--max_pixels', type=int, default=DEFAULT_MAX_PIXELS,
+                        help='skip source images whose header declares more pixels, without '
+                             'decoding them (default: %(default)s = 8192 x 8192)')
     parser.add_argument('--data_dir', default=None,
                         help='TFDS data_dir for tfds: sources (default: TFDS default)')
     parser.add_argument('--verify', default=None, metavar='FOLDER',
@@ -47,6 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.verify is None and (args.source is None or args.dest is None):
         parser.error('--source and --dest are required (or use --verify=FOLDER)')
+    if args.max_pixels < 1:
+        parser.error(f'--max_pixels must be >= 1, got {args.max_pixels}')
     return args
 
 
@@ -59,7 +68,7 @@ def main(argv=None) -> int:
             print(f'{args.verify}: {p}', file=sys.stderr)
         print(f'{args.verify}: {"FAILED" if problems else "OK"}')
         return 1 if problems else 0
-    source = resolve_source(args.source, data_dir=args.data_dir)
+    source = resolve_source(args.source, data_dir=args.data_dir, max_pixels=args.max_pixels)
     manifest = write_tfrecords(source, args.dest, args.resolution, shard_size=args.shard_size,
                                max_images=args.max_images)
     summary = {k: manifest[k] for k in ('count', 'resolution')}

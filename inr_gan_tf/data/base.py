@@ -4,13 +4,23 @@ A source yields one pass over *its* images as RGB [h, w, 3] tensors (uint8, or f
 [0, 255]) at whatever size they are stored; `pipeline.make_dataset` crops, resizes, flips,
 scales, repeats and batches. Sharding and the seeded shuffle happen in the source, because
 only it knows the unit worth shuffling (an index, a file of records).
+
+Real data at the resolution asked (`Source.view`, `pipeline.make_views`): image k over any
+window `bounds` of the frame [0, 1]^2 (inr_gan_tf.coords) at any density. `exact` sources
+compute it from their own definition (vector emoji render it, procedural evaluates it); raster
+sources resample their stored pixels after the training pipeline's centre crop
+(`transforms.resample_window`: area down, bicubic up), so above the stored size their "truth"
+is a resize, which they say once in the log.
 """
 import threading
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
+
+from inr_gan_tf.coords import UNIT_BOUNDS, check_bounds
+from inr_gan_tf.data.transforms import center_crop, resample_window
 
 _SHOW_BAD = 5  # bad paths named in one log line; all of them stay in DataStats.bad
 
@@ -76,6 +86,9 @@ class Source:
 
     name: str = 'source'
     stats: DataStats
+    #: True where `view` computes any window at any density from the source's own definition
+    #: (vector shapes, an analytic scene); False where it resamples stored pixels.
+    exact: bool = False
 
     @property
     def num_examples(self) -> Optional[int]:
@@ -91,8 +104,40 @@ class Source:
         """
         raise NotImplementedError
 
+    def view(self, index: int, height: int, width: int,
+             bounds: Sequence[float] = UNIT_BOUNDS) -> Optional[np.ndarray]:
+        """Image `index` over `bounds` at H x W: float32 [H, W, 3] in [0, 255].
+
+        Pixel (i, j) is the cell centred at x0 + (j + .5)(x1 - x0)/W, y0 + (i + .5)(y1 - y0)/H
+        (coords.py). Returns None if the image is unreadable (after `stats.record_bad`). Sources
+        read in sequence (TFRecord, TFDS) have no random access: draw windows with
+        `pipeline.make_views`, which works for every source.
+        """
+        raise NotImplementedError(f'{self.name}: no random access to image {index}; '
+                                  'draw windows with inr_gan_tf.data.pipeline.make_views')
+
     def __repr__(self) -> str:
         return f'{type(self).__name__}({self.name!r}, num_examples={self.num_examples})'
+
+
+def note_raster_views(source: Source) -> None:
+    """Says once per source that its views resample stored pixels (not exact ground truth)."""
+    if not getattr(source, '_noted_raster_views', False):
+        source._noted_raster_views = True  # pylint: disable=protected-access
+        logging.warning('%s: views resample the stored pixels (area down, bicubic up); above '
+                        'the stored size the ground truth is a resize, not new detail',
+                        source.name)
+
+
+def check_raster_view(height: int, width: int, bounds: Sequence[float]):
+    """Validated (H, W, bounds) for a raster view: stored pixels end at the frame's edge."""
+    if int(height) < 1 or int(width) < 1:
+        raise ValueError(f'view needs height and width >= 1, got {height}x{width}')
+    x0, y0, x1, y1 = check_bounds(bounds)
+    if min(x0, y0) < 0.0 or max(x1, y1) > 1.0:
+        raise ValueError(f'a raster source has no pixels outside the frame [0, 1]^2; got '
+                         f'bounds {tuple(bounds)}')
+    return int(height), int(width), (x0, y0, x1, y1)
 
 
 class IndexedSource(Source):
@@ -110,15 +155,32 @@ class IndexedSource(Source):
     #: dtype that `load` returns; float32 sources skip a quantisation to uint8.
     load_dtype = tf.uint8
 
-    def dataset(self, resolution, *, shuffle, seed, input_context=None):
+    def indices(self, *, shuffle: bool, seed: int,
+                input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
+        """One pass over this pipeline's share of the indices (int64), seeded shuffle."""
         n = self.num_examples
         if not n:
             raise ValueError(f'{self.name}: no readable images (skipped {self.stats.skipped})')
         ds = shard(tf.data.Dataset.range(n), input_context)
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        return ds
+
+    def dataset(self, resolution, *, shuffle, seed, input_context=None):
+        ds = self.indices(shuffle=shuffle, seed=seed, input_context=input_context)
         ds = ds.map(self._tf_loader(resolution), num_parallel_calls=tf.data.AUTOTUNE)
         return ds.filter(_is_ok).map(_drop_ok)
+
+    def view(self, index, height, width, bounds=UNIT_BOUNDS):
+        """Raster fallback: the stored image after the training pipeline's centre crop,
+        resampled over the window (`transforms.resample_window`). Exact sources override it."""
+        height, width, bounds = check_raster_view(height, width, bounds)
+        image = self.load(int(index), max(height, width))
+        if image is None:
+            return None
+        note_raster_views(self)
+        square = center_crop(tf.convert_to_tensor(image))
+        return resample_window(square, height, width, bounds).numpy()
 
     def _tf_loader(self, resolution: int) -> Callable:
         np_dtype = self.load_dtype.as_numpy_dtype

@@ -4,7 +4,8 @@ Folder and zip sources validate every file once when constructed (`decode.check_
 `num_examples` is exact before training starts and bad files are logged up front. Decoding at
 run time uses the same library (PIL), so a file that passed the scan decodes the same way
 later; if one still fails (changed on disk, a corruption the quick PNG check cannot see), it
-is skipped and recorded in `stats` rather than crashing the run.
+is skipped and recorded in `stats` rather than crashing the run. Every reader refuses, from
+the header and before decoding, an image of more than `max_pixels` pixels (decode.py).
 
 For large datasets, convert once with tools/dataset_tool.py: TFRecord shards at the training
 resolution decode in TF's native ops, while these readers decode in Python threads.
@@ -17,16 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, List, Optional, Sequence
 
 from inr_gan_tf.data.base import DataStats, IndexedSource
-from inr_gan_tf.data.decode import check_image, decode_rgb, is_image_name
+from inr_gan_tf.data.decode import (DEFAULT_MAX_PIXELS, check_image, check_max_pixels,
+                                    decode_rgb, is_image_name)
 
 _SCAN_THREADS = 8  # PIL releases the GIL while decoding; file reads overlap too
 
 
-def _scan(names: Sequence[str], read: Callable[[str], bytes], stats: DataStats) -> List[str]:
+def _scan(names: Sequence[str], read: Callable[[str], bytes], stats: DataStats,
+          max_pixels: int) -> List[str]:
     """Returns the names whose bytes are a readable image; records the others in `stats`."""
     def check(name):
         try:
-            return check_image(read(name))
+            return check_image(read(name), max_pixels)
         except OSError as e:
             return f'{type(e).__name__}: {e}'
 
@@ -47,6 +50,7 @@ class _BytesSource(IndexedSource):
     """An indexed source whose items are encoded image files named by `self.names`."""
 
     names: List[str]
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
     def read(self, name: str) -> bytes:
         raise NotImplementedError
@@ -54,7 +58,7 @@ class _BytesSource(IndexedSource):
     def load(self, index, resolution):
         name = self.names[index]
         try:
-            return decode_rgb(self.read(name))
+            return decode_rgb(self.read(name), self.max_pixels)
         except Exception as e:  # any decoder failure means "unreadable", never a crash
             self.stats.record_bad(name, f'{type(e).__name__}: {e}')
             return None
@@ -63,13 +67,14 @@ class _BytesSource(IndexedSource):
 class FolderSource(_BytesSource):
     """All images under a folder, recursively, in sorted relative-path order.
 
-    Matches .png .jpg .jpeg .webp .bmp (any case). Symlinked folders are not followed, so a
-    link loop cannot make the walk endless.
+    Matches .png .jpg .jpeg .webp .bmp .gif (any case; an animation gives its first frame).
+    Symlinked folders are not followed, so a link loop cannot make the walk endless.
     """
 
-    def __init__(self, path: str, *, scan: bool = True):
+    def __init__(self, path: str, *, scan: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS):
         if not os.path.isdir(path):
             raise FileNotFoundError(f'image folder {path!r} does not exist')
+        self.max_pixels = check_max_pixels(max_pixels)
         self.root = os.path.abspath(path)
         self.name = path
         names = []
@@ -80,7 +85,7 @@ class FolderSource(_BytesSource):
                     names.append(os.path.relpath(os.path.join(dirpath, f), self.root))
         names.sort()
         self.stats = DataStats(path, len(names))
-        self.names = _scan(names, self.read, self.stats) if scan else names
+        self.names = _scan(names, self.read, self.stats, self.max_pixels) if scan else names
 
     def read(self, name):
         with open(os.path.join(self.root, name), 'rb') as f:
@@ -94,9 +99,10 @@ class ZipSource(_BytesSource):
     `__MACOSX/` resource-fork entries are not images and are left out without a report.
     """
 
-    def __init__(self, path: str, *, scan: bool = True):
+    def __init__(self, path: str, *, scan: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS):
         if not os.path.isfile(path):
             raise FileNotFoundError(f'zip file {path!r} does not exist')
+        self.max_pixels = check_max_pixels(max_pixels)
         self.path = path
         self.name = path
         self._local = threading.local()
@@ -108,7 +114,7 @@ class ZipSource(_BytesSource):
                        if is_image_name(n) and not n.endswith('/')
                        and not n.startswith('__MACOSX/'))
         self.stats = DataStats(path, len(names))
-        self.names = _scan(names, self.read, self.stats) if scan else names
+        self.names = _scan(names, self.read, self.stats, self.max_pixels) if scan else names
 
     def _zip(self) -> zipfile.ZipFile:
         # One handle per thread: reads from parallel tf.data threads never share a file offset.
@@ -133,7 +139,8 @@ class LsunSource(_BytesSource):
     reads everything once).
     """
 
-    def __init__(self, path: str, *, max_images: Optional[int] = None):
+    def __init__(self, path: str, *, max_images: Optional[int] = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS):
         try:
             import lmdb  # pylint: disable=import-outside-toplevel
         except ImportError:
@@ -143,6 +150,7 @@ class LsunSource(_BytesSource):
             raise FileNotFoundError(f'lmdb export {path!r} does not exist')
         self.name = f'lsun:{path}'
         self.path = path
+        self.max_pixels = check_max_pixels(max_pixels)
         self._env = lmdb.open(path, readonly=True, lock=False, readahead=False, meminit=False,
                               max_readers=256, subdir=os.path.isdir(path))
         self._local = threading.local()

@@ -3,18 +3,28 @@
     source (resolve_source) -> shard per input pipeline -> seeded shuffle -> decode
       -> [repeat] -> centre crop + resize to R -> random h-flip -> [-1, 1] -> batch -> prefetch
 
+Exact sources (`Source.exact`: noto_emoji, procedural) produce each image at R itself, so the
+crop + resize step passes it through unchanged. `make_views` is the same pipeline for windows:
+real image k over a random window of the frame, at any density (patch training, fidelity
+metrics), with the window's bounds beside each image.
+
 Determinism: the shuffle is seeded and every map is order-preserving, and each flip is drawn
 from a stateless seed (seed, pipeline, element counter), so the same seed gives the same
 batches regardless of thread timing. Unreadable images are dropped and counted in
 `source.stats` (see `DataStats`), never silently.
 """
-from typing import Optional, Union
+from typing import Callable, Optional, Sequence, Union
 
+import numpy as np
 import tensorflow as tf
 
-from inr_gan_tf.data.base import Source
+from inr_gan_tf.data.base import IndexedSource, Source, note_raster_views
 from inr_gan_tf.data.sources import resolve_source
-from inr_gan_tf.data.transforms import center_crop_resize, random_flip, to_unit_range
+from inr_gan_tf.data.transforms import (center_crop, center_crop_resize, random_flip,
+                                        resample_window, to_unit_range)
+
+# 2^40 images per pipeline before the per-element seeds of two pipelines could meet.
+_STREAM_STRIDE = 1 << 40
 
 
 def make_dataset(source: Union[str, Source], resolution: int, batch_size: int, *, seed: int,
@@ -47,8 +57,7 @@ def make_dataset(source: Union[str, Source], resolution: int, batch_size: int, *
     ds = source.dataset(R, shuffle=shuffle, seed=seed, input_context=input_context)
     if repeat:
         ds = ds.repeat()
-    # 2^40 images per pipeline before flip seeds of two pipelines could meet: never in practice.
-    stream = tf.constant(pipeline_id * (1 << 40), tf.int64)
+    stream = tf.constant(pipeline_id * _STREAM_STRIDE, tf.int64)
 
     def process(i, image):
         image = center_crop_resize(image, R)  # [R, R, 3] float32 in [0, 255]
@@ -59,3 +68,113 @@ def make_dataset(source: Union[str, Source], resolution: int, batch_size: int, *
     ds = ds.enumerate().map(process, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=repeat)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def random_window(seed: tf.Tensor, scale: Sequence[float] = (0.25, 1.0)) -> tf.Tensor:
+    """A square window inside the frame, from a stateless `seed` [2]: float32 [4] (x0, y0, x1, y1).
+
+    Side ~ U(scale[0], scale[1]) in frame units, position uniform over where it fits.
+    """
+    u = tf.random.stateless_uniform([3], seed=seed, dtype=tf.float64)
+    side = scale[0] + (scale[1] - scale[0]) * u[0]
+    x0, y0 = (1.0 - side) * u[1], (1.0 - side) * u[2]
+    # Rounding a value <= 1 to float32 stays <= 1, so the window stays inside the frame.
+    return tf.cast(tf.stack([x0, y0, x0 + side, y0 + side]), tf.float32)
+
+
+def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: int,
+               scale: Sequence[float] = (0.25, 1.0),
+               bounds_fn: Optional[Callable[[tf.Tensor], tf.Tensor]] = None,
+               shuffle: bool = True, repeat: bool = True,
+               input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
+    """Batches of (images float32 [B, S, S, 3] in [-1, 1], bounds float32 [B, 4]): real images
+    over random windows of the frame, at S x S.
+
+    Image b is its source image over `bounds[b]` = (x0, y0, x1, y1) in the frame of
+    inr_gan_tf.coords (pixel centres as in `coords.grid(S, S, bounds[b])`), so a generator
+    rendered on that grid is comparable pixel for pixel. Exact sources compute each window
+    (`source.view` in a tf.numpy_function: vector emoji are rendered, procedural evaluated);
+    raster sources resample the images their `dataset()` yields, in graph
+    (`transforms.resample_window` after the training centre crop), and say in the log that
+    this is a resize above their stored size. No flips: bounds always refer to the image as
+    stored.
+
+    size:         S, the output side in pixels.
+    batch_size, shuffle, repeat, input_context: as in `make_dataset`.
+    seed:         image order and windows; the window of element i is drawn from the stateless
+                  seed (seed, pipeline * 2^40 + i), so the stream is deterministic and resumable
+                  (skip(n) gives the same elements) whatever the thread timing.
+    scale:        (min, max) window side in frame units, for the default `random_window`.
+    bounds_fn:    seed [2] int64 -> bounds float32 [4], replacing `random_window` (raster
+                  windows must lie inside [0, 1]^2).
+    """
+    if isinstance(source, str):
+        source = resolve_source(source)
+    S, batch_size, seed = int(size), int(batch_size), int(seed)
+    if S < 1 or batch_size < 1:
+        raise ValueError(f'need size >= 1 and batch_size >= 1, got {S}, {batch_size}')
+    lo, hi = (float(v) for v in scale)
+    if bounds_fn is None and not 0.0 < lo <= hi <= 1.0:
+        raise ValueError(f'scale must be (min, max) with 0 < min <= max <= 1, got {tuple(scale)}')
+    draw = bounds_fn or (lambda s: random_window(s, (lo, hi)))
+    pipeline_id = 0
+    if input_context is not None:
+        pipeline_id = input_context.input_pipeline_id
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    stream = tf.constant(pipeline_id * _STREAM_STRIDE, tf.int64)
+
+    def window(i):
+        bounds = draw(tf.stack([tf.constant(seed, tf.int64), stream + i]))
+        return tf.ensure_shape(tf.cast(bounds, tf.float32), [4])
+
+    if source.exact:
+        if not isinstance(source, IndexedSource):
+            raise TypeError(f'{source.name}: an exact source must be indexed to give views')
+        ds = source.indices(shuffle=shuffle, seed=seed, input_context=input_context)
+        if repeat:
+            ds = ds.repeat()
+        ds = ds.enumerate().map(_exact_view(source, S, window),
+                                num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.filter(_view_ok).map(_drop_view_ok)
+    else:
+        note_raster_views(source)
+        ds = source.dataset(S, shuffle=shuffle, seed=seed, input_context=input_context)
+        if repeat:
+            ds = ds.repeat()
+
+        def crop(i, image):
+            bounds = window(i)
+            return to_unit_range(resample_window(center_crop(image), S, S, bounds)), bounds
+
+        ds = ds.enumerate().map(crop, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=repeat)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _exact_view(source: IndexedSource, size: int, window: Callable) -> Callable:
+    """(i, index) -> (image [S, S, 3] in [-1, 1], bounds [4], ok) through `source.view`."""
+
+    def view_np(index, bounds):
+        image = source.view(int(index), size, size, tuple(float(b) for b in bounds))
+        if image is None:  # unreadable, recorded in source.stats; filtered out next
+            return np.zeros((size, size, 3), np.float32), False
+        return np.asarray(image, np.float32), True
+
+    def view_tf(i, index):
+        bounds = window(i)
+        image, ok = tf.numpy_function(view_np, [index, bounds], [tf.float32, tf.bool],
+                                      stateful=False)
+        image = tf.ensure_shape(image, [size, size, 3])
+        return to_unit_range(image), bounds, tf.ensure_shape(ok, [])
+
+    return view_tf
+
+
+def _view_ok(image, bounds, ok):
+    del image, bounds
+    return ok
+
+
+def _drop_view_ok(image, bounds, ok):
+    del ok
+    return image, bounds

@@ -126,6 +126,7 @@ class ProceduralSource(IndexedSource):
     """
 
     load_dtype = tf.float32
+    exact = True
 
     def __init__(self, num_examples: int = DEFAULT_NUM_EXAMPLES, *, supersample: int = 4,
                  name: Optional[str] = None):
@@ -137,3 +138,9 @@ class ProceduralSource(IndexedSource):
 
     def load(self, index, resolution):
         return render_procedural(index, resolution, resolution, supersample=self.supersample) * 255.0
+
+    def view(self, index, height, width, bounds=(0.0, 0.0, 1.0, 1.0)):
+        """The scene itself over any window, inside or outside the frame (exact)."""
+        if not 0 <= int(index) < self.num_examples:
+            raise IndexError(f'{self.name}: index {index} out of range [0, {self.num_examples})')
+        return render_procedural(index, height, width, bounds, supersample=self.supersample) * 255.0

@@ -6,7 +6,7 @@
     data/ffhq-tfr/manifest.json, 'shards/*.tfrecord', one.tfrecord
     tfds:NAME[:SPLIT]          a TFDS dataset already prepared under `data_dir` (never downloads)
     lsun:PATH                  an LSUN lmdb export (pip install lmdb)
-    noto_emoji                 the 1911 emoji shipped with this package (64x64)
+    noto_emoji                 the 1731 vector emoji shipped with this package, exact at any R
     procedural[:N]             N analytic images (default 10000), exact at any resolution
 """
 import os
@@ -15,9 +15,9 @@ from typing import Optional
 import tensorflow as tf
 
 from inr_gan_tf.data.base import DataStats, Source, shard
-from inr_gan_tf.data.decode import to_rgb_tf
+from inr_gan_tf.data.decode import DEFAULT_MAX_PIXELS, to_rgb_tf
 from inr_gan_tf.data.files import FolderSource, LsunSource, ZipSource
-from inr_gan_tf.data.noto_emoji import load_noto_emoji
+from inr_gan_tf.data.noto_emoji.source import NotoEmojiSource
 from inr_gan_tf.data.procedural import DEFAULT_NUM_EXAMPLES, ProceduralSource
 from inr_gan_tf.data.tfrecord import MANIFEST, TFRecordSource
 
@@ -25,23 +25,6 @@ _TFRECORD_EXTENSIONS = ('.tfrecord', '.tfrecords', '.tfr')
 _TFDS_SHUFFLE_BUFFER = 4096
 # Builders from this package: prepared from shipped files, so preparing them is offline.
 _OFFLINE_TFDS = ('noto_emoji',)
-
-
-class NotoEmojiSource(Source):
-    """The shipped emoji, in memory (23 MB): shuffling and sharding act on indices."""
-
-    def __init__(self):
-        self.name = 'noto_emoji'
-        self._images = load_noto_emoji()
-        self.stats = DataStats(self.name, len(self._images))
-
-    def dataset(self, resolution, *, shuffle, seed, input_context=None):
-        images = tf.constant(self._images)  # [N, 64, 64, 3] uint8
-        n = len(self._images)
-        ds = shard(tf.data.Dataset.range(n), input_context)
-        if shuffle:
-            ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        return ds.map(lambda i: tf.gather(images, i), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 class TfdsSource(Source):
@@ -98,12 +81,15 @@ class TfdsSource(Source):
         return ds.map(lambda ex: to_rgb_tf(ex[key]), num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def resolve_source(spec: str, *, data_dir: Optional[str] = None) -> Source:
+def resolve_source(spec: str, *, data_dir: Optional[str] = None,
+                   max_pixels: int = DEFAULT_MAX_PIXELS) -> Source:
     """Returns the reader for `spec` (forms in the module docstring).
 
     `data_dir` is the TFDS data directory for `tfds:` specs (default: $TFDS_DATA_DIR, else
     TFDS's own default). Folder and zip sources scan their files here, so the returned
-    source's `stats` already holds the exact count and the unreadable files.
+    source's `stats` already holds the exact count and the unreadable files. `max_pixels`:
+    sources that decode files (folder, zip, TFRecord, lsun) skip and record any image whose
+    header declares more pixels, without decoding it (decode.DEFAULT_MAX_PIXELS).
     """
     if not isinstance(spec, str) or not spec:
         raise ValueError(f'data source must be a non-empty string, got {spec!r}')
@@ -113,7 +99,7 @@ def resolve_source(spec: str, *, data_dir: Optional[str] = None) -> Source:
             raise ValueError(f'expected tfds:NAME[:SPLIT], got {spec!r}')
         return TfdsSource(name, split or 'train', data_dir=data_dir)
     if spec.startswith('lsun:'):
-        return LsunSource(spec[len('lsun:'):])
+        return LsunSource(spec[len('lsun:'):], max_pixels=max_pixels)
     if spec == 'noto_emoji':
         return NotoEmojiSource()
     if spec == 'procedural' or spec.startswith('procedural:'):
@@ -122,20 +108,28 @@ def resolve_source(spec: str, *, data_dir: Optional[str] = None) -> Source:
             raise ValueError(f'expected procedural[:N] with an integer N, got {spec!r}')
         return ProceduralSource(int(count) if count else DEFAULT_NUM_EXAMPLES)
     if any(c in spec for c in '*?['):
-        return TFRecordSource(spec)
+        return TFRecordSource(spec, max_pixels=max_pixels)
     if not os.path.exists(spec):
         raise FileNotFoundError(
             f'data source {spec!r} does not exist (expected a folder, a .zip, TFRecords, '
             'tfds:NAME[:SPLIT], lsun:PATH, noto_emoji or procedural[:N])')
     if os.path.isdir(spec):
         if os.path.exists(os.path.join(spec, MANIFEST)):
-            return TFRecordSource(spec)
-        return FolderSource(spec)
+            return TFRecordSource(spec, max_pixels=max_pixels)
+        source = FolderSource(spec, max_pixels=max_pixels)
+        shards = [f for f in os.listdir(spec) if f.lower().endswith(_TFRECORD_EXTENSIONS)]
+        if not source.num_examples and shards:
+            # Shards whose manifest went missing (a partial copy?): say so, not "no images".
+            ext = os.path.splitext(sorted(shards)[0])[1]
+            raise FileNotFoundError(
+                f'{spec} holds {len(shards)} {ext} files but no {MANIFEST}: pass '
+                f"'{os.path.join(spec, '*' + ext)}' or rebuild with tools/dataset_tool.py")
+        return source
     lower = spec.lower()
     if lower.endswith('.zip'):
-        return ZipSource(spec)
+        return ZipSource(spec, max_pixels=max_pixels)
     if os.path.basename(spec) == MANIFEST or lower.endswith(_TFRECORD_EXTENSIONS):
-        return TFRecordSource(spec)
+        return TFRecordSource(spec, max_pixels=max_pixels)
     raise ValueError(f'cannot tell how to read {spec!r}: expected a folder, a .zip, a '
                      f'{MANIFEST} or a .tfrecord file')
 

@@ -1,32 +1,50 @@
-"""TFDS builder `noto_emoji`: `tfds.load('noto_emoji', data_dir=...)` after `import inr_gan_tf.data`.
+"""TFDS builder `noto_emoji`: `tfds.load('noto_emoji/64', data_dir=...)` once inr_gan_tf.data
+is imported.
 
-Generated from the .npz shipped in this folder, so preparing needs no download: the download
-manager is never called and the GCS lookup for pre-built data is switched off.
+One builder config per resolution (32, 64 (default), 128, 256), each the shipped vector set
+rendered at that size (from the same disk cache as `load_noto_emoji`). Preparing needs no
+download: the download manager is never called and the GCS lookup for pre-built data is off.
 """
+import dataclasses
+
 import numpy as np
 import tensorflow_datasets as tfds
 
-from inr_gan_tf.data.noto_emoji import RESOLUTION, load_noto_emoji, pins
+from inr_gan_tf.data.noto_emoji import load_icons, pins, render_set
+
+RESOLUTIONS = (32, 64, 128, 256)
 
 _DESCRIPTION = """\
-Noto Color Emoji (Apache-2.0) at 64x64, alpha-composited on white, one image per emoji
-without skin-tone variants, from the npm package emoji-datasource-google 16.0.0. Shipped
-with inr_gan_tf; prepared offline.
+Noto Emoji (Apache-2.0), the {count} base icons (no skin-tone variants, no duplicates) of the
+npm package {package} {version}, rasterized from their SVG sources with resvg at
+{resolution}x{resolution}, anti-aliased, on white. Shipped with inr_gan_tf; prepared offline.
 """
 
 
-class NotoEmoji(tfds.core.GeneratorBasedBuilder):
-    """1911 Noto emoji, 64x64 RGB, a single `train` split."""
+@dataclasses.dataclass(eq=False)
+class NotoEmojiConfig(tfds.core.BuilderConfig):
+    resolution: int = 64  # side of the square renders
 
-    VERSION = tfds.core.Version('1.0.0')
-    RELEASE_NOTES = {'1.0.0': 'emoji-datasource-google 16.0.0, base emoji only.'}
+
+class NotoEmoji(tfds.core.GeneratorBasedBuilder):
+    """The shipped Noto emoji, R x R RGB, a single `train` split; `name` is the icon name."""
+
+    VERSION = tfds.core.Version('2.0.0')
+    RELEASE_NOTES = {
+        '1.0.0': 'emoji-datasource-google 16.0.0 PNGs at 64x64, base emoji only.',
+        '2.0.0': '@iconify-json/noto 1.2.9 SVGs rendered per config resolution.',
+    }
+    BUILDER_CONFIGS = [NotoEmojiConfig(name=str(r), resolution=r,
+                                       description=f'rendered at {r}x{r}') for r in RESOLUTIONS]
+    DEFAULT_BUILDER_CONFIG_NAME = '64'
 
     def _info(self) -> tfds.core.DatasetInfo:
+        r = self.builder_config.resolution
         return tfds.core.DatasetInfo(
             builder=self,
-            description=_DESCRIPTION,
+            description=_DESCRIPTION.format(resolution=r, **pins()),
             features=tfds.features.FeaturesDict({
-                'image': tfds.features.Image(shape=(RESOLUTION, RESOLUTION, 3)),
+                'image': tfds.features.Image(shape=(r, r, 3)),
                 'name': tfds.features.Text(),
             }),
             supervised_keys=None,
@@ -46,8 +64,10 @@ class NotoEmoji(tfds.core.GeneratorBasedBuilder):
         return {'train': self._generate_examples()}
 
     def _generate_examples(self):
-        images, names = load_noto_emoji(with_names=True)
-        if len(images) != pins()['count']:
-            raise ValueError(f'expected {pins()["count"]} emoji, found {len(images)}')
-        for i, (image, name) in enumerate(zip(images, names)):
-            yield i, {'image': np.asarray(image), 'name': name}
+        r = self.builder_config.resolution
+        icons = load_icons()
+        images, bad = render_set(icons, r, r)
+        refused = {name for name, _ in bad}  # left out, as load_noto_emoji does
+        for name, image in zip(icons[0], images):
+            if name not in refused:
+                yield name, {'image': np.asarray(image), 'name': name}

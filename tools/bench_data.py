@@ -1,0 +1,115 @@
+"""Throughput of the vector noto_emoji data and the size of its render cache, written as JSON.
+
+    python tools/bench_data.py --out bench/data.json [--resolutions 32,64,128,256] [--sample 100]
+
+Measures, per resolution R:
+  * render throughput: images/s of `render_svg` (resvg + PNG decode) on --sample icons spread
+    over the set, one thread (resvg holds the GIL, so threads would not add to it);
+  * first use: seconds to render the whole set into an empty cache (a fresh temporary folder
+    unless --cache_dir is given), and a cache hit: seconds for `load_noto_emoji(R)` again
+    (sha256 check of the file + memory map);
+  * the cache's size on disk (the .npy and its sidecar);
+and the training pipeline on a cache hit: `make_dataset('noto_emoji', 32, 64)` images/s.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+
+def parse_resolutions(text: str):
+    values = [int(v) for v in text.split(',') if v.strip()]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f'expected comma-separated integers >= 1, got {text!r}')
+    return values
+
+
+def bench_resolution(R: int, sample: int, cache_dir: str) -> dict:
+    from inr_gan_tf.data import noto_emoji
+    from inr_gan_tf.data.noto_emoji.render import render_svg
+
+    names, bodies = noto_emoji.load_icons()
+    picks = [bodies[k] for k in range(0, len(bodies), max(1, len(bodies) // sample))][:sample]
+    render_svg(picks[0], R, R)  # warm-up
+    start = time.perf_counter()
+    for body in picks:
+        render_svg(body, R, R)
+    sample_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    noto_emoji.load_noto_emoji(R, cache_dir=cache_dir)
+    first_s = time.perf_counter() - start
+    start = time.perf_counter()
+    noto_emoji.load_noto_emoji(R, cache_dir=cache_dir)
+    hit_s = time.perf_counter() - start
+    files = [f for f in os.listdir(cache_dir) if f.startswith(f'noto_emoji-{R}x{R}-')]
+    size = sum(os.path.getsize(os.path.join(cache_dir, f)) for f in files)
+    return {'resolution': R, 'render_images_per_s': len(picks) / sample_s,
+            'sample_icons': len(picks), 'first_use_full_set_s': first_s,
+            'first_use_images_per_s': len(names) / first_s, 'cache_hit_load_s': hit_s,
+            'cache_bytes': size, 'cache_mib': size / 2**20}
+
+
+def bench_pipeline(cache_dir: str, batches: int = 100) -> dict:
+    from inr_gan_tf.data import make_dataset
+    from inr_gan_tf.data.noto_emoji.source import NotoEmojiSource
+
+    src = NotoEmojiSource(cache_dir=cache_dir)
+    it = iter(make_dataset(src, 32, 64, seed=0))
+    next(it)  # warm-up: tracing, shuffle buffer
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    seconds = time.perf_counter() - start
+    return {'resolution': 32, 'batch_size': 64, 'images_per_s': batches * 64 / seconds}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--out', default='bench_data.json',
+                        help='JSON report (default: %(default)s)')
+    parser.add_argument('--resolutions', type=parse_resolutions, default=[32, 64, 128, 256],
+                        help='comma-separated render sizes (default: 32,64,128,256)')
+    parser.add_argument('--sample', type=int, default=100,
+                        help='icons timed per resolution for the render rate '
+                             '(default: %(default)s)')
+    parser.add_argument('--cache_dir', default=None,
+                        help='cache folder to fill (default: a fresh temporary folder, so the '
+                             'first-use time is a real first use)')
+    args = parser.parse_args(argv)
+    if args.sample < 1:
+        parser.error('--sample must be >= 1')
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cache_dir = args.cache_dir or tmp
+        results = [bench_resolution(R, args.sample, cache_dir) for R in args.resolutions]
+        for r in results:
+            print(f"{r['resolution']:4d}: render {r['render_images_per_s']:7.1f} images/s, "
+                  f"full set {r['first_use_full_set_s']:6.1f} s, "
+                  f"hit {r['cache_hit_load_s']:.2f} s, "
+                  f"cache {r['cache_mib']:7.1f} MiB")
+        pipeline = bench_pipeline(cache_dir) if 32 in args.resolutions else None
+    if pipeline:
+        print(f"make_dataset('noto_emoji', 32, 64) on a cache hit: "
+              f"{pipeline['images_per_s']:.0f} images/s")
+    from importlib.metadata import version
+    report = {'machine': {'cpu_count': os.cpu_count(), 'python': platform.python_version(),
+                          'resvg_py': version('resvg-py')},
+              'render': results, 'make_dataset': pipeline}
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    tmp_out = f'{args.out}.tmp'
+    with open(tmp_out, 'w') as f:
+        json.dump(report, f, indent=1)
+    os.replace(tmp_out, args.out)
+    print(f'wrote {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.exit(main())

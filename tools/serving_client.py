@@ -8,8 +8,9 @@
 
 REST (JSON over HTTP, standard library only) by default; --protocol=grpc uses the
 tensorflow-serving-api package (`pip install -e ".[export]"`). Requests are validated here
-before they are sent (shape, dtype, finiteness, --max_points); the SavedModel's signatures
-check points and finiteness again in the graph.
+before they are sent, with inr_gan_tf.export.validate: shapes, dtypes, finite z, coords, bounds
+and truncation, 1 <= height, width <= MAX_SIDE, batch <= max_batch and at most --max_points
+points. The SavedModel's signatures run the same checks, with the same constants, in the graph.
 """
 import argparse
 import json
@@ -19,7 +20,7 @@ import urllib.request
 
 import numpy as np
 
-from inr_gan_tf.export.validate import (DEFAULT_MAX_POINTS, RequestError, validate_grid_request,
+from inr_gan_tf.export.validate import (DEFAULT_MAX_POINTS, RequestError, check_model_name, validate_grid_request,
                                         validate_latents, validate_render_request)
 from inr_gan_tf.seeds import seed_latents, to_uint8
 
@@ -107,11 +108,18 @@ def write_png(path: str, image: np.ndarray) -> None:
     Image.fromarray(to_uint8(image)).save(path)
 
 
+def _model_name(name: str) -> str:
+    try:  # it becomes a URL path segment: no '/', '..'
+        return check_model_name(name)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--server", default="localhost:8501", help="host:port of TF Serving (REST 8501, gRPC 8500).")
     p.add_argument("--protocol", choices=["rest", "grpc"], default="rest", help="REST JSON or gRPC.")
-    p.add_argument("--model", required=True, help="Model name (as in models.config).")
+    p.add_argument("--model", required=True, type=_model_name, help="Model name (as in models.config).")
     p.add_argument("--version", type=int, default=None, help="Model version (default: the served one).")
     p.add_argument("--seed", type=int, default=0, help="Latent seed (z as sampling.seed_latents).")
     p.add_argument("--z_dim", type=int, default=None, help="Latent size (default: read from the model's metadata; "

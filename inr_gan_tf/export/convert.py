@@ -1,7 +1,10 @@
 """TFLite (LiteRT) and ONNX artifacts of the render signature, and runners for them.
 
-Both convert the same graph as the SavedModel (modules.py) without its in-graph guards (Assert
-has no TFLite or ONNX builtin; clients validate with export/validate.py instead). Batch and
+Both convert the same graph as the SavedModel (modules.py) without its in-graph guards and tiles
+(module.portable(): Assert and While have no TFLite or ONNX builtin here). Nothing bounds a
+request in these files: validate it with export/validate.py first (the SavedModel's checks, the
+same limits), and keep max_points there to what the device's memory holds, since these render
+all points in one call. Batch and
 point counts stay dynamic: TFLite inputs are [-1, z_dim] and [-1, -1, 2] (resize before each
 shape), ONNX axes are named "batch" and "points".
 
@@ -17,15 +20,16 @@ TFLITE_VARIANTS = ("float32", "float16", "dynamic_int8")
 ONNX_OPSET = 17
 
 
-def _render_function(module):
-    return module.render.get_concrete_function()
+def _portable(module):
+    return module.portable() if hasattr(module, "portable") else module
 
 
 def to_tflite(module, variant: str = "float32") -> bytes:
     """A TFLite flatbuffer of module.render (only builtin ops: no SELECT_TF_OPS needed)."""
     if variant not in TFLITE_VARIANTS:
         raise ValueError(f"variant must be one of {TFLITE_VARIANTS}, got {variant!r}")
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([_render_function(module)], module)
+    module = _portable(module)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.render.get_concrete_function()], module)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if variant != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]  # weights only: no representative data
@@ -43,6 +47,7 @@ def to_onnx(module, path: str, opset: int = ONNX_OPSET) -> bytes:
     import onnx
     import tf2onnx
 
+    module = _portable(module)
     fn = module.render
     model, _ = tf2onnx.convert.from_function(fn, input_signature=list(fn.input_signature), opset=opset)
     for value in list(model.graph.input) + list(model.graph.output):

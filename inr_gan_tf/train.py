@@ -20,6 +20,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from inr_gan_tf import coords, sampling  # noqa: E402
+from inr_gan_tf.data.decode import DEFAULT_MAX_PIXELS  # noqa: E402
 from inr_gan_tf.model import complexity  # noqa: E402
 from inr_gan_tf.training import options  # noqa: E402
 
@@ -39,6 +40,8 @@ flags.DEFINE_integer("swd_images", 512, "Images per side for the in-training SWD
 flags.DEFINE_list("profile_steps", [], "A,B: write a profiler trace of steps A..B to run_dir/logs "
                   "(TensorBoard's profile tab; pip install -e \".[tb]\").")
 flags.DEFINE_integer("threads", 0, "TF intra-op threads (0: TensorFlow's default).")
+flags.DEFINE_integer("max_pixels", DEFAULT_MAX_PIXELS, "Skip (and count) images above this many pixels, "
+                     "read from the file header before decoding (a small PNG can decode to gigabytes).")
 flags.DEFINE_boolean("restart", False, "Start --run_dir again at step 0: its checkpoints and config.json "
                      "move to checkpoints.aside-<time>/ (never deleted), so another configuration may "
                      "start there. Needed when none of its checkpoints is restorable.")
@@ -46,7 +49,8 @@ flags.DEFINE_boolean("restart", False, "Start --run_dir again at step 0: its che
 # This command's own flags (options.RUN_RULES checks the run config's); 0 = never for periods.
 COMMAND_RULES = {"ckpt_every": options.at_least(0), "log_every": options.at_least(0),
                  "sample_every": options.at_least(0), "swd_every": options.at_least(0),
-                 "swd_images": options.at_least(1), "threads": options.at_least(0)}
+                 "swd_images": options.at_least(1), "threads": options.at_least(0),
+                 "max_pixels": options.at_least(1)}
 USAGE_EXIT = 2  # STYLE 15: a usage error exits 2 with one line naming the flag
 
 
@@ -66,7 +70,18 @@ def describe(config: dict) -> str:
              f"INR {m['inr'] / 1e9:.3f} G; points per block {m['points_per_block']})",
              f"G params: {p['total'] / 1e6:.3f} M (hypernet {p['hypernet'] / 1e6:.3f} M, INR shared "
              f"{p['inr_shared'] / 1e6:.3f} M; {p['predicted']} predicted values per image)"]
+    if "patch" in config:
+        c = config["patch"]
+        lines.append(f"patches: {patch_count(config)} of {config['batch_size']} views per batch, window side "
+                     f"{c['min_scale']}..1 ({c['distribution']}), D scale conditioning "
+                     f"{config['discriminator'].get('scale_conditioning', 'none')}")
     return "\n".join(lines)
+
+
+def patch_count(config: dict) -> int:
+    """Patches per global batch (0 without patch training)."""
+    from inr_gan_tf.training.losses import Patches
+    return Patches(**config["patch"]).count(config["batch_size"]) if "patch" in config else 0
 
 
 def sample_callback(state, every: int, seeds=range(16)):
@@ -172,11 +187,15 @@ def check_command(argv) -> Optional[Checked]:
     if config["batch_size"] % strategy.num_replicas_in_sync:
         raise app.UsageError(f"--batch_size {config['batch_size']} is not divisible by "
                              f"{strategy.num_replicas_in_sync} replicas")
+    n_patches = patch_count(config)
+    if n_patches % strategy.num_replicas_in_sync:  # every replica holds frames then patches
+        raise app.UsageError(f"--patch_ratio {FLAGS.patch_ratio} gives {n_patches} patches per batch, "
+                             f"not divisible by {strategy.num_replicas_in_sync} replicas")
     from inr_gan_tf import data
     from inr_gan_tf.training import checkpoints
     from inr_gan_tf.training.state import TrainState, check_config
     try:
-        source = data.resolve_source(config["data"])
+        source = data.resolve_source(config["data"], max_pixels=FLAGS.max_pixels)
     except Exception as e:  # noqa: BLE001 -- each source kind fails its own way
         raise app.UsageError(f"--data={config['data']}: {_one_line(e)}") from None
     found = None
@@ -198,9 +217,8 @@ def check_command(argv) -> Optional[Checked]:
 
 def train(c: Checked) -> int:
     """The write phase: set the old run aside (--restart), record the config, resume, train."""
-    from inr_gan_tf import data
     from inr_gan_tf.training import checkpoints
-    from inr_gan_tf.training.loop import Trainer
+    from inr_gan_tf.training.loop import Trainer, training_data
     from inr_gan_tf.training.state import write_config
 
     config, state, source, strategy = c.config, c.state, c.source, c.state.strategy
@@ -217,8 +235,7 @@ def train(c: Checked) -> int:
 
     def dataset_fn(ctx):
         # Same seed + skipping the batches already used = the data position of the checkpoint.
-        return data.make_dataset(source, config["generator"]["resolution"], config["batch_size"],
-                                 seed=config["seed"], input_context=ctx).skip(start)
+        return training_data(config, source, start, input_context=ctx)
     ds = strategy.distribute_datasets_from_function(dataset_fn)
     xla = FLAGS.xla == "true" or (FLAGS.xla == "auto" and bool(tf.config.list_physical_devices("GPU")))
     trainer = Trainer(state, xla=xla)

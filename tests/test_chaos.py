@@ -138,7 +138,9 @@ BAD_FLAGS = [
     ("--lr_d=inf", "--lr_d"), ("--lr_inr=nan", "--lr_inr"), ("--batch_size=0", "--batch_size"),
     ("--r1_interval=0", "--r1_interval"), ("--profile_steps=3,2", "--profile_steps"),
     ("--fourier_cap=0", "--fourier_cap"), ("--fourier_cap=nan", "--fourier_cap"),
-    ("--log_frequencies=-1", "--log_frequencies"), ("--upsampling=cubic", "--upsampling"),
+    ("--log_frequencies=-1", "--log_frequencies"), ("--max_pixels=0", "--max_pixels"), ("--upsampling=cubic", "--upsampling"),
+    ("--patch_ratio=1.5", "--patch_ratio"), ("--patch_min_scale=0", "--patch_min_scale"),
+    ("--patch_min_scale=2", "--patch_min_scale"),
 ]
 
 

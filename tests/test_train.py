@@ -72,15 +72,23 @@ def test_dry_run_cli_prints_config_macs_and_params():
 
 
 def _trainer(cfg, run_dir):
-    from inr_gan_tf import data
-    from inr_gan_tf.training.loop import Trainer
+    from inr_gan_tf.training.loop import Trainer, training_data
     from inr_gan_tf.training.state import TrainState, write_config
     write_config(run_dir, cfg)
     state = TrainState(cfg, run_dir)
     state.restore_latest()
-    start = int(state.step.numpy())
-    ds = data.make_dataset(cfg["data"], 16, cfg["batch_size"], seed=cfg["seed"]).skip(start)
-    return Trainer(state), state, ds
+    return Trainer(state), state, training_data(cfg, cfg["data"], int(state.step.numpy()))
+
+
+def test_training_data_resumes_at_whole_steps_of_every_replica():
+    """MirroredStrategy on 2 devices takes 2 per-replica batches from its one pipeline per step."""
+    from inr_gan_tf.training.loop import training_data
+    cfg = _tiny_config()
+    ctx = tf.distribute.InputContext(num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=2)
+    stream = [b.numpy() for b in training_data(cfg, "procedural", 0, ctx).take(4)]
+    resumed = [b.numpy() for b in training_data(cfg, "procedural", 1, ctx).take(2)]
+    assert stream[0].shape == (2, 16, 16, 3)
+    np.testing.assert_array_equal(np.stack(resumed), np.stack(stream[2:]))
 
 
 def _weights(state):

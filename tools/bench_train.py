@@ -1,11 +1,16 @@
 """Training throughput on this machine, written as JSON.
 
-    python tools/bench_train.py --out bench/train.json [--steps 20] [--warmup 3]
+    python tools/bench_train.py --out bench/train.json [--steps 20] [--warmup 3] [--patch_ratio 0.5]
 
 For the quickstart configuration (32^2) and a 64^2 one (the quickstart flags at 64^2 with a
 third block), each with XLA off/on and float32/mixed_bfloat16: steps/s, images/s and kimg/h
 from the mean step time over --steps (rounded up to whole lazy-R1 intervals) after --warmup
 steps. Each measurement runs in a fresh process.
+
+Patch training: with --patch_ratio > 0 the same process also builds the same configuration with
+`--patch_ratio`, and times the two trainers' steps interleaved (A, B, A, B, ...) on batches
+fetched before timing, so machine noise and data loading hit both alike; the patch row reports
+the ratio of the median step times (and of the means) to the frames-only row.
 """
 import argparse
 import json
@@ -23,42 +28,51 @@ CONFIGS = {
     "cpu_64": ["--flagfile=configs/quickstart.flags", "--resolution=64",
                "--g_blocks=16:128:2:32:3,32:128:2:32:3,64:64:2:16:3"],
 }
+DISTINCT_BATCHES = 4  # batches fetched per trainer before timing, then reused in turn
 
 
-def measure(name, xla, precision, steps, warmup, threads):
+def measure(name, xla, precision, steps, warmup, threads, patch_ratio=0.0):
     import tensorflow as tf
     from absl import flags
 
     from inr_gan_tf import data, train  # noqa: F401  (train defines the run flags)
     from inr_gan_tf.training import options
-    from inr_gan_tf.training.loop import Trainer
+    from inr_gan_tf.training.loop import Trainer, training_data
     from inr_gan_tf.training.state import TrainState
 
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
     os.chdir(ROOT)
-    flags.FLAGS(["bench", *CONFIGS[name], f"--precision={precision}"])
-    cfg = options.run_config()
-    state = TrainState(cfg, tempfile.mkdtemp())
-    trainer = Trainer(state, xla=xla)
-    it = iter(data.make_dataset(cfg["data"], cfg["generator"]["resolution"], cfg["batch_size"], seed=0))
+    runs = []
+    for ratio in ([0.0, patch_ratio] if patch_ratio else [0.0]):
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["bench", *CONFIGS[name], f"--precision={precision}", f"--patch_ratio={ratio}"])
+        cfg = options.run_config()
+        trainer = Trainer(TrainState(cfg, tempfile.mkdtemp()), xla=xla)
+        batches = list(training_data(cfg, data.resolve_source(cfg["data"])).take(DISTINCT_BATCHES))
+        runs.append((ratio, cfg, trainer, batches))
     # With lazy R1 one step in `interval` also pays for R1: time whole intervals and report the
     # mean, which is what a run's images/s is; the median alone would leave R1 out.
-    interval = cfg["loss"]["r1_interval"]
+    interval = runs[0][1]["loss"]["r1_interval"]
     steps = -(-steps // interval) * interval
-    times = []
+    times = [[] for _ in runs]
     for i in range(warmup + steps):
-        reals = next(it)
-        t0 = time.perf_counter()
-        trainer.step(reals)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    sec = statistics.mean(times)
-    b = cfg["batch_size"]
-    return {"config": name, "xla": xla, "precision": precision, "batch_size": b,
-            "resolution": cfg["generator"]["resolution"], "r1_interval": interval, "steps_timed": steps,
-            "step_seconds_mean": sec, "step_seconds_median": statistics.median(times),
-            "steps_per_s": 1 / sec, "images_per_s": b / sec, "kimg_per_hour": b / sec * 3.6}
+        for (_, _, trainer, batches), t in zip(runs, times):  # interleaved: A, B, A, B, ...
+            t0 = time.perf_counter()
+            trainer.step(batches[i % len(batches)])
+            if i >= warmup:
+                t.append(time.perf_counter() - t0)
+    rows = []
+    for (ratio, cfg, _, _), t in zip(runs, times):
+        sec, b = statistics.mean(t), cfg["batch_size"]
+        rows.append({"config": name, "xla": xla, "precision": precision, "patch_ratio": ratio,
+                     "batch_size": b, "resolution": cfg["generator"]["resolution"], "r1_interval": interval,
+                     "steps_timed": steps, "step_seconds_mean": sec, "step_seconds_median": statistics.median(t),
+                     "steps_per_s": 1 / sec, "images_per_s": b / sec, "kimg_per_hour": b / sec * 3.6})
+    for row in rows[1:]:
+        row["step_time_ratio_median"] = row["step_seconds_median"] / rows[0]["step_seconds_median"]
+        row["step_time_ratio_mean"] = row["step_seconds_mean"] / rows[0]["step_seconds_mean"]
+    return rows
 
 
 def main(argv=None):
@@ -67,27 +81,34 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=20, help="timed steps per measurement (rounded up to whole R1 intervals)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (tracing, XLA compile)")
     ap.add_argument("--threads", type=int, default=1, help="TF intra-op threads (1 measured steadiest here)")
+    ap.add_argument("--patch_ratio", type=float, default=0.5,
+                    help="also time this --patch_ratio, interleaved with the frames-only run (0: frames only)")
+    ap.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset of " + ", ".join(CONFIGS))
+    ap.add_argument("--precisions", default="float32,mixed_bfloat16", help="comma-separated dtype policies")
+    ap.add_argument("--xla", default="false,true", help="comma-separated: false, true")
     ap.add_argument("--_one", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._one:
         print(json.dumps(measure(**json.loads(args._one), steps=args.steps, warmup=args.warmup,
-                                 threads=args.threads)))
+                                 threads=args.threads, patch_ratio=args.patch_ratio)))
         return 0
     results = []
-    for name in CONFIGS:
-        for precision in ("float32", "mixed_bfloat16"):
-            for xla in (False, True):
+    for name in args.configs.split(","):
+        for precision in args.precisions.split(","):
+            for xla in (v == "true" for v in args.xla.split(",")):
                 one = json.dumps({"name": name, "xla": xla, "precision": precision})
                 cmd = [sys.executable, os.path.abspath(__file__), "--_one", one, "--steps", str(args.steps),
-                       "--warmup", str(args.warmup), "--threads", str(args.threads)]
+                       "--warmup", str(args.warmup), "--threads", str(args.threads),
+                       "--patch_ratio", str(args.patch_ratio)]
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 if proc.returncode:
-                    r = {"config": name, "xla": xla, "precision": precision,
-                         "error": proc.stderr.strip().splitlines()[-1][:500]}
+                    rows = [{"config": name, "xla": xla, "precision": precision,
+                             "error": proc.stderr.strip().splitlines()[-1][:500]}]
                 else:
-                    r = json.loads(proc.stdout.strip().splitlines()[-1])
-                print(json.dumps(r), flush=True)
-                results.append(r)
+                    rows = json.loads(proc.stdout.strip().splitlines()[-1])
+                for r in rows:
+                    print(json.dumps(r), flush=True)
+                results += rows
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump({"results": results, "threads": args.threads}, f, indent=1)

@@ -7,6 +7,16 @@ equals `16384 // r`; config-f would be 32768. Data flow for `resolution` R:
     fromRGB 1x1 @ R -> DiscriminatorBlock r = R, R/2, ..., 8 (each halves r)
     -> 4x4 epilogue: minibatch stddev -> conv 3x3 -> dense -> dense -> logit [B, 1]
 
+Scale conditioning (patch training, training/losses.py): D may see R x R views of windows of
+side s < 1 (density R / s) beside full frames (s = 1). With `scale_conditioning="projection"`
+it is told s as StyleGAN2-ADA's conditional D is told its label: the output layer gives
+cmap_dim features instead of one logit, and
+
+    logit = <out(x), cmap(log2(1/s))> / sqrt(cmap_dim),    cmap = ScaleEmbedding (2 dense layers
+                                                           on fixed Fourier features of the octave)
+
+"none" (the default) is StyleGAN2's D unchanged, same weights, and ignores any scale.
+
 Every layer uses equalized learning rate: weights are stored N(0, 1) and scaled by
 1/sqrt(fan_in) at run time, so Adam sees the same dynamic range for every layer (ProGAN Sec. 4.1).
 Weights are created in the constructors (shapes follow from the config) and every layer marks
@@ -197,6 +207,42 @@ class DiscriminatorBlock(keras.layers.Layer):
                 "out_channels": self.out_channels}
 
 
+SCALE_CONDITIONINGS = ("none", "projection")
+
+
+@keras.saving.register_keras_serializable(package="inr_gan_tf")
+class ScaleEmbedding(keras.layers.Layer):
+    """Window side s [B] -> embedding [B, units] of the octave c = log2(1 / s) (0 for a frame).
+
+    c, then sin and cos of 2 pi f_j c with fixed f_j = 2^j / 4 cycles per octave (periods of 4
+    octaves down to 4 / 2^(F-1)): fixed features make nearby scales nearby inputs without the
+    dense layers having to learn a fine function of one number. Then lrelu and linear dense
+    layers (StyleGAN2-ADA's label embedding maps through dense layers too).
+    """
+
+    def __init__(self, units: int,             # embedding size (D's cmap_dim)
+                 frequencies: int = 4,         # F: sin/cos pairs of the octave
+                 **kwargs):
+        super().__init__(**kwargs)
+        if int(units) < 1 or int(frequencies) < 0:
+            raise ValueError(f"need units >= 1 and frequencies >= 0, got {units}, {frequencies}")
+        self.units, self.frequencies = int(units), int(frequencies)
+        self._freqs = 2.0 * math.pi * (2.0 ** np.arange(self.frequencies, dtype=np.float32)) / 4.0
+        with keras.name_scope(self.name, caller=self):
+            self.fc0 = EqualizedDense(1 + 2 * self.frequencies, self.units, name="fc0")
+            self.fc1 = EqualizedDense(self.units, self.units, activation="linear", name="fc1")
+        self.built = True  # all weights exist; see the module docstring
+
+    def call(self, scale):
+        c = -tf.math.log(tf.cast(tf.reshape(scale, [-1, 1]), tf.float32)) / math.log(2.0)  # [B, 1]
+        angles = c * self._freqs                                                           # [B, F]
+        feats = tf.concat([c, tf.sin(angles), tf.cos(angles)], -1)                         # [B, 1 + 2F]
+        return self.fc1(self.fc0(feats))                                                   # [B, units]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "frequencies": self.frequencies}
+
+
 @keras.saving.register_keras_serializable(package="inr_gan_tf")
 class Discriminator(keras.Model):
     """StyleGAN2 ResNet D: images [B, R, R, C] in [-1, 1] -> real/fake logits [B, 1] (float32)."""
@@ -207,6 +253,8 @@ class Discriminator(keras.Model):
                  channel_max: int = 512,       # cap on feature maps at low resolutions
                  mbstd_group_size: int = 4,    # minibatch-stddev group: largest divisor of B up to this
                  mbstd_num_channels: int = 1,  # stddev features appended at 4x4
+                 scale_conditioning: str = "none",  # none | projection: told each view's window side s
+                 scale_frequencies: int = 4,   # projection: Fourier pairs of log2(1/s) in the embedding
                  **kwargs):
         super().__init__(**kwargs)
         r = int(resolution)
@@ -220,6 +268,9 @@ class Discriminator(keras.Model):
         if self._nf(r) < 1:
             raise ValueError(f"channel_base={channel_base} gives no feature maps at resolution {r}; "
                              f"need channel_base >= {r}")
+        if scale_conditioning not in SCALE_CONDITIONINGS:
+            raise ValueError(f"scale_conditioning must be one of {SCALE_CONDITIONINGS}, got {scale_conditioning!r}")
+        self.scale_conditioning, self.scale_frequencies = scale_conditioning, int(scale_frequencies)
         c4 = self._nf(4)
         if c4 % self.mbstd_num_channels:
             raise ValueError(f"mbstd_num_channels={mbstd_num_channels} must divide the {c4} feature maps at 4x4")
@@ -233,7 +284,11 @@ class Discriminator(keras.Model):
         self.conv4 = EqualizedConv2D(c4 + self.mbstd_num_channels, c4, 3, name="conv4")
         # NHWC flatten: a PyTorch (NCHW) checkpoint's fc weight would need its rows permuted.
         self.fc = EqualizedDense(c4 * 4 * 4, c4, name="fc")
-        self.out = EqualizedDense(c4, 1, activation="linear", name="out")
+        # Projection (StyleGAN2-ADA): cmap_dim = nf(4) features, dotted with the scale's embedding.
+        self.cmap_dim = c4 if self.scale_conditioning == "projection" else 0
+        self.out = EqualizedDense(c4, self.cmap_dim or 1, activation="linear", name="out")
+        if self.cmap_dim:  # created only when used: the unconditioned D keeps StyleGAN2's weights
+            self.scale_embed = ScaleEmbedding(self.cmap_dim, self.scale_frequencies, name="scale_embed")
         self.built = True  # all weights exist; see the module docstring
 
     def _nf(self, res: int) -> int:
@@ -256,18 +311,27 @@ class Discriminator(keras.Model):
             raise ValueError(f"Discriminator(resolution={self.resolution}, channels={self.channels}) "
                              f"expects images [B, {want[0]}, {want[1]}, {want[2]}], got shape {got}")
 
-    def call(self, images, training=None):
+    def call(self, images, scale=None, training=None):
+        """Logits [B, 1]; `scale` [B]: each view's window side (None: frames, s = 1), used only
+        with scale_conditioning="projection"."""
         self._check_input(images)
         x = self.from_rgb(tf.cast(images, self.compute_dtype))  # [B, R, R, nf(R)]
         for block in self.blocks:
             x = block(x)                                          # [B, r/2, r/2, nf(r/2)]
         x = self.conv4(self.mbstd(x))                             # [B, 4, 4, nf(4)]
         x = self.fc(tf.reshape(x, [-1, 16 * x.shape[-1]]))        # [B, nf(4)]
+        x = self.out(x)                                           # [B, 1] or [B, cmap_dim]
+        if self.cmap_dim:
+            if scale is None:
+                scale = tf.ones(tf.shape(x)[:1], tf.float32)
+            cmap = tf.cast(self.scale_embed(scale), x.dtype)      # [B, cmap_dim]
+            x = tf.reduce_sum(x * cmap, -1, keepdims=True) * (1.0 / math.sqrt(self.cmap_dim))  # [B, 1]
         # float32 logits under mixed precision, so softplus losses and R1 see full precision.
-        return tf.cast(self.out(x), tf.float32)                   # [B, 1]
+        return tf.cast(x, tf.float32)                             # [B, 1]
 
     def get_config(self):
         return {**super().get_config(), "resolution": self.resolution, "channels": self.channels,
                 "channel_base": self.channel_base, "channel_max": self.channel_max,
                 "mbstd_group_size": self.mbstd_group_size,
-                "mbstd_num_channels": self.mbstd_num_channels}
+                "mbstd_num_channels": self.mbstd_num_channels,
+                "scale_conditioning": self.scale_conditioning, "scale_frequencies": self.scale_frequencies}

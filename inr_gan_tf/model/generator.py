@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from inr_gan_tf import coords as coords_lib
+from inr_gan_tf.model import plan as plan_lib
 from inr_gan_tf.model.hypernet import Hypernet, Mapping
 from inr_gan_tf.model.inr import MultiScaleINR
 from inr_gan_tf.model.plan import RenderPlan
@@ -74,6 +75,12 @@ class Generator(keras.Model):
         """rgb [B, N, 3] at `coords` ([N, 2], [B, N, 2] or a RenderPlan)."""
         plan = coords if isinstance(coords, RenderPlan) else self.inr.plan(coords)
         return self.inr.render(params, plan)
+
+    def frame_plan(self, coords) -> RenderPlan:
+        """Plan of points inside the frame [0, 1]^2, without tf.unique (static shapes, XLA):
+        the per-sample windows of patch training. `render(params, G.frame_plan(points))` equals
+        `render(params, points)` there (plan.py)."""
+        return plan_lib.frame_plan(coords, self.inr.coarse_resolutions, self.inr.upsampling)
 
     def grid_plan(self, height: int, width: int,
                   bounds: Sequence[float] = coords_lib.UNIT_BOUNDS) -> RenderPlan:

@@ -41,9 +41,19 @@ r_k, so a cell has one parent) or four neighbours and their weights (bilinear, b
 finest block down: block k's cells are the neighbours of block k+1's cells). Distinct cells are
 shared by the batch: for a point set per sample the coarse blocks run at the union of the
 samples' cells, exact but more work than for a shared set.
+
+`frame_plan` is the plan of patch training (training/losses.py): per-sample windows inside the
+frame at densities R / s above the training grid. Its coarse blocks run at all their frame
+cells, as on the training grid (same cost), and each point finds its cells by arithmetic, so it
+needs no tf.unique and has static shapes (XLA). Only the finest block sees the points, so the
+rule that the last block's resolution is R is enough for any density: the finest block is
+trained at the points themselves (density R / s), the coarse blocks at their own cells, which
+is how every render, at any density, evaluates them; rendering below R keeps its shortcut.
 """
+import functools
 from typing import NamedTuple, Optional, Sequence, Tuple
 
+import numpy as np
 import tensorflow as tf
 
 from inr_gan_tf import coords as coords_lib
@@ -165,6 +175,66 @@ def static_plan(coords, coarse_resolutions: Sequence[int], upsampling: str = "ne
     """
     with tf.init_scope():
         return make_plan(coords, coarse_resolutions, upsampling)
+
+
+def _row(cell: np.ndarray, res: int) -> np.ndarray:
+    """Integer-valued cells [..., 2] -> their row in a block's row-major cell list (iy * r + ix)."""
+    cell = np.clip(cell, 0, res - 1).astype(np.int32)
+    return cell[..., 1] * res + cell[..., 0]
+
+
+@functools.lru_cache(maxsize=None)
+def _frame_cells(coarse_resolutions: Tuple[int, ...], upsampling: str):
+    """The coarse part of a frame plan, as numpy: every cell of every coarse block, row-major,
+    with each cell's parent(s) in the block before (and the bilinear weights)."""
+    centres, parents, weights = [], [], []
+    with tf.init_scope():  # eager even when first called while tracing: the results are constants
+        for k, res in enumerate(coarse_resolutions):
+            # (i + 0.5) / r in float32, as make_plan computes its centres: the same points exactly.
+            c = (np.arange(res, dtype=np.float32) + np.float32(0.5)) / np.float32(res)
+            gx, gy = np.meshgrid(c, c)
+            centre = np.stack([gx.ravel(), gy.ravel()], -1)  # [r_k^2, 2]
+            if k > 0:
+                prev = coarse_resolutions[k - 1]
+                if upsampling == "nearest":
+                    parents.append(_row(np.floor(centre * np.float32(prev)), prev))  # [r_k^2]
+                else:
+                    cells, w = _neighbours(tf.constant(centre), prev)
+                    parents.append(_row(np.reshape(cells.numpy(), [-1, 4, 2]), prev))  # [r_k^2, 4]
+                    weights.append(w.numpy())
+            centres.append(centre)
+    return tuple(centres), tuple(parents), tuple(weights)
+
+
+def frame_plan(points, coarse_resolutions: Sequence[int], upsampling: str = "nearest") -> RenderPlan:
+    """The plan of points inside the frame [0, 1]^2 ([N, 2] or [B, N, 2]), without tf.unique.
+
+    Equal to make_plan's render for such points (tests/test_patch_training.py); outside the
+    frame the cells are clamped to the frame's, which make_plan does not do. See the module
+    docstring: coarse blocks run at all their cells, points read them by floor (nearest) or by
+    the bilinear rule's four neighbours.
+    """
+    check_upsampling(upsampling)
+    points = coords_lib.as_points(points)  # [Bp, N, 2]
+    coarse = tuple(int(r) for r in coarse_resolutions)
+    if not coarse:
+        return RenderPlan(points, (), (), None)
+    centres, parents, weights = (tuple(tf.constant(a) for a in part)
+                                 for part in _frame_cells(coarse, upsampling))
+    res = coarse[-1]
+    flat = tf.reshape(points, [-1, 2])  # [P, 2]
+
+    def index(cell):  # float cells [..., 2] -> int32 rows of the last coarse block
+        cell = tf.cast(tf.clip_by_value(cell, 0.0, res - 1.0), tf.int32)
+        return cell[..., 1] * res + cell[..., 0]
+
+    if upsampling == "nearest":
+        point_parents = tf.reshape(index(tf.floor(flat * float(res))), tf.shape(points)[:2])  # [Bp, N]
+        return RenderPlan(points, centres, parents, point_parents)
+    cells, w = _neighbours(flat, res)  # [P * 4, 2], [P, 4]
+    shape = tf.concat([tf.shape(points)[:2], [4]], 0)
+    point_parents = tf.reshape(index(cells), shape)  # [Bp, N, 4]
+    return RenderPlan(points, centres, parents, point_parents, weights, tf.reshape(w, shape))
 
 
 def check_upsampling(upsampling: str) -> None:

@@ -5,22 +5,57 @@ batch, then the G EMA. Latents are drawn on the host from the checkpointed RNG f
 global batch and split over replicas, so a run's numbers do not depend on the replica count.
 A non-finite loss restores the last checkpoint and goes on with new latents; repeated failures
 stop the run.
+
+With patch training (config "patch", losses.Patches) the last P of the B views of each batch
+are patches: the reals are (frames [B-P], patches [P], their windows [P, 4]) from
+`training_data`, the fakes' windows are drawn after the latents from the same RNG, and frames
+and patches are split over replicas separately, so every replica holds frames then patches and
+the global batch is the same set of views for any replica count.
 """
 import collections.abc
 import os
 import signal
 import time
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from inr_gan_tf.training.ema import EMA
-from inr_gan_tf.training.losses import GANLoss
+from inr_gan_tf.training.losses import GANLoss, Patches, with_frames
 from inr_gan_tf.training.precision import apply_if
 from inr_gan_tf.training.state import TrainState
 
 MAX_NONFINITE_RESTORES = 3
+
+
+def training_data(config: dict, source, start: int = 0,
+                  input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
+    """What Trainer.step takes, from step `start` on: batches of real frames [B, R, R, 3], or with
+    patch training (frames [B-P, R, R, 3], patches [P, R, R, 3], their windows [P, 4]).
+
+    Patches come from data.make_views with the Patches rule for windows and their own seed
+    (so a step's patches are not windows of its frames' images). Both streams are deterministic
+    per seed; skipping the batches of `start` steps is the data position of a checkpoint.
+    """
+    from inr_gan_tf import data
+    if isinstance(source, str):  # resolved once: frames and patches share its stats
+        source = data.resolve_source(source)
+    R, B, seed = config["generator"]["resolution"], config["batch_size"], config["seed"]
+    patches = Patches(**config["patch"]) if "patch" in config else None
+    n = patches.count(B) if patches else 0
+    ds = data.make_dataset(source, R, B - n, seed=seed, input_context=input_context)
+    if patches:
+        views = data.make_views(source, R, n, seed=(seed + 1) % 2 ** 32, scale=(patches.min_scale, 1.0),
+                                bounds_fn=patches.stateless, input_context=input_context)
+        ds = tf.data.Dataset.zip((ds, views)).map(lambda frames, view: (frames, *view))
+    # Each input pipeline feeds its replicas one per-replica batch each per step (MirroredStrategy
+    # on 2 devices: 2 elements a step).
+    per_step = 1
+    if input_context is not None:
+        per_step = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+    return ds.skip(start * per_step)
 
 
 class Trainer:
@@ -31,6 +66,14 @@ class Trainer:
         self.loss = GANLoss(state.G, state.D, r1_gamma=cfg["loss"]["r1_gamma"],
                             r1_interval=cfg["loss"]["r1_interval"])
         self.ema = EMA(ema_kimg=cfg["ema"]["ema_kimg"], ema_rampup=cfg["ema"]["ema_rampup"] or None)
+        # No "patch" section: full frames only (runs from before patch training have none).
+        self.patches = Patches(**cfg["patch"]) if "patch" in cfg else None
+        self.n_patches = self.patches.count(self.batch) if self.patches else 0
+        nrep = state.strategy.num_replicas_in_sync
+        if self.patches and not (0 < self.n_patches < self.batch and self.n_patches % nrep == 0):
+            raise ValueError(f"patch ratio {self.patches.ratio} gives {self.n_patches} patches in a batch of "
+                             f"{self.batch}: need at least one patch and one frame, patches divisible by "
+                             f"{nrep} replicas")
         # jit_compile goes on the per-replica step: around strategy.run it fails with resource
         # placement errors.
         self._replica_step = tf.function(self._replica_step_fn, jit_compile=xla)
@@ -41,12 +84,16 @@ class Trainer:
         s = self.s
         nrep = tf.distribute.get_replica_context().num_replicas_in_sync
         n_hyper = len(s.hyper_vars)
+        real_bounds = g_bounds = d_bounds = None  # frames only
+        if self.patches:  # (frames, patches, patch windows) -> views and the windows of all
+            reals, real_bounds = with_frames(*reals)
+            (z_g, g_bounds), (z_d, d_bounds) = with_frames(*z_g), with_frames(*z_d)
         with tf.GradientTape() as tape:
-            g_loss, g_stats, w = self.loss.generator_loss(z_g)
+            g_loss, g_stats, w = self.loss.generator_loss(z_g, g_bounds)
             g_obj = g_loss / nrep  # optimizers sum gradients over replicas
         grads, g_ok = self._update(s.g_scale, tape, g_obj, [(s.opt_hyper, s.hyper_vars), (s.opt_inr, s.inr_vars)])
         with tf.GradientTape() as tape:
-            d_loss, d_stats = self.loss.discriminator_loss(z_d, reals, do_r1)
+            d_loss, d_stats = self.loss.discriminator_loss(z_d, reals, do_r1, d_bounds, real_bounds)
             d_obj = d_loss / nrep
         d_grads, d_ok = self._update(s.d_scale, tape, d_obj, [(s.opt_d, s.D.trainable_variables)])
 
@@ -87,11 +134,16 @@ class Trainer:
         return grads, finite
 
     def _split(self, value):
-        """Host tensor with a global batch axis -> per-replica slices."""
+        """Host tensors (a nest) with a global batch axis -> per-replica slices of each."""
         strategy = self.s.strategy
-        per = self.batch // strategy.num_replicas_in_sync
-        return strategy.experimental_distribute_values_from_function(
-            lambda ctx: value[ctx.replica_id_in_sync_group * per:(ctx.replica_id_in_sync_group + 1) * per])
+        nrep = strategy.num_replicas_in_sync
+
+        def local(ctx):
+            def part(t):
+                per = t.shape[0] // nrep
+                return t[ctx.replica_id_in_sync_group * per:(ctx.replica_id_in_sync_group + 1) * per]
+            return tf.nest.map_structure(part, value)
+        return strategy.experimental_distribute_values_from_function(local)
 
     @tf.function
     def _post_step(self, w_mean):
@@ -104,9 +156,16 @@ class Trainer:
     def step(self, reals):
         s, strategy = self.s, self.s.strategy
         z = s.rng.normal([2, self.batch, s.G.z_dim])
+        if self.patches:
+            # Drawn after z, so the latents are the stream of a run without patches.
+            bounds = self.patches.draw(s.rng, [2, self.n_patches])    # [2, P, 4]
+            f = self.batch - self.n_patches
+            z_g, z_d = ((z[i, :f], z[i, f:], bounds[i]) for i in (0, 1))  # frames, patches, windows
+        else:
+            z_g, z_d = z[0], z[1]
         # Python bool: R1 every step is traced once without masking; lazy R1 traces both kinds.
         do_r1 = int(s.step.numpy()) % self.loss.r1_interval == 0
-        out = strategy.run(self._replica_step, args=(reals, self._split(z[0]), self._split(z[1]), do_r1))
+        out = strategy.run(self._replica_step, args=(reals, self._split(z_g), self._split(z_d), do_r1))
         stats = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in out.items()}
         self._post_step(stats.pop("w_mean"))
         return {k: float(v) for k, v in stats.items()}

@@ -14,18 +14,116 @@ we fold it into the one D step instead of a separate "Dreg" optimizer step).
 
 Everything the losses return is float32, whatever the Keras dtype policy: logits are cast
 before softplus, and R1 differentiates with respect to a float32 copy of the reals.
+
+Patch training (continuous scales; the paper's slides' "super-resolution loss", AnyResGAN,
+Chai et al. 2022): with `bounds`, each sample of a batch is a view -- R x R pixels over a
+window (x0, y0, x1, y1) of the frame, side s, density R / s. Full frames are the window
+(0, 0, 1, 1). Fakes are `G.render` at the window's pixel centres (the same points as
+coords.grid(R, R, bounds)) through G.frame_plan; D gets each view's scale s (a conditioned D
+uses it, an unconditioned one ignores it), for fakes, reals and R1 alike. Frames and patches
+go through D as one batch, so minibatch-stddev groups mix them, alike for reals and fakes.
+Without `bounds` every phase is the frames-only computation, op for op.
 """
-from typing import Dict, Tuple, Union
+import math
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
+
+SCALE_DISTRIBUTIONS = ("uniform", "log")
+UNIT_WINDOW = (0.0, 0.0, 1.0, 1.0)
+
+
+class Patches:
+    """Which share of each batch is patches, and how their windows are drawn.
+
+    The same rule serves fakes (uniforms from the trainer's checkpointed RNG) and reals
+    (`stateless`, make_views' bounds_fn), so real and fake patches have one scale distribution.
+    """
+
+    def __init__(self, ratio: float,                  # share of each batch's views that are patches
+                 min_scale: float = 0.25,             # smallest window side s (frame units); largest 1
+                 distribution: str = "uniform"):      # s uniform in [min_scale, 1], or log s uniform
+        if not 0.0 <= ratio < 1.0:
+            raise ValueError(f"ratio must be in [0, 1), got {ratio}")
+        if not 0.0 < min_scale <= 1.0:
+            raise ValueError(f"min_scale must be in (0, 1], got {min_scale}")
+        if distribution not in SCALE_DISTRIBUTIONS:
+            raise ValueError(f"distribution must be one of {SCALE_DISTRIBUTIONS}, got {distribution!r}")
+        self.ratio, self.min_scale, self.distribution = float(ratio), float(min_scale), distribution
+
+    def count(self, batch: int) -> int:
+        """Patches in a batch of `batch` views: the nearest whole number (halves round up)."""
+        return int(math.floor(self.ratio * batch + 0.5))
+
+    def windows(self, u) -> tf.Tensor:
+        """Uniforms [..., 3] (float64, in [0, 1)) -> windows [..., 4] float32 inside the frame.
+
+        Side from u[0] (uniform or log-uniform in [min_scale, 1]), position uniform over where
+        it fits; computed in float64 and rounded once, so x1 = x0 + s stays <= 1.
+        """
+        u = tf.cast(u, tf.float64)
+        lo = self.min_scale
+        if self.distribution == "log":
+            side = tf.exp(math.log(lo) * (1.0 - u[..., 0]))  # log s uniform in [log lo, 0]
+        else:
+            side = lo + (1.0 - lo) * u[..., 0]
+        x0, y0 = (1.0 - side) * u[..., 1], (1.0 - side) * u[..., 2]
+        return tf.cast(tf.stack([x0, y0, x0 + side, y0 + side], -1), tf.float32)
+
+    def draw(self, rng: tf.random.Generator, shape: Sequence[int]) -> tf.Tensor:
+        """Windows [*shape, 4] from a tf.random.Generator (the fakes': checkpointed with the run)."""
+        return self.windows(rng.uniform(list(shape) + [3], dtype=tf.float64))
+
+    def stateless(self, seed) -> tf.Tensor:
+        """One window [4] from a stateless seed [2] (make_views' bounds_fn: the reals')."""
+        return self.windows(tf.random.stateless_uniform([3], seed=seed, dtype=tf.float64))
+
+    def config(self) -> dict:
+        return {"ratio": self.ratio, "min_scale": self.min_scale, "distribution": self.distribution}
+
+
+def window_points(bounds, size: int) -> tf.Tensor:
+    """Pixel centres of a size x size grid over each window: bounds [B, 4] -> [B, size^2, 2].
+
+    The operations of coords.grid_np (float64, one rounding), per sample: bit-identical points.
+    """
+    b = tf.cast(bounds, tf.float64)                                          # [B, 4]
+    t = tf.range(size, dtype=tf.float64) + 0.5                               # [S]
+    xs = b[:, 0:1] + t[None] * (b[:, 2:3] - b[:, 0:1]) / size                # [B, S]
+    ys = b[:, 1:2] + t[None] * (b[:, 3:4] - b[:, 1:2]) / size                # [B, S]
+    shape = tf.stack([tf.shape(b)[0], size, size])
+    gx = tf.broadcast_to(xs[:, None, :], shape)                              # [B, S, S], row-major
+    gy = tf.broadcast_to(ys[:, :, None], shape)
+    return tf.cast(tf.reshape(tf.stack([gx, gy], -1), [-1, size * size, 2]), tf.float32)
+
+
+def window_scale(bounds) -> tf.Tensor:
+    """Side s [B] of each (square) window; 1 for the frame."""
+    return bounds[:, 2] - bounds[:, 0]
+
+
+def with_frames(frames, patches, patch_bounds) -> Tuple[tf.Tensor, tf.Tensor]:
+    """(frames then patches along the batch, the windows of all: the frame's, then patch_bounds).
+
+    frames [F, ...] and patches [P, ...] are images or latents; patch_bounds [P, 4].
+    """
+    unit = tf.broadcast_to(tf.constant(UNIT_WINDOW, patch_bounds.dtype), tf.stack([tf.shape(frames)[0], 4]))
+    return tf.concat([frames, patches], 0), tf.concat([unit, patch_bounds], 0)
 
 
 def _float_logits(logits) -> tf.Tensor:
     return tf.cast(logits, tf.float32)  # [B, 1]
 
 
-def real_logits_and_r1(D, reals) -> Tuple[tf.Tensor, tf.Tensor]:
+def _call_D(D, images, scale=None):
+    # Without a scale, D's own call: the frames-only path stays op for op what it was.
+    return D(images) if scale is None else D(images, scale=scale)
+
+
+def real_logits_and_r1(D, reals, scale=None) -> Tuple[tf.Tensor, tf.Tensor]:
     """D(reals) [B, 1] and R1's per-sample ||grad_x D(x)||^2 [B], from one D forward pass.
+
+    `scale` [B]: each view's window side, for a scale-conditioned D (None: frames).
 
     The inner tape watches the reals; any tape the caller holds around this call records the
     inner gradient computation too, so differentiating the penalty w.r.t. D's variables gives
@@ -34,7 +132,7 @@ def real_logits_and_r1(D, reals) -> Tuple[tf.Tensor, tf.Tensor]:
     reals = tf.cast(reals, tf.float32)  # a float32 leaf: gradients w.r.t. it come back float32
     with tf.GradientTape() as tape:
         tape.watch(reals)
-        logits = _float_logits(D(reals))                       # [B, 1]
+        logits = _float_logits(_call_D(D, reals, scale))       # [B, 1]
         # The gradient of the sum gives each sample's gradient w.r.t. its own pixels (plus the
         # minibatch-stddev coupling to its group, as in StyleGAN2's r1 on a batch).
         total = tf.reduce_sum(logits)
@@ -52,7 +150,7 @@ class GANLoss:
     """Losses of the G and D steps of an INR-GAN, with R1 on real images."""
 
     def __init__(self, G,                       # Generator: mapping -> hypernet -> render
-                 D,                             # images [B, R, R, C] -> logits [B, 1]
+                 D,                             # images [B, R, R, C] (, scale=[B]) -> logits [B, 1]
                  r1_gamma: float = 10.0,        # R1 weight (App. A: 10); 0 disables R1
                  r1_interval: int = 1):         # R1 every k D steps, scaled by k (1 = App. A)
         if r1_gamma < 0:
@@ -72,29 +170,46 @@ class GANLoss:
         return self.D.trainable_variables
 
     # -- forward passes ------------------------------------------------------------------
-    def run_G(self, z) -> Tuple[tf.Tensor, tf.Tensor]:
-        """Images [B, R, R, 3] and w [B, width]; w goes back to the trainer for w_avg."""
-        G = self.G
-        w = G.mapping(z)                                          # [B, width]
-        images = G.render_grid(G.hypernet(w), G.resolution, G.resolution)  # [B, R, R, 3]
-        return images, w
+    def run_G(self, z, bounds=None) -> Tuple[tf.Tensor, tf.Tensor]:
+        """Images [B, R, R, 3] and w [B, width]; w goes back to the trainer for w_avg.
 
-    def run_D(self, images) -> tf.Tensor:
-        return _float_logits(self.D(images))                      # [B, 1]
+        bounds [B, 4]: each sample's window (None: the frame), rendered at its R x R pixel
+        centres -- the finest block at those points, the coarse blocks at their frame cells.
+        """
+        G = self.G
+        R = G.resolution
+        w = G.mapping(z)                                          # [B, width]
+        params = G.hypernet(w)
+        if bounds is None:
+            return G.render_grid(params, R, R), w                 # [B, R, R, 3]
+        rgb = G.render(params, G.frame_plan(window_points(bounds, R)))  # [B, R*R, 3]
+        return tf.reshape(rgb, [-1, R, R, rgb.shape[-1]]), w
+
+    def run_D(self, images, bounds=None) -> tf.Tensor:
+        scale = None if bounds is None else window_scale(bounds)  # [B]
+        return _float_logits(_call_D(self.D, images, scale))      # [B, 1]
 
     # -- the phases ----------------------------------------------------------------------
-    def generator_loss(self, z) -> Tuple[tf.Tensor, Dict[str, tf.Tensor], tf.Tensor]:
-        """Non-saturating logistic loss mean softplus(-D(G(z))); returns (loss, stats, w)."""
-        images, w = self.run_G(z)
-        logits = self.run_D(images)                               # [B, 1]
+    def generator_loss(self, z, bounds: Optional[tf.Tensor] = None
+                       ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor], tf.Tensor]:
+        """Non-saturating logistic loss mean softplus(-D(G(z))); returns (loss, stats, w).
+
+        bounds [B, 4]: each fake's window (patch training); None: full frames.
+        """
+        images, w = self.run_G(z, bounds)
+        logits = self.run_D(images, bounds)                       # [B, 1]
         loss = tf.reduce_mean(tf.nn.softplus(-logits))
         stats = {"G/scores_fake": tf.reduce_mean(logits),
                  "G/signs_fake": tf.reduce_mean(tf.sign(logits))}
         return loss, stats, tf.cast(w, tf.float32)  # w_avg is float32 under any policy
 
-    def discriminator_loss(self, z, reals,
-                           do_r1: Union[bool, tf.Tensor] = True) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+    def discriminator_loss(self, z, reals, do_r1: Union[bool, tf.Tensor] = True,
+                           fake_bounds: Optional[tf.Tensor] = None,
+                           real_bounds: Optional[tf.Tensor] = None) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
         """Logistic D loss on G(z) and reals, plus R1 on the reals when `do_r1`.
+
+        fake_bounds, real_bounds [B, 4]: the windows of the fakes to render and of the reals
+        given (patch training; R1 then covers real patches too, at their scales). None: frames.
 
         `do_r1` may be a Python bool (chosen while tracing: no R1 work on steps without it) or
         a boolean tensor (one traced step for both kinds of iteration; R1 is computed and
@@ -102,9 +217,9 @@ class GANLoss:
         traced step's outputs keep one structure.
         """
         # Fakes are inputs to D here: no gradient may reach G from the D step.
-        fakes = tf.stop_gradient(self.run_G(z)[0])                # [B, R, R, 3]
-        fake_logits = self.run_D(fakes)                           # [B, 1]
-        real_logits, penalty = self._real_pass(reals, do_r1)      # [B, 1], [B]
+        fakes = tf.stop_gradient(self.run_G(z, fake_bounds)[0])   # [B, R, R, 3]
+        fake_logits = self.run_D(fakes, fake_bounds)              # [B, 1]
+        real_logits, penalty = self._real_pass(reals, do_r1, real_bounds)  # [B, 1], [B]
 
         loss_fake = tf.reduce_mean(tf.nn.softplus(fake_logits))
         loss_real = tf.reduce_mean(tf.nn.softplus(-real_logits))
@@ -118,12 +233,13 @@ class GANLoss:
                  "D/loss_r1": loss_r1}
         return loss, stats
 
-    def _real_pass(self, reals, do_r1):
+    def _real_pass(self, reals, do_r1, bounds=None):
         """(D(reals) [B, 1], R1 per sample [B] or zeros) from one D forward pass on the reals."""
         if self.r1_gamma == 0.0 or (isinstance(do_r1, (bool, int)) and not do_r1):
-            logits = self.run_D(reals)                            # no inner tape to record
+            logits = self.run_D(reals, bounds)                    # no inner tape to record
             return logits, tf.zeros(tf.shape(logits)[:1], tf.float32)
-        logits, penalty = real_logits_and_r1(self.D, reals)
+        scale = None if bounds is None else window_scale(bounds)
+        logits, penalty = real_logits_and_r1(self.D, reals, scale)
         if isinstance(do_r1, (bool, int)):
             return logits, penalty
         # A tensor flag masks R1 rather than skipping it: the gradient of a tf.cond around the

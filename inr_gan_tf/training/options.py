@@ -51,6 +51,17 @@ flags.DEFINE_float("fourier_lr_mult", 1.0, "Learning-rate multiplier of the pred
 # -- discriminator ------------------------------------------------------------------------
 flags.DEFINE_integer("d_channel_base", 16384, "D feature maps: min(base // res, max); 16384 = config-e.")
 flags.DEFINE_integer("d_channel_max", 512, "Largest D feature-map count.")
+# -- patch training: continuous scales (AnyResGAN-style, training/losses.py) --------------
+flags.DEFINE_float("patch_ratio", 0.0, "Share of each batch's views (D's reals and fakes, G's fakes) that are "
+                   "R x R patches of random windows instead of full frames, so a step renders as many "
+                   "points as without (0: full frames only, the paper).")
+flags.DEFINE_float("patch_min_scale", 0.25, "Smallest patch window side s in frame units (the largest is 1); "
+                   "a patch samples the image at density R / s.")
+flags.DEFINE_enum("patch_scale", "uniform", ["uniform", "log"], "Distribution of the patch window side s: "
+                  "uniform in s, or uniform in log s (as many patches per octave).")
+flags.DEFINE_enum("patch_cond", "projection", ["projection", "none"], "How D knows a view's scale with "
+                  "--patch_ratio > 0: projection (StyleGAN2-ADA's conditional D, on log2(1/s); frames "
+                  "have s = 1) or none (D sees patches and frames alike).")
 # -- optimization (App. A) ----------------------------------------------------------------
 flags.DEFINE_float("lr_hypernet", 5e-5, "Adam learning rate of the hypernetwork (mapping + connector).")
 flags.DEFINE_float("lr_inr", 5e-4, "Adam learning rate of the INR's shared parameters.")
@@ -84,6 +95,8 @@ RUN_RULES: Dict[str, Rule] = {
     "total_kimg": POSITIVE, "lr_hypernet": POSITIVE, "lr_inr": POSITIVE, "lr_d": POSITIVE,
     "fourier_lr_mult": POSITIVE, "ema_kimg": POSITIVE, "r1_gamma": NONNEGATIVE,
     "ema_rampup": NONNEGATIVE, "adam_beta1": BETA, "adam_beta2": BETA, "log_frequencies": at_least(0),
+    "patch_ratio": ("in [0, 1)", lambda v: 0 <= v < 1),
+    "patch_min_scale": ("in (0, 1]", lambda v: 0 < v <= 1),
 }
 
 
@@ -156,7 +169,7 @@ def run_config() -> dict:
         raise ValueError(f"--d_channel_base must be >= --resolution ({r}), got {FLAGS.d_channel_base}")
     if not FLAGS.data:
         raise ValueError("--data must name a source")
-    return {
+    config = {
         "generator": g,
         "discriminator": {"resolution": r, "channel_base": FLAGS.d_channel_base,
                           "channel_max": FLAGS.d_channel_max},
@@ -167,3 +180,20 @@ def run_config() -> dict:
         "loss": {"r1_gamma": FLAGS.r1_gamma, "r1_interval": FLAGS.r1_interval},
         "ema": {"ema_kimg": FLAGS.ema_kimg, "ema_rampup": FLAGS.ema_rampup},
     }
+    if FLAGS.patch_ratio > 0:
+        # Only with patches: a run without them keeps an identical config.json and still resumes.
+        config["patch"] = patch_config(FLAGS.batch_size)
+        if FLAGS.patch_cond != "none":
+            config["discriminator"]["scale_conditioning"] = FLAGS.patch_cond
+    return config
+
+
+def patch_config(batch_size: int) -> dict:
+    """The "patch" section (losses.Patches' arguments); every batch holds a patch and a frame."""
+    from inr_gan_tf.training.losses import Patches  # TensorFlow: imported only when used
+    patches = Patches(FLAGS.patch_ratio, FLAGS.patch_min_scale, FLAGS.patch_scale)
+    n = patches.count(batch_size)
+    if not 1 <= n < batch_size:
+        raise ValueError(f"--patch_ratio {FLAGS.patch_ratio} gives {n} patches in a batch of {batch_size}; "
+                         "each batch needs at least one patch and one full frame")
+    return patches.config()

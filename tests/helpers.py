@@ -1,8 +1,12 @@
 """Shared test fixtures' building blocks (tests/ is on sys.path under pytest's default import mode)."""
 import json
 import os
+import subprocess
+import sys
 
 import tensorflow as tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def write_run_dir(run, G, step: int, *, other_G=None, config_extra=None, max_to_keep: int = 1):
@@ -17,3 +21,23 @@ def write_run_dir(run, G, step: int, *, other_G=None, config_extra=None, max_to_
     tf.train.CheckpointManager(tf.train.Checkpoint(**objects), os.path.join(run, "checkpoints"),
                                max_to_keep=max_to_keep).save(checkpoint_number=step)
     return run
+
+
+def profiled_matmul_flops(fn, *specs) -> int:
+    """FLOPs of the MatMuls in fn's graph as TensorFlow's profiler counts them (= 2 x MACs)."""
+    from tensorflow.python.profiler import model_analyzer, option_builder
+    graph = tf.function(fn).get_concrete_function(*specs).graph
+    opts = option_builder.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    prof = model_analyzer.profile(graph, options=opts)
+    ops = {op.name: op.type for op in graph.get_operations()}
+    return sum(c.total_float_ops for c in prof.children if "MatMul" in ops.get(c.name, ""))
+
+
+def mirrored_vs_single(cfg: dict, tmp_path) -> dict:
+    """Runs tests/scripts/mirrored_vs_single.py (a process of its own: 2 logical CPUs must be set
+    before TensorFlow starts) and returns its result: max_abs_change, max_abs_diff."""
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "scripts", "mirrored_vs_single.py"),
+                          json.dumps(cfg), str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.python.profiler import model_analyzer, option_builder
+from helpers import profiled_matmul_flops
 
 from inr_gan_tf import coords, sampling
 from inr_gan_tf.model import Generator, build_generator, complexity, make_plan, presets
@@ -126,14 +126,6 @@ def test_bad_configs_fail_with_clear_errors():
         build_generator(dict(cfg, blocks=[dict(presets.block(16, 8, 1, 4), widht=3)]))
 
 
-def _profiled_matmul_flops(fn, *specs):
-    graph = tf.function(fn).get_concrete_function(*specs).graph
-    opts = option_builder.ProfileOptionBuilder.float_operation()
-    opts["output"] = "none"
-    prof = model_analyzer.profile(graph, options=opts)
-    ops = {op.name: op.type for op in graph.get_operations()}
-    return sum(c.total_float_ops for c in prof.children if "MatMul" in ops.get(c.name, ""))
-
 
 @pytest.mark.parametrize("size", [(16, 16), (8, 8), (32, 24)])
 def test_mac_counter_matches_tensorflow_profiler(G, size):
@@ -143,7 +135,7 @@ def test_mac_counter_matches_tensorflow_profiler(G, size):
     def one_image(z):
         return G.render_grid(G.params(z), h, w)
 
-    flops = _profiled_matmul_flops(one_image, tf.TensorSpec([1, G.z_dim]))
+    flops = profiled_matmul_flops(one_image, tf.TensorSpec([1, G.z_dim]))
     assert flops == 2 * complexity.macs(cfg, h, w)["total"]
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.python.profiler import model_analyzer, option_builder
+from helpers import profiled_matmul_flops
 
 from inr_gan_tf import coords, sampling
 from inr_gan_tf.model import (FourierFeatures, Generator, LogFrequencyFeatures, build_generator, complexity,
@@ -172,19 +172,11 @@ def test_every_table1_variant_takes_the_options(modulation, fourier):
     assert G.inr.hidden[0][0].input_dim == feat_dim + (G.mapping_width if modulation == "shared" else 0)
 
 
-def _profiled_matmul_flops(fn, *specs):
-    graph = tf.function(fn).get_concrete_function(*specs).graph
-    opts = option_builder.ProfileOptionBuilder.float_operation()
-    opts["output"] = "none"
-    prof = model_analyzer.profile(graph, options=opts)
-    ops = {op.name: op.type for op in graph.get_operations()}
-    return sum(c.total_float_ops for c in prof.children if "MatMul" in ops.get(c.name, ""))
-
 
 @pytest.mark.parametrize("size", [(16, 16), (8, 8), (32, 24)])
 def test_mac_counter_matches_tensorflow_profiler_with_the_options(Gb, size):
     h, w = size
-    flops = _profiled_matmul_flops(lambda z: Gb.render_grid(Gb.params(z), h, w), tf.TensorSpec([1, Gb.z_dim]))
+    flops = profiled_matmul_flops(lambda z: Gb.render_grid(Gb.params(z), h, w), tf.TensorSpec([1, Gb.z_dim]))
     counted = complexity.macs(Gb.get_config(), h, w)
     assert flops == 2 * counted["total"]
     assert counted["points_per_block"][:-1] == [len(c) for c in Gb.grid_plan(h, w).centres]

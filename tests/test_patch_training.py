@@ -5,16 +5,14 @@ inside the frame (no tf.unique, XLA); D's scale conditioning; finite gradients w
 patches; patch_ratio=0 is the frames-only run; exact resume, mixed precision, MirroredStrategy.
 """
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from absl import flags
+from helpers import mirrored_vs_single
 
 from inr_gan_tf import coords
 from inr_gan_tf.model import build_generator, presets
@@ -23,7 +21,6 @@ from inr_gan_tf.model.discriminator import Discriminator
 from inr_gan_tf.training import options  # noqa: F401  (defines the flags)
 from inr_gan_tf.training.losses import GANLoss, Patches, window_points, with_frames
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 R = 16
 TINY_D = dict(resolution=R, channel_base=128, channel_max=16)
 
@@ -276,9 +273,6 @@ def test_xla_step_with_patches(tmp_path):
 def test_mirrored_step_with_patches_on_two_logical_cpus_equals_one_device(tmp_path):
     cfg = _config()
     cfg["discriminator"]["mbstd_group_size"] = 1  # as in test_train: groups of 1, one function
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "scripts", "mirrored_vs_single.py"),
-                          json.dumps(cfg), str(tmp_path)], capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = mirrored_vs_single(cfg, tmp_path)
     assert result["max_abs_change"] > 0.1
     assert result["max_abs_diff"] < 5e-6

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from absl import flags
+from helpers import mirrored_vs_single
 
 from inr_gan_tf.model import presets
 from inr_gan_tf.training import options  # noqa: F401  (defines the flags)
@@ -171,10 +172,7 @@ def test_mirrored_step_on_two_logical_cpus_equals_one_device(tmp_path):
     # Minibatch-stddev groups span the batch each replica sees; groups of 1 make the two
     # layouts compute the same function.
     cfg["discriminator"]["mbstd_group_size"] = 1
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "scripts", "mirrored_vs_single.py"),
-                          json.dumps(cfg), str(tmp_path)], capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = mirrored_vs_single(cfg, tmp_path)
     assert result["max_abs_change"] > 0.1
     assert result["max_abs_diff"] < 5e-6
 

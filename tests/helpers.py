@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import tensorflow as tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,3 +42,15 @@ def mirrored_vs_single(cfg: dict, tmp_path) -> dict:
                           json.dumps(cfg), str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
+    """uint8 [N, H, W, C] -> separable Gaussian blur, reflect borders, back to uint8."""
+    r = int(np.ceil(3 * sigma))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k /= k.sum()
+    h, w = images.shape[1:3]
+    x = np.pad(images.astype(np.float32), ((0, 0), (r, r), (r, r), (0, 0)), mode="reflect")
+    x = sum(k[i] * x[:, i:i + h] for i in range(2 * r + 1))
+    x = sum(k[i] * x[:, :, i:i + w] for i in range(2 * r + 1))
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)

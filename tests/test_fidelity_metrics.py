@@ -14,6 +14,7 @@ import glob
 import json
 
 import numpy as np
+from helpers import gaussian_blur
 import pytest
 import tensorflow as tf
 
@@ -41,16 +42,6 @@ def reals():
     return {32: _procedural(128, 32), 64: _procedural(128, 64)}
 
 
-def blur(images: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur, reflect borders, back to uint8."""
-    r = int(np.ceil(3 * sigma))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    k /= k.sum()
-    h, w = images.shape[1:3]
-    x = np.pad(images.astype(np.float32), ((0, 0), (r, r), (r, r), (0, 0)), mode="reflect")
-    x = sum(k[i] * x[:, i:i + h] for i in range(2 * r + 1))
-    x = sum(k[i] * x[:, :, i:i + w] for i in range(2 * r + 1))
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
 def checkerboard(images: np.ndarray, amplitude: float) -> np.ndarray:
@@ -131,7 +122,7 @@ def test_metric_is_low_for_real_halves_and_grows_with_blur_and_speckle(name, rea
     a, b = x[:64], x[64:]
     assert metric(a, a) == 0
     halves = metric(a, b)
-    blurred = [metric(a, blur(b, s)) for s in (0.5, 1, 2)]
+    blurred = [metric(a, gaussian_blur(b, s)) for s in (0.5, 1, 2)]
     salted = [metric(a, salt(b, f)) for f in (0.005, 0.01, 0.02)]
     assert halves < blurred[0] < blurred[1] < blurred[2], (halves, blurred)
     assert halves < salted[0] < salted[1] < salted[2], (halves, salted)
@@ -152,7 +143,7 @@ def test_spectral_sees_a_checkerboard_that_swd_cannot_tell_from_noise(reals):
     for amp in (1, 2):  # SWD moves by less than twice its spread over random splits
         assert swd(a, checkerboard(b, amp), **FAST)["mean"] - halves < 2 * noise, (split_swd, halves)
     # Blur removes energy: the signed high band goes negative (and saturates at the noise floor).
-    assert all(S.spectral_distance(a, blur(b, s))["high_diff"] < -0.3 for s in (0.5, 1, 2))
+    assert all(S.spectral_distance(a, gaussian_blur(b, s))["high_diff"] < -0.3 for s in (0.5, 1, 2))
 
 
 # ---- patch windows: rendered only at the crop = crop of the full render -----------------------
@@ -205,14 +196,14 @@ def _lines(path):
 
 @pytest.fixture
 def counted(monkeypatch):
-    """Counts real-image streams (cache misses of crops and spectra)."""
+    """Counts the passes over the real images (cache misses of descriptors and spectra)."""
     calls = []
-    stream = registry.iter_real_images
+    real_stream = registry.real_stream
 
-    def count(source, resolution, num, *a, **k):
+    def count(opts, resolution, what):
         calls.append(resolution)
-        return stream(source, resolution, num, *a, **k)
-    monkeypatch.setattr(registry, "iter_real_images", count)
+        return real_stream(opts, resolution, what)
+    monkeypatch.setattr(registry, "real_stream", count)
     return calls
 
 
@@ -221,7 +212,7 @@ def test_registry_round_trip_records_the_factor_and_caches_the_real_side(G, tmp_
     patch = registry.calc_metric("patch_swd", G, "procedural", **kw)
     spec = registry.calc_metric("upsampled_spectral", G, "procedural", **kw)
     assert registry.calc_metric("patch_swd", G, "procedural", **kw)["results"] == patch["results"]
-    assert counted == [64, 64]  # crops and spectrum once each; the repeat read the cache
+    assert counted == [64, 64]  # crop descriptors and spectrum once each; the repeat read the cache
     assert patch["superres"] == spec["superres"] == 4 and patch["resolution"] == spec["resolution"] == 64
     assert {"inr", "nearest", "bilinear", "bicubic", "inr_16"} <= set(patch["results"])
     keys = {f"{v}_{k}" for v in ("inr", "bicubic") for k in ("dist", "high", "high_diff")}
@@ -230,10 +221,11 @@ def test_registry_round_trip_records_the_factor_and_caches_the_real_side(G, tmp_
     lines = _lines(tmp_path / "metric-patch_swd.jsonl")
     assert len(lines) == 2 and all(line["superres"] == 4 for line in lines)
     assert _lines(tmp_path / "metric-upsampled_spectral.jsonl")[0]["results"] == spec["results"]
-    # Another crop seed is another cache entry; only crops and spectra are stored, no 4R images.
+    # Another crop seed is another cache entry; only the crops' SWD descriptors and spectra
+    # are stored, no images at all.
     registry.calc_metric("patch_swd", G, "procedural", **dict(kw, seed=1))
     stats = sorted(p.split("/")[-1].split("-")[0] for p in glob.glob(str(tmp_path / "cache" / "stats" / "*")))
-    assert stats == ["crops", "crops", "spectrum"]
+    assert stats == ["descriptors", "descriptors", "spectrum"]
     # The factor is ignored (None) by the metrics at R (test_metrics: its default), must be >= 2.
     plain = registry.calc_metric("spectral", G, "procedural", **kw)
     assert plain["superres"] is None and plain["resolution"] == 16 and "high_diff" in plain["results"]

@@ -202,19 +202,14 @@ def test_keras_inception_v3_weights_file_loads(tmp_path, images):
 
 @pytest.fixture
 def counted(monkeypatch):
-    """Counts how often the real side is computed (not read from the cache)."""
-    calls = {"images": 0, "features": 0}
-    load, feats = registry.load_real_images, registry.compute_real_features
+    """Counts the passes over the real images (cache misses), by what they computed."""
+    calls = []
+    real_stream = registry.real_stream
 
-    def count_load(*a, **k):
-        calls["images"] += 1
-        return load(*a, **k)
-
-    def count_feats(*a, **k):
-        calls["features"] += 1
-        return feats(*a, **k)
-    monkeypatch.setattr(registry, "load_real_images", count_load)
-    monkeypatch.setattr(registry, "compute_real_features", count_feats)
+    def count(opts, resolution, what):
+        calls.append(what.split()[0])
+        return real_stream(opts, resolution, what)
+    monkeypatch.setattr(registry, "real_stream", count)
     return calls
 
 
@@ -228,13 +223,14 @@ def test_swd_writes_jsonl_and_scalars_and_caches_reals(G, tmp_path, counted):
     writer = tf.summary.create_file_writer(str(tmp_path / "tb"))
     first = registry.calc_metric("swd", G, "procedural", writer=writer, **kw)
     second = registry.calc_metric("swd", G, "procedural", **kw)
-    assert counted["images"] == 1  # the second call read the cache
+    assert counted == ["SWD"]  # the second call read the cache
     assert first["results"] == second["results"] and set(first["results"]) == {"mean", "16"}
     lines = _lines(tmp_path / "metric-swd.jsonl")
     assert len(lines) == 2 and lines[0]["results"] == first["results"]
     assert lines[0]["num_images"] == N_SMALL and lines[0]["num_real"] == N_SMALL
     assert lines[0]["step"] == 3 and lines[0]["resolution"] == 16 and lines[0]["features"] is None
     assert lines[0]["superres"] is None  # swd has no factor
+    assert lines[0]["seconds"] > 0 and lines[0]["peak_rss_mb"] > 100  # TF alone is more
     tags = {v.tag for e in tf.compat.v1.train.summary_iterator(glob.glob(str(tmp_path / "tb" / "*"))[0])
             for v in e.summary.value}
     assert tags == {"metrics/swd/mean", "metrics/swd/16"}
@@ -248,8 +244,8 @@ def test_feature_metrics_use_cached_real_statistics(G, tmp_path, counted, standi
         assert first["features"] == "keras_model:" + F.file_identity(standin)
         assert registry.calc_metric(name, G, "procedural", **kw)["results"] == first["results"]
         assert len(_lines(tmp_path / f"metric-{name}.jsonl")) == 2
-    # Moments (FID) and features (KID, PR share them) once each; images once for all three.
-    assert counted == {"images": 1, "features": 2}
+    # Moments (FID) first, then features (KID, PR share them): two passes over the reals.
+    assert counted == ["moments", "features"]
     assert first["results"]["precision"] <= 1 and first["results"]["recall"] <= 1
 
 

@@ -4,6 +4,7 @@ import importlib
 import itertools
 
 import numpy as np
+from helpers import gaussian_blur
 import pytest
 
 from inr_gan_tf.data import load_noto_emoji
@@ -13,16 +14,6 @@ S = importlib.import_module("inr_gan_tf.metrics.swd")  # the package's `swd` is 
 FAST = dict(patches_per_image=32, dirs_per_repeat=128, repeats=2)  # ~0.3 s a call at 200 x 32^2
 
 
-def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
-    """uint8 [N, H, W, C] -> separable Gaussian blur, reflect borders, back to uint8."""
-    r = int(np.ceil(3 * sigma))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    k /= k.sum()
-    h, w = images.shape[1:3]
-    x = np.pad(images.astype(np.float32), ((0, 0), (r, r), (r, r), (0, 0)), mode="reflect")
-    x = sum(k[i] * x[:, i:i + h] for i in range(2 * r + 1))
-    x = sum(k[i] * x[:, :, i:i + w] for i in range(2 * r + 1))
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")

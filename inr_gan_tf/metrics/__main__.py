@@ -8,6 +8,9 @@ run's data (config.json "data", or --data), prints a table, appends one line per
 `--superres=F` sets the factor of the metrics above the training grid (upsampled_*, patch_swd).
 `--real_vs_real --data=procedural --resolution=32` scores real images in a model's place (the
 second half of 2 x num reals against the first): the baseline table, printed, nothing written.
+
+Every metric streams its images (memory does not grow with --num), shows a progress line per
+pass when stdout is a terminal, and records its wall time and peak memory in the JSONL line.
 """
 import argparse
 import json
@@ -42,9 +45,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--data", help="Data source spec (default: config.json's \"data\").")
     p.add_argument("--num", type=int, help="Images per side, overriding each metric's default "
                    "(e.g. 50000 for fid50k); small values are for quick CPU checks.")
-    p.add_argument("--inception", help="Inception weights for FID/KID/PR: Keras' InceptionV3 notop "
-                   ".h5, a SavedModel directory or a .keras model (default: $INR_GAN_INCEPTION, "
-                   "then the cache, then a download).")
+    p.add_argument("--inception", help="Inception network for FID/KID/PR: the standard FID graph "
+                   "classify_image_graph_def.pb (published numbers; see the README), Keras' "
+                   "InceptionV3 notop .h5, a SavedModel directory or a .keras model (default: "
+                   "$INR_GAN_INCEPTION, then the cache, then a download of the Keras weights).")
     p.add_argument("--cache_dir", help="Cache for weights and real statistics (default: "
                    "$INR_GAN_CACHE or ~/.cache/inr_gan_tf).")
     p.add_argument("--batch_size", type=int, default=32, help="Images per generator/Inception batch.")
@@ -108,11 +112,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         os.path.join(run_dir, "logs", "metrics"))
     records = []
     for name in names:
-        records.append(registry.calc_metric(
-            name, G, source, run_dir=run_dir, num=args.num, feature_path=args.inception,
-            cache=args.cache_dir, batch_size=args.batch_size, seed=args.seed,
-            truncation=args.truncation, superres=args.superres, step=provenance["step"],
-            snapshot=provenance["checkpoint"], writer=writer))
+        try:
+            records.append(registry.calc_metric(
+                name, G, source, run_dir=run_dir, num=args.num, feature_path=args.inception,
+                cache=args.cache_dir, batch_size=args.batch_size, seed=args.seed,
+                truncation=args.truncation, superres=args.superres, step=provenance["step"],
+                snapshot=provenance["checkpoint"], writer=writer))
+        except (ValueError, FileNotFoundError) as e:  # bad data, --num or weights: one line
+            raise SystemExit(f"{name}: {e}") from None
         _progress(records[-1], "fakes")
     print(f"{provenance['checkpoint']} (step {provenance['step']}), data {source}")
     print(format_table(records))
@@ -122,17 +129,21 @@ def main(argv: Optional[List[str]] = None) -> int:
 def _progress(r: dict, what: str) -> None:
     factor = f", superres {r['superres']}" if r.get("superres") else ""
     print(f"{r['metric']}: {r['num_images']} {what} vs {r['num_real']} reals at "
-          f"{r['resolution']}x{r['resolution']}{factor} in {r['seconds']:.1f} s", file=sys.stderr)
+          f"{r['resolution']}x{r['resolution']}{factor} in {r['seconds']:.1f} s, peak memory "
+          f"{r['peak_rss_mb']:.0f} MB", file=sys.stderr)
 
 
 def _real_vs_real(args, names) -> int:
     from inr_gan_tf.metrics import registry  # pylint: disable=import-outside-toplevel
     records = []
     for name in names:
-        records.append(registry.real_vs_real(
-            name, args.data, args.resolution, num=args.num, superres=args.superres,
-            feature_path=args.inception, cache=args.cache_dir, batch_size=args.batch_size,
-            seed=args.seed))
+        try:
+            records.append(registry.real_vs_real(
+                name, args.data, args.resolution, num=args.num, superres=args.superres,
+                feature_path=args.inception, cache=args.cache_dir, batch_size=args.batch_size,
+                seed=args.seed))
+        except (ValueError, FileNotFoundError) as e:
+            raise SystemExit(f"{name}: {e}") from None
         _progress(records[-1], "reals (second half)")
     print(f"real vs real: data {args.data}, training resolution {args.resolution}")
     print(format_table(records))

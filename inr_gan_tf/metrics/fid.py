@@ -2,6 +2,8 @@
 
     mu, sigma = feature_moments(real_feats)
     fid_from_features(fake_feats, mu, sigma)          # Heusel et al. 2017
+    stats = FeatureStats(); stats.add(batch) ...; stats.moments()   # the same, streamed
+    keep = FeatureReservoir(50000); keep.add(batch) ...; keep.features  # bounded sample
     kid(real_feats, fake_feats)                       # Binkowski et al. 2018, unbiased MMD^2
     precision_recall(real_feats, fake_feats, k=3)     # Kynkaanniemi et al. 2019
 
@@ -9,6 +11,10 @@ The formulas follow the public reference implementations, so differences in the 
 from the features, not from the statistics: the Frechet distance as pytorch-fid computes it
 (eps offset when sqrtm of a near-singular product fails), KID and precision/recall as
 StyleGAN2-ADA's `kernel_inception_distance.py` / `precision_recall.py`. NumPy + SciPy only.
+
+Streaming (registry.py feeds batches): FID needs only the running mean and covariance (D^2
+float64, whatever N); KID and precision/recall need the feature vectors themselves (random
+subsets, k-NN), kept in a bounded reservoir: 50k x 2048 float32 is 400 MB, the images are not kept.
 """
 from typing import Dict, Tuple
 
@@ -31,6 +37,96 @@ def feature_moments(features) -> Tuple[np.ndarray, np.ndarray]:
     if len(x) < 2:
         raise ValueError(f"need at least 2 feature vectors for a covariance, got {len(x)}")
     return x.mean(axis=0), np.cov(x, rowvar=False)
+
+
+class FeatureStats:
+    """Running mean and covariance of feature batches [b, D] in float64.
+
+    Blocks of rows are merged with the pairwise update of Chan, Golub & LeVeque (1979): each
+    block's own mean and centred scatter, then a rank-one correction for the shift of the
+    means. Unlike raw sums of x x^T it does not cancel catastrophically when |mean| >> std, and
+    it matches np.cov of all the features to float64 rounding. Batches are gathered into blocks
+    of about `block` rows first: the D x D update costs as much for 32 rows as for 1024.
+    """
+
+    def __init__(self, block: int = 1024):  # rows per merge: block * D float64 held at most
+        self.count, self.mean, self._scatter = 0, None, None
+        self.block, self._pending, self._pending_rows = int(block), [], 0
+
+    def add(self, features, name: str = "features") -> "FeatureStats":
+        x = _features(features, name)
+        dim = self.mean.shape[0] if self.mean is not None else (
+            self._pending[0].shape[1] if self._pending else x.shape[1])
+        if x.shape[1] != dim:
+            raise ValueError(f"{name}: {x.shape[1]} features, earlier batches {dim}")
+        self._pending.append(x)
+        self._pending_rows += len(x)
+        if self._pending_rows >= self.block:
+            self._merge()
+        return self
+
+    def _merge(self) -> None:
+        if not self._pending:
+            return
+        x = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._pending, self._pending_rows = [], 0
+        n, mean = len(x), x.mean(axis=0)
+        centred = x - mean  # [n, D]
+        if self.count == 0:
+            self.count, self.mean, self._scatter = n, mean, centred.T @ centred
+            return
+        total = self.count + n
+        delta = mean - self.mean
+        # The rank-one term rides along as one more row: one D x D product, one in-place add.
+        rows = np.concatenate([centred, np.sqrt(self.count * n / total) * delta[None]])
+        self._scatter += rows.T @ rows  # [D, D]
+        self.mean = self.mean + delta * (n / total)
+        self.count = total
+
+    def moments(self) -> Tuple[np.ndarray, np.ndarray]:
+        """(mean [D], unbiased covariance [D, D]), as feature_moments of all the batches."""
+        self._merge()
+        if self.count < 2:
+            raise ValueError(f"need at least 2 feature vectors for a covariance, got {self.count}")
+        return self.mean.copy(), self._scatter / (self.count - 1)
+
+
+class FeatureReservoir:
+    """At most `capacity` feature vectors of a stream: all of them, in order, while they fit;
+    beyond that a uniform random sample (Vitter's algorithm R, seeded), so KID and
+    precision/recall see a bounded set whatever N. Stored as float32: the extractors compute in
+    float32, so nothing is lost."""
+
+    def __init__(self, capacity: int, seed: int = 0):
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity, self.seen = int(capacity), 0
+        self._rng = np.random.default_rng((int(seed), 7))  # 7: apart from other seeded streams
+        self._parts, self._buffer = [], None
+
+    def add(self, features, name: str = "features") -> "FeatureReservoir":
+        x = _features(features, name).astype(np.float32)
+        fit = min(len(x), max(self.capacity - self.seen, 0))
+        if fit:
+            self._parts.append(x[:fit])
+        if fit < len(x):  # past capacity: slot j = randint(0, i] for item i, kept if j < capacity
+            buf = self.features
+            slots = self._rng.integers(0, np.arange(self.seen + fit, self.seen + len(x)) + 1)
+            for row, slot in zip(x[fit:], slots):
+                if slot < self.capacity:
+                    buf[slot] = row
+        self.seen += len(x)
+        return self
+
+    @property
+    def features(self) -> np.ndarray:
+        """float32 [min(seen, capacity), D] (joined once, then updated in place)."""
+        if self._buffer is None or self._parts:
+            parts = ([] if self._buffer is None else [self._buffer]) + self._parts
+            if not parts:
+                raise ValueError("no features were added")
+            self._buffer, self._parts = np.concatenate(parts), []
+        return self._buffer
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
@@ -81,7 +177,8 @@ def kid(real_features, fake_features, *, num_subsets: int = 100, max_subset_size
     n = real.shape[1]
     m = min(len(real), len(fake), max_subset_size)
     if m < 2:
-        raise ValueError(f"KID needs at least 2 samples per set, got {len(real)} and {len(fake)}")
+        raise ValueError(f"KID needs at least 2 samples per set, got {len(real)} real and "
+                         f"{len(fake)} fake feature vectors")
     rng = np.random.default_rng(seed)
     t = 0.0
     for _ in range(num_subsets):
@@ -139,5 +236,9 @@ def precision_recall(real_features, fake_features, *, k: int = 3,
     fake = _features(fake_features, "fake features")
     if real.shape[1] != fake.shape[1]:
         raise ValueError(f"feature sizes differ: {real.shape[1]} vs {fake.shape[1]}")
+    for side, x in (("real", real), ("fake", fake)):
+        if len(x) <= k:
+            raise ValueError(f"precision/recall with k={k} needs more than {k} {side} feature "
+                             f"vectors, got {len(x)}")
     return {"precision": manifold_coverage(real, knn_radii(real, k, budget=budget), fake, budget=budget),
             "recall": manifold_coverage(fake, knn_radii(fake, k, budget=budget), real, budget=budget)}

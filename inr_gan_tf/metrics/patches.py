@@ -4,7 +4,8 @@
     upsampled_batches(G, seeds, factor=4, patch_seed=0)   # the same, as R x R crops of the 4R grid
     patch_swd(reals_4r, fakes_4r, size=R)                 # plain function on image arrays
 
-Registered metrics (the factor f is `superres`; the real side is the registry's cache):
+Registered metrics (the factor f is `superres`; the real side is the registry's cache of
+statistics; every variant is streamed into its own sink, batch by batch):
   upsampled_swd, upsampled_fid (paper Sec. 4.2, Fig. 10; default f = 2): the INR rendered on the
       fR grid ('inr') and the same samples' R render resized to fR by each of UPSAMPLERS, all
       against real images at fR; keys as swd's, prefixed by the variant.
@@ -15,7 +16,7 @@ Registered metrics (the factor f is `superres`; the real side is the registry's 
       pFID, Chai et al. 2022). The fakes are rendered only at the crop's points (G.render with
       per-sample window coordinates), so they cost an R render whatever f; the real crop is a
       crop of the real fR image, so exact; the baselines crop the same windows from the R
-      render resized to fR. Only the real crops are cached (not the fR images).
+      render resized to fR. Only the SWD descriptors of the real crops are cached.
 
 All of them need real images at fR: procedural renders them exactly at any resolution; a source
 stored at a fixed size is itself upsampled above it, and the baselines then look better than
@@ -23,8 +24,9 @@ they are.
 
 The window of image k depends on (seed, k) only: fake k (seed k) and real k (subset index k)
 share positions (common random numbers, as swd.py's patches), and real_vs_real's second half
-keeps the windows of its indices. Memory: upsampled_swd and patch_swd hold the uint8 images
-of each variant (SWD normalises over the whole set); the others stream.
+keeps the windows of its indices. Memory: upsampled_fid and the spectra keep running sums per
+variant; upsampled_swd and patch_swd keep each variant's SWD descriptors (or its uint8 images
+where those are smaller, swd.DescriptorSet): SWD normalises over the whole set.
 """
 from typing import Dict, Iterator, Optional, Sequence
 
@@ -33,6 +35,7 @@ import numpy as np
 from inr_gan_tf.metrics import fid as fid_lib
 from inr_gan_tf.metrics import registry
 from inr_gan_tf.metrics import spectral as spectral_lib
+from inr_gan_tf.metrics import stream
 from inr_gan_tf.metrics.swd import SWDReference, swd
 from inr_gan_tf.seeds import seed_latents, to_uint8
 
@@ -138,55 +141,34 @@ class ModelViews:
 
 
 class RealViews:
-    """The fake side of real_vs_real: the second half of the loaded reals, at R (the model's
-    training resolution), fR or as crops, with the same upsampler variants as ModelViews."""
+    """The fake side of real_vs_real: reals start .. stop - 1 of the seeded subset (those after
+    the reference), streamed at R (the model's training resolution), fR or as crops, with the
+    same upsampler variants as ModelViews."""
     name = "real"
 
-    def __init__(self, opts, resolution: int):
-        self.opts, self.resolution = opts, int(resolution)
-        loaded = registry.loaded_real_images(opts, self.resolution)
-        self.start = len(loaded) // 2  # registry.reference takes [:start]
-        self.num = len(loaded) - self.start
+    def __init__(self, opts, resolution: int, *, start: int, stop: int):
+        self.opts, self.resolution, self.start, self.stop = opts, int(resolution), int(start), int(stop)
+        self.num = self.stop - self.start
+
+    def _stream(self, resolution: int, batch: int):
+        return stream.real_batches(self.opts.data, resolution, self.stop, batch, start=self.start,
+                                   exact=True)
 
     def batches(self, factor: int = 1, patch_seed: Optional[int] = None):
-        opts, r, factor = self.opts, self.resolution, int(factor)
-        low = registry.loaded_real_images(opts, r)[self.start:]
+        r, factor = self.resolution, int(factor)
+        batch = stream.batch_for(factor * r, self.opts.batch_size)
         if factor == 1:
-            high = low
-        elif patch_seed is None:
-            high = registry.loaded_real_images(opts, factor * r)[self.start:]
-        else:
-            high = loaded_real_crops(opts, factor)[self.start:]
-        for i in range(0, self.num, opts.batch_size):
-            j = min(i + opts.batch_size, self.num)
-            out = {"real": high[i:j]}
-            if factor > 1:
-                windows = None if patch_seed is None else \
-                    patch_windows(range(self.start + i, self.start + j), factor * r, r, patch_seed)
-                out.update(upsampled_views(low[i:j].astype(np.float32) / 127.5 - 1, factor, windows))
+            yield from ({"real": low} for low in self._stream(r, batch))
+            return
+        k = self.start
+        # Both streams re-chunk the same index range with one batch size: aligned batches.
+        for low, high in zip(self._stream(r, batch), self._stream(factor * r, batch)):
+            windows = None if patch_seed is None else \
+                patch_windows(range(k, k + len(low)), factor * r, r, patch_seed)
+            out = {"real": high if windows is None else crop(high, windows, r)}
+            out.update(upsampled_views(low.astype(np.float32) / 127.5 - 1, factor, windows))
+            k += len(low)
             yield out
-
-
-def _variant_images(opts, **kwargs) -> Dict[str, np.ndarray]:
-    batches = list(opts.fakes.batches(**kwargs))
-    return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
-
-
-# ---- real crops, cached -----------------------------------------------------------------------
-
-def loaded_real_crops(opts, factor: int) -> np.ndarray:
-    """uint8 [num_real, R, R, 3]: real image k at fR cropped at window k (seed opts.seed).
-    Cached; the fR images are streamed, not kept."""
-    r, full = opts.resolution, factor * opts.resolution
-    key = registry.real_key(opts, full, crop=r, superres=factor, crop_seed=opts.seed)
-
-    def compute():
-        crops, k = [], 0
-        for batch in registry.iter_real_images(opts.source, full, opts.num_real):
-            crops.append(crop(batch, patch_windows(range(k, k + len(batch)), full, r, opts.seed), r))
-            k += len(batch)
-        return {"crops": np.concatenate(crops)}
-    return registry.cached(opts.cache, "crops", key, compute)["crops"]
 
 
 def patch_swd(reals, fakes, *, size: int, seed: int = 0, **swd_kwargs) -> Dict:
@@ -203,20 +185,22 @@ def patch_swd(reals, fakes, *, size: int, seed: int = 0, **swd_kwargs) -> Dict:
 
 # ---- the metrics ------------------------------------------------------------------------------
 
-def _swd_variants(ref: SWDReference, images: Dict[str, np.ndarray]) -> Dict[str, float]:
-    scores = {k: registry.swd_results(ref(x), k) for k, x in images.items()}
+def _swd_variants(ref: SWDReference, opts, **batches) -> Dict[str, float]:
+    sides = registry.fake_sinks(opts, ref.new_side, "SWD descriptors", **batches)
+    scores = {}
+    for k in list(sides):  # one variant's normalised descriptors in memory at a time
+        scores[k] = registry.swd_results(ref(sides.pop(k)), k)
     # Means first, then per level: interpolation artefacts live mostly in the finest band.
     return {**{k: s[k] for k, s in scores.items()},
             **{key: v for k, s in scores.items() for key, v in s.items() if key != k}}
 
 
-@registry.register_metric("upsampled_swd", num=4096, superres=2, description="SWD at superres x "
-                          "the training resolution: INR render vs nearest/bilinear/bicubic "
-                          "upsampling (paper Fig. 10)")
+@registry.register_metric("upsampled_swd", num=4096, superres=2, min_num=1, description="SWD at "
+                          "superres x the training resolution: INR render vs nearest/bilinear/"
+                          "bicubic upsampling (paper Fig. 10)")
 def _upsampled_swd(opts) -> Dict[str, float]:
-    reals = registry.reference(opts, registry.real_images(opts, opts.superres * opts.resolution))
-    ref = SWDReference(reals, seed=opts.seed)
-    return _swd_variants(ref, _variant_images(opts, factor=opts.superres))
+    ref = registry.real_swd(opts, opts.superres * opts.resolution)
+    return _swd_variants(ref, opts, factor=opts.superres)
 
 
 @registry.register_metric("upsampled_fid", num=50000, superres=2, description="FID at superres x "
@@ -224,33 +208,30 @@ def _upsampled_swd(opts) -> Dict[str, float]:
                           "upsampling (paper Fig. 10)")
 def _upsampled_fid(opts) -> Dict[str, float]:
     mu, sigma = registry.real_moments(opts, opts.superres * opts.resolution)
-    feats = {}
-    for batch in opts.fakes.batches(factor=opts.superres):
-        for k, images in batch.items():
-            feats.setdefault(k, []).append(opts.extractor(images))
-    return {k: fid_lib.fid_from_features(np.concatenate(v), mu, sigma) for k, v in feats.items()}
+    sinks = registry.fake_feature_sinks(opts, moments=True, factor=opts.superres)
+    return {k: fid_lib.frechet_distance(*s.stats.moments(), mu, sigma) for k, s in sinks.items()}
 
 
-@registry.register_metric("upsampled_spectral", num=4096, superres=4, description="spectral "
-                          "distance at superres x the training resolution for the INR render and "
-                          "nearest/bilinear/bicubic upsampling; <variant>_high_diff is the signed "
-                          "log10 power gap in the top frequency band")
+@registry.register_metric("upsampled_spectral", num=4096, superres=4, min_num=1, description=
+                          "spectral distance at superres x the training resolution for the INR "
+                          "render and nearest/bilinear/bicubic upsampling; <variant>_high_diff is "
+                          "the signed log10 power gap in the top frequency band")
 def _upsampled_spectral(opts) -> Dict[str, float]:
     size = opts.superres * opts.resolution
     real = registry.real_spectrum(opts, size)
-    stats = {}
-    for batch in opts.fakes.batches(factor=opts.superres):
-        for k, images in batch.items():
-            stats.setdefault(k, spectral_lib.SpectrumStats()).add(images)
+    stats = registry.fake_sinks(opts, lambda key: spectral_lib.SpectrumStats(), "ring power",
+                                factor=opts.superres)
     return {f"{k}_{key}": v for k, s in stats.items()
             for key, v in spectral_lib.compare_spectra(real, s.mean_power, size).items()}
 
 
-@registry.register_metric("patch_swd", num=4096, superres=4, description="SWD of random R x R "
-                          "crops of superres x R renders vs crops of real superres x R images "
+@registry.register_metric("patch_swd", num=4096, superres=4, min_num=1, description="SWD of random "
+                          "R x R crops of superres x R renders vs crops of real superres x R images "
                           "(cf. AnyResGAN pFID), INR vs nearest/bilinear/bicubic upsampling")
 def _patch_swd(opts) -> Dict[str, float]:
-    reals = registry.reference(opts, loaded_real_crops(opts, opts.superres))
-    opts.info.update(num_real=len(reals), resolution=opts.superres * opts.resolution)
-    ref = SWDReference(reals, seed=opts.seed)
-    return _swd_variants(ref, _variant_images(opts, factor=opts.superres, patch_seed=opts.seed))
+    r, full = opts.resolution, opts.superres * opts.resolution
+
+    def crops(images, k):  # real image k at fR -> its window k (seed opts.seed)
+        return crop(images, patch_windows(range(k, k + len(images)), full, r, opts.seed), r)
+    ref = registry.real_swd(opts, full, crops, crop=r, superres=opts.superres, crop_seed=opts.seed)
+    return _swd_variants(ref, opts, factor=opts.superres, patch_seed=opts.seed)

@@ -5,37 +5,47 @@
     real_vs_real('spectral', 'procedural', 32, num=512)         # the same score, reals vs reals
     list_metrics()                     # ['fid50k', 'kid50k', 'patch_swd', 'pr50k3', 'spectral', ...]
 
-Each metric scores `num` fakes (seeds 0..num-1, image k from seed k) against up to `num` real
-images of the data source (a seeded random subset, no flips, resized to the metric's
-resolution as training does). The real side is cached on disk under
-<cache>/stats/, keyed by (source, resolution, num, feature extractor sha256): uint8 images for
-SWD, feature mean/covariance for FID, features for KID and precision/recall, mean ring power
-for the spectral metrics, R x R crops for patch_swd (keyed by factor and crop seed too).
+Each metric scores `num` fakes (seeds 0..num-1, image k from seed k) against `num` real images
+of the data source (a seeded random subset, no flips, resized to the metric's resolution as
+training does; stream.real_batches). An explicit `num` above the source's size is an error
+that says how many images it has; the metric's default `num` is a cap (StyleGAN2-ADA's
+`max_real`): a smaller source is scored whole, and the record's num_real says how much.
+
+Everything streams (stream.py): images arrive in batches and only what a metric needs stays in
+memory, so it does not grow with `num`: FID keeps the running mean and covariance of the
+features, KID and precision/recall at most MAX_FEATURES feature vectors per side, SWD the patch
+descriptors (swd.DescriptorSet), the spectral metrics the mean ring power. The real side is
+cached under <cache>/stats/ as exactly those statistics, never images, keyed by (source,
+resolution, num, feature extractor sha256, ...); a file written by another version, for another
+key, or truncated is rebuilt, not trusted.
 
 The fake side is a "views" object (patches.py): G's samples (ModelViews), or for
-`real_vs_real` a second half of the reals in G's place (RealViews), so every metric has a
+`real_vs_real` the images after the first `num` reals (RealViews), so every metric has a
 real-vs-real baseline from the same code. Metrics above the training grid (upsampled_swd,
 upsampled_fid, patch_swd, upsampled_spectral) live in patches.py and take the factor
-`superres` (their default if None); the record keeps it.
+`superres` (their default if None); the record keeps it, with the wall time (`seconds`) and
+the process's peak resident memory so far (`peak_rss_mb`, ru_maxrss: it includes whatever ran
+earlier in the same process).
 """
 import dataclasses
 import datetime
-import hashlib
 import json
 import os
-import re
+import resource
+import sys
 import time
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
 from inr_gan_tf.metrics import features as features_lib
+from inr_gan_tf.metrics.cache import cached
 from inr_gan_tf.metrics import fid as fid_lib
 from inr_gan_tf.metrics import spectral as spectral_lib
-from inr_gan_tf.metrics.swd import SWDReference
-from inr_gan_tf.seeds import to_uint8
+from inr_gan_tf.metrics import stream
+from inr_gan_tf.metrics.swd import DescriptorSet, SWDReference
 
-_STATS_VERSION = 2  # bump when what a cache file holds changes (2: seeded random subset)
+MAX_FEATURES = 50_000  # feature vectors kept per side for KID / PR (2048-d: 400 MB float32)
 
 
 @dataclasses.dataclass
@@ -43,16 +53,18 @@ class MetricOptions:
     """What a metric function sees; `info` collects record fields (num_real, resolution,
     features)."""
     G: object                    # the generator (G_ema weights); None for real_vs_real
-    source: str                  # data source spec for inr_gan_tf.data.resolve_source
+    source: object               # data source: a spec for inr_gan_tf.data.resolve_source, or a Source
     num_gen: int                 # fakes to score
-    num_real: int                # most real images to load (real_vs_real: both halves)
+    num_real: int                # real images of the reference side
     feature_path: Optional[str]  # Inception weights (None: env var, cache, fetch)
     cache: str                   # cache root (real statistics)
-    batch_size: int = 32         # images per generator / extractor batch
+    batch_size: int = 32         # images per generator / extractor / data batch
     seed: int = 0                # SWD directions and patches, KID subsets
     truncation: float = 1.0      # psi of the fakes (1: none, as in the paper's metrics)
     superres: Optional[int] = None  # factor of the metrics above the training grid
-    real_vs_real: bool = False   # first half of the reals is the reference, second the fakes
+    real_vs_real: bool = False   # the images after the first num_real reals are the fakes
+    exact_num: bool = False      # num was asked for: fewer real images is an error
+    progress: Optional[bool] = None  # progress lines (None: when stdout is a terminal)
     fakes: object = None         # patches.ModelViews / RealViews: the images that get scored
     info: dict = dataclasses.field(default_factory=dict)
 
@@ -60,6 +72,18 @@ class MetricOptions:
     def resolution(self) -> int:
         """R, the training resolution (of G, or given to real_vs_real)."""
         return self.fakes.resolution
+
+    @property
+    def data(self):
+        """The resolved data Source (resolved once: folder sources scan their files)."""
+        if not hasattr(self, "_data"):
+            from inr_gan_tf.data import resolve_source  # pylint: disable=import-outside-toplevel
+            self._data = resolve_source(self.source) if isinstance(self.source, str) else self.source
+        return self._data
+
+    @property
+    def show_progress(self) -> bool:
+        return stream.show_progress(self.progress)
 
     @property
     def extractor(self) -> features_lib.FeatureExtractor:
@@ -77,19 +101,23 @@ class MetricSpec:
     num: int            # default images per side
     description: str
     superres: Optional[int] = None  # default factor; None: the metric has none
+    min_num: int = 2    # fewest images per side it can score
+    needs_reals: bool = True
 
 
 _METRICS: Dict[str, MetricSpec] = {}
 _EXTRACTORS: Dict[tuple, features_lib.FeatureExtractor] = {}
 
 
-def register_metric(name: str, *, num: int, description: str, superres: Optional[int] = None):
+def register_metric(name: str, *, num: int, description: str, superres: Optional[int] = None,
+                    min_num: int = 2, needs_reals: bool = True):
     """Decorator: adds fn(opts) -> {key: float} to the registry under `name`; `superres` is
-    the default factor of a metric above the training grid (opts.superres)."""
+    the default factor of a metric above the training grid (opts.superres), `min_num` the
+    fewest images per side it can score."""
     def decorate(fn):
         if name in _METRICS:
             raise ValueError(f"metric {name!r} is already registered")
-        _METRICS[name] = MetricSpec(fn, int(num), description, superres)
+        _METRICS[name] = MetricSpec(fn, int(num), description, superres, int(min_num), needs_reals)
         return fn
     return decorate
 
@@ -111,32 +139,11 @@ def check_metric_names(names) -> List[str]:
     return list(names)
 
 
-# ---- real-data statistics, cached on disk -----------------------------------------------------
+# ---- the real side: streamed once, cached as statistics -----------------------------------------
 
-def _cache_path(cache: str, kind: str, key: dict) -> str:
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", os.path.basename(str(key["source"]).rstrip("/\\")))
-    return os.path.join(cache, "stats", f"{kind}-{slug}-{key['resolution']}-{key['num']}-{digest}.npz")
-
-
-def cached(cache: str, kind: str, key: dict, compute: Callable[[], Dict[str, np.ndarray]]
-           ) -> Dict[str, np.ndarray]:
-    """compute() once per (kind, key); later calls read the .npz. Writes are atomic, so an
-    interrupted run leaves no half file that a later run would trust."""
-    key = dict(key, kind=kind, version=_STATS_VERSION)
-    path = _cache_path(cache, kind, key)
-    if os.path.exists(path):
-        with np.load(path) as f:
-            return {k: f[k] for k in f.files if k != "key"}
-    arrays = compute()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}.npz"
-    np.savez(tmp, key=json.dumps(key, sort_keys=True), **arrays)
-    os.replace(tmp, path)
-    return arrays
-
-
-def _source_key(source: str) -> str:
+def _source_key(source) -> str:
+    if not isinstance(source, str):
+        return getattr(source, "name", repr(source))
     return os.path.abspath(source) if os.path.exists(source) else source
 
 
@@ -146,104 +153,127 @@ def real_key(opts: MetricOptions, resolution: int, **extra) -> dict:
             "num": opts.num_real, **extra}
 
 
-def iter_real_images(source: str, resolution: int, num: int, batch: int = 64
-                     ) -> Iterator[np.ndarray]:
-    """uint8 batches [b, R, R, 3] of a fixed random subset of `num` images (seeded shuffle of
-    the whole source, seed 0), as training sees them (centre crop + resize) but without flips.
-
-    Random, not the first `num`: sources in file or code-point order are far from uniform (the
-    first emoji are all keycaps). The shuffle acts on indices with a fixed seed, so image k is
-    the same image at every resolution (real_vs_real relies on it: its halves stay disjoint).
-    """
-    from inr_gan_tf import data  # pylint: disable=import-outside-toplevel
-    batch = min(batch, num)
-    ds = data.make_dataset(source, resolution, batch, seed=0, shuffle=True, flip=False, repeat=False)
-    count = 0
-    for b in ds.take(-(-num // batch)):
-        images = to_uint8(b.numpy())[:num - count]
-        count += len(images)
-        yield images
-    if count == 0:
-        raise ValueError(f"data source {source!r} yielded no images")
+def real_stream(opts: MetricOptions, resolution: int, what: str):
+    """(uint8 batches of the reference images at `resolution`, kwargs for stream.drain)."""
+    batches = stream.real_batches(opts.data, resolution, opts.num_real,
+                                  stream.batch_for(resolution, opts.batch_size), exact=opts.exact_num)
+    label = f"reals {resolution}x{resolution} -> {what}"
+    return batches, dict(total=opts.num_real, label=label, progress=opts.show_progress)
 
 
-def load_real_images(source: str, resolution: int, num: int) -> np.ndarray:
-    """uint8 [n <= num, R, R, 3]: iter_real_images in one array."""
-    return np.concatenate(list(iter_real_images(source, resolution, num)))
+def _check_moments(arrays) -> None:
+    d = arrays["mu"].shape[0]
+    if arrays["sigma"].shape != (d, d) or int(arrays["count"]) < 2:
+        raise ValueError("inconsistent moments")
 
 
-def loaded_real_images(opts: MetricOptions, resolution: int) -> np.ndarray:
-    """uint8 [num_real, R, R, 3]: all loaded reals at `resolution`, cached."""
-    return cached(opts.cache, "images", real_key(opts, resolution),
-                  lambda: {"images": load_real_images(opts.source, resolution, opts.num_real)})["images"]
+def _check_features(arrays) -> None:
+    if len(arrays["features"]) != min(int(arrays["count"]), MAX_FEATURES):
+        raise ValueError("feature count does not match")
 
 
-def real_images(opts: MetricOptions, resolution: int) -> np.ndarray:
-    """loaded_real_images, noted in the record as the metric's real side; metrics score
-    against reference(opts, ...) of it."""
-    images = loaded_real_images(opts, resolution)
-    opts.info.update(num_real=len(reference(opts, images)), resolution=resolution)
-    return images
+def _note_reals(opts: MetricOptions, count: int, resolution: int, spec_min: int = 2) -> None:
+    if count < spec_min:
+        raise ValueError(f"{_source_key(opts.source)!r} gave {count} real images; this metric "
+                         f"needs at least {spec_min}")
+    opts.info.update(num_real=int(count), resolution=int(resolution))
 
 
-def reference(opts: MetricOptions, loaded: np.ndarray) -> np.ndarray:
-    """The reference side of loaded real data (images, crops, features): all of it, or for
-    real_vs_real its first half (RealViews scores the second half as the fakes)."""
-    return loaded[:len(loaded) // 2] if opts.real_vs_real else loaded
-
-
-def compute_real_features(opts: MetricOptions, resolution: int) -> np.ndarray:
-    return opts.extractor(real_images(opts, resolution)).astype(np.float32)
-
-
-def real_features(opts: MetricOptions, resolution: int) -> np.ndarray:
-    key = real_key(opts, resolution, features=opts.extractor.identity)
-    feats = cached(opts.cache, "features", key,
-                   lambda: {"features": compute_real_features(opts, resolution)})["features"]
-    feats = reference(opts, feats)
-    opts.info.update(num_real=len(feats), resolution=resolution)
-    return feats.astype(np.float64)
+def _feature_stats(opts: MetricOptions, resolution: int) -> Dict[str, np.ndarray]:
+    """One pass over the reals: moments (FID) and features (KID, PR); both get cached."""
+    ext = opts.extractor
+    batches, kw = real_stream(opts, resolution, f"features {ext.kind}")
+    sink = stream.drain(batches, lambda key: stream.FeatureSink(
+        ext, "reals", moments=True, keep=MAX_FEATURES, seed=opts.seed), **kw)["real"]
+    mu, sigma = sink.stats.moments()
+    moments = {"mu": mu, "sigma": sigma, "count": np.int64(sink.count)}
+    cached(opts.cache, "moments", real_key(opts, resolution, features=ext.identity), lambda: moments,
+           _check_moments)
+    return {"features": sink.reservoir.features, "count": np.int64(sink.count)}
 
 
 def real_moments(opts: MetricOptions, resolution: int):
-    if opts.real_vs_real:  # moments of one half: derived from the cached features, not cached
-        return fid_lib.feature_moments(real_features(opts, resolution))
-    key = real_key(opts, resolution, features=opts.extractor.identity)
+    """(mean, covariance) of the reference's features at `resolution`, cached."""
+    ext = opts.extractor
+    key = real_key(opts, resolution, features=ext.identity)
 
     def compute():
-        mu, sigma = fid_lib.feature_moments(compute_real_features(opts, resolution))
-        return {"mu": mu, "sigma": sigma, "count": np.int64(opts.info["num_real"])}
-    stats = cached(opts.cache, "moments", key, compute)
-    opts.info.update(num_real=int(stats["count"]), resolution=resolution)
+        batches, kw = real_stream(opts, resolution, f"moments {ext.kind}")
+        sink = stream.drain(batches, lambda key: stream.FeatureSink(ext, "reals", moments=True), **kw)
+        mu, sigma = sink["real"].stats.moments()
+        return {"mu": mu, "sigma": sigma, "count": np.int64(sink["real"].count)}
+    stats = cached(opts.cache, "moments", key, compute, _check_moments)
+    _note_reals(opts, int(stats["count"]), resolution)
     return stats["mu"], stats["sigma"]
 
 
-def real_spectrum(opts: MetricOptions, resolution: int) -> np.ndarray:
-    """Mean ring power of the reference at `resolution` (spectral.py): only the ring powers
-    are cached, computed from streamed images (none of them cached)."""
-    if opts.real_vs_real:  # the halves come from the cached images anyway
-        return spectral_lib.mean_power(reference(opts, real_images(opts, resolution)))
+def real_features(opts: MetricOptions, resolution: int, min_num: int = 2) -> np.ndarray:
+    """float64 [min(n, MAX_FEATURES), D] features of the reference (all of them, in order, up
+    to MAX_FEATURES; a seeded uniform sample beyond), cached."""
+    key = real_key(opts, resolution, features=opts.extractor.identity, keep=MAX_FEATURES,
+                   keep_seed=opts.seed)
+    out = cached(opts.cache, "features", key, lambda: _feature_stats(opts, resolution), _check_features)
+    _note_reals(opts, int(out["count"]), resolution, min_num)
+    return out["features"].astype(np.float64)
+
+
+def real_swd(opts: MetricOptions, resolution: int, transform: Optional[Callable] = None,
+             **extra) -> SWDReference:
+    """SWDReference of the reference images at `resolution` (seed opts.seed), from cached raw
+    descriptors. transform(images, first_index) -> images maps each batch first (patch crops;
+    its parameters belong in `extra`, the cache key)."""
+    key = real_key(opts, resolution, swd=[opts.seed, 128, 16], **extra)  # swd.py's defaults
 
     def compute():
-        stats = spectral_lib.SpectrumStats()
-        for batch in iter_real_images(opts.source, resolution, opts.num_real):
-            stats.add(batch)
+        batches, kw = real_stream(opts, resolution, "SWD descriptors")
+        if transform is not None:
+            batches = _indexed(batches, transform)
+        return stream.drain(batches, lambda key: DescriptorSet(seed=opts.seed, name="reals"),
+                            **kw)["real"].state()
+    # Descriptors are 75 KB per image and level (more than the pixels below ~350^2), but zeros
+    # wherever the images are flat: compressed, 32^2 emoji take ~5x their pixels, not ~50x.
+    state = cached(opts.cache, "descriptors", key, compute, DescriptorSet.from_state, compress=True)
+    reals = DescriptorSet.from_state(state)
+    _note_reals(opts, reals.count, resolution)
+    return SWDReference(reals)
+
+
+def _indexed(batches, transform):
+    k = 0
+    for b in batches:
+        yield transform(b, k)
+        k += len(b)
+
+
+def real_spectrum(opts: MetricOptions, resolution: int) -> np.ndarray:
+    """Mean ring power of the reference at `resolution` (spectral.py), cached."""
+    def compute():
+        batches, kw = real_stream(opts, resolution, "ring power")
+        stats = stream.drain(batches, lambda key: spectral_lib.SpectrumStats(), **kw)["real"]
         return {"power": stats.mean_power, "count": np.int64(stats.count)}
-    out = cached(opts.cache, "spectrum", real_key(opts, resolution), compute)
-    opts.info.update(num_real=int(out["count"]), resolution=resolution)
+    out = cached(opts.cache, "spectrum", real_key(opts, resolution), compute,
+                 lambda a: (a["power"], int(a["count"])))
+    _note_reals(opts, int(out["count"]), resolution)
     return out["power"]
 
 
-# ---- fakes ------------------------------------------------------------------------------------
+# ---- the fake side: streamed, never cached -----------------------------------------------------
 
-def fake_images(opts: MetricOptions) -> np.ndarray:
-    """uint8 [num_gen, R, R, 3] fakes at the training resolution."""
-    return np.concatenate([b[opts.fakes.name] for b in opts.fakes.batches()])
+def fake_sinks(opts: MetricOptions, make_sink: Callable[[str], object], what: str,
+               factor: int = 1, patch_seed: Optional[int] = None) -> Dict[str, object]:
+    """{variant: sink} after streaming every batch of opts.fakes (see patches.py)."""
+    size = factor * opts.resolution if patch_seed is None else opts.resolution
+    label = f"{opts.fakes.name} {size}x{size}" + (f" (x{factor})" if factor > 1 else "") + f" -> {what}"
+    return stream.drain(opts.fakes.batches(factor=factor, patch_seed=patch_seed), make_sink,
+                        total=opts.fakes.num, label=label, progress=opts.show_progress)
 
 
-def fake_features(opts: MetricOptions) -> np.ndarray:
-    """Features of the fakes, generated and embedded batch by batch (bounded memory)."""
-    return np.concatenate([opts.extractor(b[opts.fakes.name]) for b in opts.fakes.batches()])
+def fake_feature_sinks(opts: MetricOptions, *, moments: bool = False, keep: bool = False,
+                       factor: int = 1) -> Dict[str, stream.FeatureSink]:
+    ext = opts.extractor
+    return fake_sinks(opts, lambda key: stream.FeatureSink(
+        ext, f"fakes '{key}'", moments=moments, keep=MAX_FEATURES if keep else None,
+        seed=opts.seed), f"features {ext.kind}", factor=factor)
 
 
 # ---- the metrics at the training resolution ---------------------------------------------------
@@ -257,43 +287,49 @@ def swd_results(result: dict, prefix: str = "") -> Dict[str, float]:
 
 
 @register_metric("swd", num=4096, description="multi-scale sliced Wasserstein distance x1e3 "
-                 "(ProGAN; it used 16384 images), no weights needed")
+                 "(ProGAN; it used 16384 images), no weights needed", min_num=1)
 def _swd(opts: MetricOptions) -> Dict[str, float]:
-    ref = SWDReference(reference(opts, real_images(opts, opts.resolution)), seed=opts.seed)
-    return swd_results(ref(fake_images(opts)))
+    ref = real_swd(opts, opts.resolution)
+    (fakes,) = fake_sinks(opts, ref.new_side, "SWD descriptors").values()
+    return swd_results(ref(fakes))
 
 
 @register_metric("fid50k", num=50000, description="Frechet Inception distance")
 def _fid(opts: MetricOptions) -> Dict[str, float]:
     mu, sigma = real_moments(opts, opts.resolution)
-    return {"fid": fid_lib.fid_from_features(fake_features(opts), mu, sigma)}
+    (fakes,) = fake_feature_sinks(opts, moments=True).values()
+    return {"fid": fid_lib.frechet_distance(*fakes.stats.moments(), mu, sigma)}
 
 
 @register_metric("kid50k", num=50000, description="kernel Inception distance x1e3 "
                  "(unbiased, 100 subsets of <= 1000)")
 def _kid(opts: MetricOptions) -> Dict[str, float]:
     reals = real_features(opts, opts.resolution)
-    return {"kid_x1e3": 1e3 * fid_lib.kid(reals, fake_features(opts), seed=opts.seed)}
+    (fakes,) = fake_feature_sinks(opts, keep=True).values()
+    return {"kid_x1e3": 1e3 * fid_lib.kid(reals, fakes.reservoir.features, seed=opts.seed)}
 
 
 @register_metric("pr50k3", num=50000, description="improved precision and recall, k=3, "
-                 "on the Inception features (the paper's VGG16 features give other values)")
+                 "on the Inception features (the paper's VGG16 features give other values)",
+                 min_num=4)
 def _pr(opts: MetricOptions) -> Dict[str, float]:
-    reals = real_features(opts, opts.resolution)
-    return fid_lib.precision_recall(reals, fake_features(opts), k=3)
+    reals = real_features(opts, opts.resolution, min_num=4)  # k=3 neighbours besides itself
+    (fakes,) = fake_feature_sinks(opts, keep=True).values()
+    return fid_lib.precision_recall(reals, fakes.reservoir.features, k=3)
 
 
 @register_metric("spectral", num=4096, description="log10 radial power spectrum distance "
                  "(Durall et al. 2020) at the training resolution, per band low/mid/high and "
-                 "signed *_diff (fake - real), no weights needed")
+                 "signed *_diff (fake - real), no weights needed", min_num=1)
 def _spectral(opts: MetricOptions) -> Dict[str, float]:
     real = real_spectrum(opts, opts.resolution)
-    fake = spectral_lib.mean_power(b[opts.fakes.name] for b in opts.fakes.batches())
-    return spectral_lib.compare_spectra(real, fake, opts.resolution)
+    (fake,) = fake_sinks(opts, lambda key: spectral_lib.SpectrumStats(), "ring power").values()
+    return spectral_lib.compare_spectra(real, fake.mean_power, opts.resolution)
 
 
 @register_metric("kpl", num=10000, description="keypoint prediction loss (paper Table 2): linear "
-                 "regression from z and w to face keypoints; needs MediaPipe (see kpl.py)")
+                 "regression from z and w to face keypoints; needs MediaPipe (see kpl.py)",
+                 needs_reals=False)
 def _kpl(opts: MetricOptions) -> Dict[str, float]:
     from inr_gan_tf.metrics import kpl as kpl_lib  # pylint: disable=import-outside-toplevel
     if opts.G is None:
@@ -319,33 +355,63 @@ def _check_args(name: str, num: Optional[int], superres: Optional[int]) -> tuple
     """(spec, num, factor) after validation, before any work."""
     spec = _METRICS[check_metric_names([name])[0]]
     num = spec.num if num is None else int(num)
-    if num < 2:
-        raise ValueError(f"num must be >= 2, got {num}")
+    if num < max(2, spec.min_num):
+        raise ValueError(f"{name} needs num >= {max(2, spec.min_num)}, got {num}")
     if superres is not None and (int(superres) != superres or int(superres) < 2):
         raise ValueError(f"superres must be an integer factor >= 2, got {superres}")
     factor = None if spec.superres is None else int(superres or spec.superres)
     return spec, num, factor
 
 
-def _evaluate(name: str, spec: MetricSpec, opts: MetricOptions, data: str) -> dict:
+def _fit_reals(opts: MetricOptions, name: str, spec: MetricSpec, need: int, explicit: bool,
+               hint: str) -> int:
+    """How many reals to read: `need`, or all of a smaller source when num was the default;
+    an explicit num the source cannot serve is an error (where the source knows its size;
+    otherwise stream.real_batches says so when it runs out)."""
+    have = opts.data.num_examples
+    if have is None or have >= need:
+        return need
+    if explicit:
+        raise ValueError(f"data source {_source_key(opts.source)!r} has {have} images, fewer than "
+                         f"the {need} {hint}")
+    if have < spec.min_num:
+        raise ValueError(f"{name} needs at least {spec.min_num} real images; data source "
+                         f"{_source_key(opts.source)!r} has {have}")
+    return have
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2 ** 20 if sys.platform == "darwin" else 2 ** 10), 1)
+
+
+def evaluate(name: str, opts: MetricOptions) -> dict:
+    """Runs metric `name` on prepared options (opts.fakes set): its record without the
+    run-specific fields. calc_metric and real_vs_real prepare the options; benchmarks may
+    pass their own views and sources."""
+    spec = _METRICS[check_metric_names([name])[0]]
     start = time.time()
     results = {k: float(v) for k, v in spec.fn(opts).items()}
     return {
         "metric": name, "results": results, "num_images": opts.num_gen,
         "num_real": opts.info.get("num_real"), "resolution": opts.info.get("resolution"),
         "superres": opts.superres,  # factor of a metric above the training grid, else None
-        "data": data, "seconds": round(time.time() - start, 3),
+        "data": _source_key(opts.source), "seconds": round(time.time() - start, 3),
+        "peak_rss_mb": _peak_rss_mb(),
     }
 
 
-def calc_metric(name: str, G, source: str, *, run_dir: Optional[str] = None,
+def calc_metric(name: str, G, source, *, run_dir: Optional[str] = None,
                 num: Optional[int] = None, feature_path: Optional[str] = None,
                 cache: Optional[str] = None, batch_size: int = 32, seed: int = 0,
                 truncation: float = 1.0, superres: Optional[int] = None,
-                step: Optional[int] = None, snapshot: Optional[str] = None, writer=None) -> dict:
+                step: Optional[int] = None, snapshot: Optional[str] = None, writer=None,
+                progress: Optional[bool] = None) -> dict:
     """Computes metric `name` of G against `source` and returns its record.
 
-    num:          images per side (default: the metric's, e.g. 50000 for fid50k).
+    num:          images per side (default: the metric's, e.g. 50000 for fid50k, which is then
+                  also the most reals read; an explicit num must not exceed the source).
     feature_path: Inception weights for FID/KID/PR (see features.py for the fallbacks).
     cache:        cache root for real statistics (default $INR_GAN_CACHE or ~/.cache/inr_gan_tf).
     superres:     factor of the metrics above the training grid (default: the metric's; the
@@ -353,13 +419,20 @@ def calc_metric(name: str, G, source: str, *, run_dir: Optional[str] = None,
     run_dir:      if given, the record is appended to <run_dir>/metric-<name>.jsonl.
     step, snapshot: the training step and checkpoint the record refers to.
     writer:       a tf.summary writer: scalars metrics/<name>/<key> at `step` (or 0).
+    progress:     progress lines (default: when stdout is a terminal).
     """
+    explicit = num is not None
     spec, num, factor = _check_args(name, num, superres)
     opts = MetricOptions(G=G, source=source, num_gen=num, num_real=num, feature_path=feature_path,
                          cache=features_lib.cache_dir(cache), batch_size=int(batch_size),
-                         seed=int(seed), truncation=float(truncation), superres=factor)
+                         seed=int(seed), truncation=float(truncation), superres=factor,
+                         exact_num=explicit, progress=progress)
+    if spec.needs_reals:
+        opts.num_real = _fit_reals(opts, name, spec, num, explicit,
+                                   f"asked for: pass num={opts.data.num_examples} or less, or leave "
+                                   f"num unset to score {spec.num} fakes against all of them")
     opts.fakes = patches.ModelViews(G, num, batch_size=opts.batch_size, truncation=opts.truncation)
-    record = _evaluate(name, spec, opts, source)
+    record = evaluate(name, opts)
     record.update({
         "step": step, "snapshot": snapshot,
         "features": opts.info.get("features"),  # the extractor's sha256, for FID-type metrics
@@ -373,26 +446,35 @@ def calc_metric(name: str, G, source: str, *, run_dir: Optional[str] = None,
     return record
 
 
-def real_vs_real(name: str, source: str, resolution: int, num: Optional[int] = None, *,
+def real_vs_real(name: str, source, resolution: int, num: Optional[int] = None, *,
                  superres: Optional[int] = None, feature_path: Optional[str] = None,
-                 cache: Optional[str] = None, batch_size: int = 32, seed: int = 0) -> dict:
+                 cache: Optional[str] = None, batch_size: int = 32, seed: int = 0,
+                 progress: Optional[bool] = None) -> dict:
     """Metric `name` with real images in G's place: the baseline a perfect model would score.
 
-    Loads 2 * num reals (same subset and cache as calc_metric with that many), scores the
-    second half against the first at `resolution` R (and superres * R for the metrics above the
-    grid); the fake-side key 'inr' is 'real' here, and the upsampler keys upsample the second
-    half's R images, i.e. what each interpolation scores on perfect R images.
+    Reads 2 * num reals of the seeded subset (all of a smaller source when num is the
+    default): the first half is the reference, the same images and cache as calc_metric with
+    that num; the second half is scored in G's place at `resolution` R (and superres * R for the
+    metrics above the grid). The fake-side key 'inr' is 'real' here, and the upsampler keys
+    upsample the second half's R images, i.e. what each interpolation scores on perfect R images.
     """
+    explicit = num is not None
     spec, num, factor = _check_args(name, num, superres)
     if int(resolution) < 1:
         raise ValueError(f"resolution must be >= 1, got {resolution}")
-    opts = MetricOptions(G=None, source=source, num_gen=num, num_real=2 * num,
+    if not spec.needs_reals:
+        raise ValueError(f"{name} scores a generator's latent space; it has no real-vs-real form")
+    opts = MetricOptions(G=None, source=source, num_gen=num, num_real=num,
                          feature_path=feature_path, cache=features_lib.cache_dir(cache),
                          batch_size=int(batch_size), seed=int(seed), superres=factor,
-                         real_vs_real=True)
-    opts.fakes = patches.RealViews(opts, int(resolution))
+                         real_vs_real=True, exact_num=True, progress=progress)
+    total = _fit_reals(opts, name, spec, 2 * num, explicit,
+                       f"that real_vs_real with num={num} reads (2 x num): pass num="
+                       f"{(opts.data.num_examples or 0) // 2} or less")
+    opts.num_real = total // 2
+    opts.fakes = patches.RealViews(opts, int(resolution), start=opts.num_real, stop=total)
     opts.num_gen = opts.fakes.num
-    return {**_evaluate(name, spec, opts, source), "real_vs_real": True}
+    return {**evaluate(name, opts), "real_vs_real": True}
 
 
 # Metrics above the training grid register themselves on import; patches.py uses this module's

@@ -3,6 +3,7 @@
     ref = SWDReference(reals, seed=0)     # real descriptors computed once
     ref(fakes)                            # {'levels': {64: .., 32: .., 16: ..}, 'mean': ..}
     swd(reals, fakes, seed=0)             # the same numbers, one shot
+    side = ref.new_side(); side.add(batch) ...; ref(side)    # the fakes streamed in batches
 
 Per image: a Laplacian pyramid (5x5 binomial filter, x2 steps) from full resolution down to
 `min_res`; per level, random 7x7 neighbourhoods as descriptors, each set normalised per colour
@@ -103,10 +104,11 @@ def laplacian_pyramid(x: np.ndarray, min_res: int = 16) -> List[np.ndarray]:
     return levels
 
 
-def patch_descriptors(level: np.ndarray, patches_per_image: int, rng: np.random.Generator
-                      ) -> np.ndarray:
-    """[N, h, w, C] -> normalised descriptors [N * P, 7 * 7 * C] (ProGAN's
-    get_descriptors_for_minibatch + finalize_descriptors)."""
+def gather_patches(level: np.ndarray, patches_per_image: int, rng: np.random.Generator
+                   ) -> np.ndarray:
+    """[N, h, w, C] -> raw 7x7 neighbourhoods [N * P, 7, 7, C] at random centres (ProGAN's
+    get_descriptors_for_minibatch). The draws for image k follow those of images < k in `rng`'s
+    stream, so a set gathered batch by batch equals the set gathered at once."""
     n, h, w, _ = level.shape
     r = PATCH // 2
     # Uniform floats (not integers) so the draws for image k do not depend on N.
@@ -117,13 +119,111 @@ def patch_descriptors(level: np.ndarray, patches_per_image: int, rng: np.random.
     rows = (cy[..., None] + off)[:, :, :, None]  # [N, P, 7, 1]
     cols = (cx[..., None] + off)[:, :, None, :]  # [N, P, 1, 7]
     img = np.arange(n)[:, None, None, None]
-    desc = level[img, rows, cols].reshape(n * patches_per_image, PATCH, PATCH, -1)  # [NP,7,7,C]
+    return level[img, rows, cols].reshape(n * patches_per_image, PATCH, PATCH, -1)  # [NP,7,7,C]
+
+
+def normalize_descriptors(desc: np.ndarray) -> np.ndarray:
+    """Raw [M, 7, 7, C] -> [M, 7 * 7 * C], each channel standardised over the whole set
+    (ProGAN's finalize_descriptors): needs all of a set's descriptors, hence DescriptorSet."""
     desc = desc - desc.mean(axis=(0, 1, 2))
     std = desc.std(axis=(0, 1, 2))
     # A channel that is constant over the whole set (e.g. a collapsed generator's flat band)
     # would make ProGAN divide by zero; leaving it unscaled keeps the distance finite and large.
     desc = desc / np.where(std > 0, std, 1)
     return desc.reshape(len(desc), -1).astype(np.float32)
+
+
+def patch_descriptors(level: np.ndarray, patches_per_image: int, rng: np.random.Generator
+                      ) -> np.ndarray:
+    """[N, h, w, C] -> normalised descriptors [N * P, 7 * 7 * C] of one whole set."""
+    return normalize_descriptors(gather_patches(level, patches_per_image, rng))
+
+
+class DescriptorSet:
+    """One side of SWD, streamed: add() image batches, then normalized() per pyramid level.
+
+    Per image and level it keeps P raw 7x7xC neighbourhoods (P * 147 float32 = 75 KB at P = 128,
+    C = 3), or the image's uint8 pixels while they are smaller (below ~512^2: 3 levels at 64^2
+    are 225 KB of descriptors against 12 KB of pixels) and turns those into descriptors in
+    order when asked, which gives the same numbers. It never keeps float images or pyramids of
+    the whole set, and the normalisation over the set (which needs all of it) waits for the end.
+    """
+
+    def __init__(self, *, seed: int = 0, patches_per_image: int = 128, min_res: int = 16,
+                 name: str = "images"):
+        if min_res < PATCH:
+            raise ValueError(f"min_res={min_res} is smaller than the {PATCH}x{PATCH} patches")
+        if patches_per_image < 1:
+            raise ValueError(f"patches_per_image must be >= 1, got {patches_per_image}")
+        self.seed, self.patches_per_image, self.min_res = int(seed), int(patches_per_image), min_res
+        self.name, self.count, self.image_shape = name, 0, None
+        self._levels, self._pixels, self._rngs, self._keep_pixels = None, [], None, False
+        self._frozen = False  # read from a cache: its patch draws cannot be continued
+
+    def _start(self, shape) -> None:
+        _check_shape((None, *shape), self.name, self.min_res)
+        self.image_shape = tuple(int(v) for v in shape)
+        levels = len(self.resolutions)
+        self._levels = [[] for _ in range(levels)]
+        self._rngs = [_rng(self.seed, _PATCH_STREAM, i) for i in range(levels)]
+        desc_bytes = levels * self.patches_per_image * PATCH * PATCH * shape[2] * 4
+        self._keep_pixels = int(np.prod(shape)) < desc_bytes
+
+    @property
+    def resolutions(self) -> List[int]:
+        return level_resolutions(self.image_shape[0], self.min_res)
+
+    def add(self, images) -> "DescriptorSet":
+        if self._frozen:
+            raise ValueError(f"{self.name}: a DescriptorSet read back with from_state() is complete")
+        x = to_float255(images, self.name)
+        if self.image_shape is None:
+            self._start(x.shape[1:])
+        elif x.shape[1:] != self.image_shape:
+            raise ValueError(f"{self.name}: images are {x.shape[1:]} but the reference is "
+                             f"{self.image_shape}")
+        if self._keep_pixels:
+            self._pixels.append(x.astype(np.uint8))  # exact: to_float255 gives uint8 levels
+        else:
+            self._gather(x)
+        self.count += len(x)
+        return self
+
+    def _gather(self, x: np.ndarray) -> None:
+        for i, level in enumerate(laplacian_pyramid(x, self.min_res)):
+            self._levels[i].append(gather_patches(level, self.patches_per_image, self._rngs[i]))
+
+    def raw(self) -> List[np.ndarray]:
+        """Raw descriptors per level, finest first: float32 [count * P, 7, 7, C]."""
+        if not self.count:
+            raise ValueError(f"{self.name}: the image set is empty")
+        for pixels in self._pixels:  # in order, so the patch draws are those of add()
+            self._gather(pixels.astype(np.float32))
+        self._pixels = []
+        self._levels = [[np.concatenate(parts)] if len(parts) > 1 else parts for parts in self._levels]
+        return [parts[0] for parts in self._levels]
+
+    def normalized(self) -> List[np.ndarray]:
+        """Descriptors per level, standardised over the set: float32 [count * P, 7 * 7 * C]."""
+        return [normalize_descriptors(d) for d in self.raw()]
+
+    def state(self) -> Dict[str, np.ndarray]:
+        """Arrays for the real-statistics cache (descriptors, never images)."""
+        return {"count": np.int64(self.count), "image_shape": np.int64(self.image_shape),
+                "settings": np.int64([self.seed, self.patches_per_image, self.min_res]),
+                **{f"level{i}": d for i, d in enumerate(self.raw())}}
+
+    @classmethod
+    def from_state(cls, state: Dict[str, np.ndarray], name: str = "reference images"
+                   ) -> "DescriptorSet":
+        seed, patches, min_res = (int(v) for v in state["settings"])
+        out = cls(seed=seed, patches_per_image=patches, min_res=min_res, name=name)
+        out._start(tuple(int(v) for v in state["image_shape"]))
+        out.count, out._frozen = int(state["count"]), True
+        out._levels = [[np.asarray(state[f"level{i}"], np.float32)] for i in range(len(out._levels))]
+        if any(len(d[0]) != out.count * patches for d in out._levels):
+            raise ValueError("descriptor arrays do not match their image count")
+        return out
 
 
 def random_directions(dim: int, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -171,9 +271,11 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, *, seed: int = 0,
 class SWDReference:
     """Real-image side of SWD, computed once; calling it with fakes returns the SWD dict.
 
-    Keeps the normalised real descriptors and the directions (not the images), and the sorted
-    real projections too while they fit in `cache_bytes`, so a training loop can score
-    fixed-seed samples against the same reference every few thousand images cheaply.
+    `images`: an image array, or a DescriptorSet streamed (or read from a cache) elsewhere, whose
+    seed / patches_per_image / min_res then apply. Keeps the normalised real descriptors and the
+    directions (not the images), and the sorted real projections too while they fit in
+    `cache_bytes`, so a training loop can score fixed-seed samples against the same reference
+    every few thousand images cheaply.
     """
 
     def __init__(self, images, *, seed: int = 0,
@@ -182,21 +284,21 @@ class SWDReference:
                  repeats: int = 4,              # direction batches; bounds projection memory
                  min_res: int = 16,             # coarsest pyramid level
                  cache_bytes: int = 256 << 20):  # budget for caching sorted real projections
-        if min_res < PATCH:
-            raise ValueError(f"min_res={min_res} is smaller than the {PATCH}x{PATCH} patches")
-        for key, value in [("patches_per_image", patches_per_image),
-                           ("dirs_per_repeat", dirs_per_repeat), ("repeats", repeats)]:
+        for key, value in [("dirs_per_repeat", dirs_per_repeat), ("repeats", repeats)]:
             if value < 1:
                 raise ValueError(f"{key} must be >= 1, got {value}")
-        x = to_float255(images, "reference images")
-        _check_shape(x.shape, "reference images", min_res)
-        self.seed, self.patches_per_image, self.min_res = int(seed), patches_per_image, min_res
-        self.image_shape = x.shape[1:]  # (H, W, C) the fakes must match
-        self.num_images = len(x)
-        self.resolutions = level_resolutions(self.image_shape[0], min_res)
-        self._desc = self._descriptors(x)  # per level [Nr * P, 49 * C]
+        if isinstance(images, DescriptorSet):
+            reals = images
+        else:
+            reals = DescriptorSet(seed=seed, patches_per_image=patches_per_image, min_res=min_res,
+                                  name="reference images").add(images)
+        self.seed, self.patches_per_image, self.min_res = reals.seed, reals.patches_per_image, reals.min_res
+        self.image_shape = reals.image_shape  # (H, W, C) the fakes must match
+        self.num_images = reals.count
+        self.resolutions = reals.resolutions
+        self._desc = reals.normalized()  # per level [Nr * P, 49 * C]
         dim = self._desc[0].shape[1]
-        self._dirs = [random_directions(dim, dirs_per_repeat * repeats, _rng(seed, _DIR_STREAM, i))
+        self._dirs = [random_directions(dim, dirs_per_repeat * repeats, _rng(self.seed, _DIR_STREAM, i))
                       .reshape(dim, repeats, dirs_per_repeat).transpose(1, 0, 2)  # [R, dim, dirs]
                       for i in range(len(self._desc))]
         size = sum(d.shape[0] for d in self._desc) * dirs_per_repeat * repeats * 4
@@ -204,17 +306,22 @@ class SWDReference:
                          for desc, dirs in zip(self._desc, self._dirs)]
                         if size <= cache_bytes else None)
 
-    def _descriptors(self, x: np.ndarray) -> List[np.ndarray]:
-        return [patch_descriptors(level, self.patches_per_image, _rng(self.seed, _PATCH_STREAM, i))
-                for i, level in enumerate(laplacian_pyramid(x, self.min_res))]
+    def new_side(self, name: str = "images") -> DescriptorSet:
+        """An empty DescriptorSet with this reference's settings, to stream the fakes into."""
+        return DescriptorSet(seed=self.seed, patches_per_image=self.patches_per_image,
+                             min_res=self.min_res, name=name)
 
     def __call__(self, images) -> Dict:
-        """Fakes (uint8 or [-1, 1] float [N, H, W, C]) -> {'levels': {res: swd}, 'mean': swd}."""
-        x = to_float255(images, "images")
-        if x.shape[1:] != self.image_shape:
-            raise ValueError(f"images are {x.shape[1:]} but the reference is {self.image_shape}")
+        """Fakes (uint8 or [-1, 1] float [N, H, W, C], or a DescriptorSet from new_side())
+        -> {'levels': {res: swd}, 'mean': swd}."""
+        fakes = images if isinstance(images, DescriptorSet) else self.new_side().add(images)
+        if fakes.image_shape != self.image_shape:
+            raise ValueError(f"images are {fakes.image_shape} but the reference is {self.image_shape}")
+        if (fakes.seed, fakes.patches_per_image) != (self.seed, self.patches_per_image):
+            raise ValueError("the fakes' DescriptorSet has other settings than the reference; "
+                             "make it with new_side()")
         levels = {}
-        for i, desc in enumerate(self._descriptors(x)):
+        for i, desc in enumerate(fakes.normalized()):
             dists = []
             for r, d in enumerate(self._dirs[i]):
                 real = (self._sorted[i][r] if self._sorted is not None

@@ -40,10 +40,11 @@ from typing import Optional
 
 import numpy as np
 
+from inr_gan_tf import paths
 from inr_gan_tf.metrics.stream import BATCH_BYTES
 
 ENV_WEIGHTS = "INR_GAN_INCEPTION"
-ENV_CACHE = "INR_GAN_CACHE"
+ENV_CACHE = paths.ENV_CACHE
 KERAS_NOTOP = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 KERAS_NOTOP_MD5 = "bcbd6486424b2319ff4ef7d526e38f63"  # the hash Keras checks for this file
 FID_SIZE = 299  # Inception's input size in the standard FID
@@ -53,8 +54,7 @@ GRAPH_INPUT, GRAPH_OUTPUT = "ExpandDims", "pool_3"  # tensor names TTUR's fid.py
 
 def cache_dir(override: Optional[str] = None) -> str:
     """Cache root for weights and real-data statistics: override, $INR_GAN_CACHE or ~/.cache."""
-    return override or os.environ.get(ENV_CACHE) or os.path.join(
-        os.path.expanduser("~"), ".cache", "inr_gan_tf")
+    return paths.cache_root(override)
 
 
 def _missing_weights_message(cache: str) -> str:

@@ -3,7 +3,7 @@
     <cache>/noto_emoji/<stem>-<digest>.npy     uint8 [N, H, W, 3]
     <cache>/noto_emoji/<stem>-<digest>.json    {"key", "sha256", "shape", "meta"}
 
-<cache> is $INR_GAN_TF_CACHE, else ~/.cache/inr_gan_tf. The key names everything the bytes
+<cache> is $INR_GAN_CACHE, else ~/.cache/inr_gan_tf. The key names everything the bytes
 depend on (icon set digest, size, window, renderer version, cache format), and its digest is in
 the file name, so another version never even opens a stale file. A file is used only if its
 sidecar holds the same key and the file's sha256 matches; anything else (a partial copy, a
@@ -20,13 +20,15 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 from absl import logging
 
-ENV_VAR = 'INR_GAN_TF_CACHE'
+from inr_gan_tf import paths as project_paths
+
+ENV_VAR = project_paths.ENV_CACHE
 _CHUNK = 1 << 24
 
 
 def cache_root() -> str:
-    """$INR_GAN_TF_CACHE, else ~/.cache/inr_gan_tf (not created here)."""
-    return os.environ.get(ENV_VAR) or os.path.join(os.path.expanduser('~'), '.cache', 'inr_gan_tf')
+    """The project's cache root ($INR_GAN_CACHE, else ~/.cache/inr_gan_tf; not created here)."""
+    return project_paths.cache_root()
 
 
 def file_sha256(path: str) -> str:

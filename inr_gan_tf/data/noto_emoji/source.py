@@ -20,7 +20,7 @@ class NotoEmojiSource(IndexedSource):
     and recorded in `stats` (num_examples counts the icons in the set).
 
     icons:     {name: SVG body on the 128 x 128 view box} to use instead of the shipped set.
-    cache_dir: where whole-set renders are cached (default: $INR_GAN_TF_CACHE/noto_emoji, else
+    cache_dir: where whole-set renders are cached (default: $INR_GAN_CACHE/noto_emoji, else
                ~/.cache/inr_gan_tf/noto_emoji).
     """
 

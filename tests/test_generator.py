@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import profiled_matmul_flops
+from helpers import assert_render_paths_agree, profiled_matmul_flops
 
 from inr_gan_tf import coords, sampling
 from inr_gan_tf.model import Generator, build_generator, complexity, make_plan, presets
@@ -32,15 +32,7 @@ def test_any_number_of_points_inside_and_outside_the_frame(G, params, n):
 @pytest.mark.parametrize("h, w, bounds", [(16, 16, coords.UNIT_BOUNDS), (32, 32, coords.UNIT_BOUNDS),
                                           (12, 20, (-0.5, -0.5, 1.5, 1.5))])
 def test_grid_equals_point_set_equals_tiles(G, params, h, w, bounds):
-    grid_img = G.render_grid(params, h, w, bounds).numpy()
-    pts = coords.grid_np(h, w, bounds)
-    point_img = G.render(params, pts).numpy().reshape(3, h, w, 3)
-    tiled = sampling.render_tiled(G, params, h, w, bounds, tile_size=5)
-    np.testing.assert_allclose(point_img, grid_img, atol=1e-5)
-    np.testing.assert_allclose(tiled, grid_img, atol=1e-5)
-    # Shuffled points are the same function values, reordered.
-    perm = np.random.RandomState(0).permutation(len(pts))
-    np.testing.assert_allclose(G.render(params, pts[perm]).numpy(), point_img.reshape(3, -1, 3)[:, perm], atol=1e-5)
+    assert_render_paths_agree(G, params, h, w, bounds)
 
 
 def test_superresolution_keeps_the_training_pixels(G, params):

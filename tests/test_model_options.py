@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import profiled_matmul_flops
+from helpers import assert_render_paths_agree, profiled_matmul_flops
 
 from inr_gan_tf import coords, sampling
 from inr_gan_tf.model import (FourierFeatures, Generator, LogFrequencyFeatures, build_generator, complexity,
@@ -30,15 +30,7 @@ def params(Gb):
 @pytest.mark.parametrize("h, w, bounds", [(16, 16, coords.UNIT_BOUNDS), (32, 32, coords.UNIT_BOUNDS),
                                           (12, 20, (-0.5, -0.5, 1.5, 1.5))])
 def test_bilinear_grid_equals_point_set_equals_tiles(Gb, params, h, w, bounds):
-    grid_img = Gb.render_grid(params, h, w, bounds).numpy()
-    pts = coords.grid_np(h, w, bounds)
-    point_img = Gb.render(params, pts).numpy().reshape(3, h, w, 3)
-    np.testing.assert_allclose(point_img, grid_img, atol=1e-5)
-    np.testing.assert_allclose(sampling.render_tiled(Gb, params, h, w, bounds, tile_size=5), grid_img, atol=1e-5)
-    perm = np.random.RandomState(0).permutation(len(pts))
-    np.testing.assert_allclose(Gb.render(params, pts[perm]).numpy(), point_img.reshape(3, -1, 3)[:, perm], atol=1e-5)
-    per_sample = np.broadcast_to(pts, (3,) + pts.shape)  # [B, N, 2]: the same values
-    np.testing.assert_allclose(Gb.render(params, per_sample).numpy(), point_img.reshape(3, -1, 3), atol=1e-5)
+    assert_render_paths_agree(Gb, params, h, w, bounds)
 
 
 def _as_map(x, centres, r):

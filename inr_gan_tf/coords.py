@@ -66,15 +66,22 @@ def grid(height: int, width: int, bounds: Sequence[float] = UNIT_BOUNDS) -> tf.T
 
 
 def grid_graph(height, width, bounds) -> tf.Tensor:
-    """grid_np in graph ops, for sizes known only at run time (exported signatures).
+    """grid_np in graph ops, for sizes known only at run time (exported signatures) and for a
+    batch of windows (patch training): bounds [4] -> [H*W, 2], bounds [B, 4] -> [B, H*W, 2].
 
     Same operation order as grid_np (float64, one rounding to float32): bit-identical points.
     """
     b = tf.cast(bounds, tf.float64)
-    xs = b[0] + (tf.range(width, dtype=tf.float64) + 0.5) * (b[2] - b[0]) / tf.cast(width, tf.float64)
-    ys = b[1] + (tf.range(height, dtype=tf.float64) + 0.5) * (b[3] - b[1]) / tf.cast(height, tf.float64)
-    gx, gy = tf.meshgrid(xs, ys)  # [H, W] each, row-major
-    return tf.cast(tf.stack([tf.reshape(gx, [-1]), tf.reshape(gy, [-1])], -1), tf.float32)
+    batched = b.shape.rank == 2
+    b = tf.reshape(b, [-1, 4])                                                       # [B, 4]
+    h, w = tf.cast(height, tf.float64), tf.cast(width, tf.float64)
+    xs = b[:, 0:1] + (tf.range(width, dtype=tf.float64) + 0.5)[None] * (b[:, 2:3] - b[:, 0:1]) / w   # [B, W]
+    ys = b[:, 1:2] + (tf.range(height, dtype=tf.float64) + 0.5)[None] * (b[:, 3:4] - b[:, 1:2]) / h  # [B, H]
+    shape = tf.stack([tf.shape(b)[0], tf.cast(height, tf.int32), tf.cast(width, tf.int32)])
+    gx = tf.broadcast_to(xs[:, None, :], shape)                                      # [B, H, W], row-major
+    gy = tf.broadcast_to(ys[:, :, None], shape)
+    points = tf.cast(tf.reshape(tf.stack([gx, gy], -1), [tf.shape(b)[0], -1, 2]), tf.float32)
+    return points if batched else points[0]
 
 
 class Tile(NamedTuple):

@@ -19,7 +19,7 @@ from inr_gan_tf.model import build_generator, presets
 from inr_gan_tf.model import plan as plan_lib
 from inr_gan_tf.model.discriminator import Discriminator
 from inr_gan_tf.training import options  # noqa: F401  (defines the flags)
-from inr_gan_tf.training.losses import GANLoss, Patches, window_points, with_frames
+from inr_gan_tf.training.losses import GANLoss, Patches, with_frames
 
 R = 16
 TINY_D = dict(resolution=R, channel_base=128, channel_max=16)
@@ -61,7 +61,7 @@ def test_fake_patch_is_a_crop_of_a_full_render_at_its_density(upsampling):
 
 def test_window_points_are_the_grid_points_of_each_window():
     bounds = Patches(0.5, 0.1, "uniform").windows(tf.random.stateless_uniform([5, 3], [0, 1], dtype=tf.float64))
-    points = window_points(bounds, R).numpy()
+    points = coords.grid_graph(R, R, bounds).numpy()
     for b in range(5):
         np.testing.assert_array_equal(points[b], coords.grid_np(R, R, bounds[b].numpy().astype(np.float64)))
 

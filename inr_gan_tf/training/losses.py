@@ -29,6 +29,8 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
+from inr_gan_tf import coords
+
 SCALE_DISTRIBUTIONS = ("uniform", "log")
 UNIT_WINDOW = (0.0, 0.0, 1.0, 1.0)
 
@@ -80,21 +82,6 @@ class Patches:
 
     def config(self) -> dict:
         return {"ratio": self.ratio, "min_scale": self.min_scale, "distribution": self.distribution}
-
-
-def window_points(bounds, size: int) -> tf.Tensor:
-    """Pixel centres of a size x size grid over each window: bounds [B, 4] -> [B, size^2, 2].
-
-    The operations of coords.grid_np (float64, one rounding), per sample: bit-identical points.
-    """
-    b = tf.cast(bounds, tf.float64)                                          # [B, 4]
-    t = tf.range(size, dtype=tf.float64) + 0.5                               # [S]
-    xs = b[:, 0:1] + t[None] * (b[:, 2:3] - b[:, 0:1]) / size                # [B, S]
-    ys = b[:, 1:2] + t[None] * (b[:, 3:4] - b[:, 1:2]) / size                # [B, S]
-    shape = tf.stack([tf.shape(b)[0], size, size])
-    gx = tf.broadcast_to(xs[:, None, :], shape)                              # [B, S, S], row-major
-    gy = tf.broadcast_to(ys[:, :, None], shape)
-    return tf.cast(tf.reshape(tf.stack([gx, gy], -1), [-1, size * size, 2]), tf.float32)
 
 
 def window_scale(bounds) -> tf.Tensor:
@@ -182,7 +169,7 @@ class GANLoss:
         params = G.hypernet(w)
         if bounds is None:
             return G.render_grid(params, R, R), w                 # [B, R, R, 3]
-        rgb = G.render(params, G.frame_plan(window_points(bounds, R)))  # [B, R*R, 3]
+        rgb = G.render(params, G.frame_plan(coords.grid_graph(R, R, bounds)))  # [B, R*R, 3]
         return tf.reshape(rgb, [-1, R, R, rgb.shape[-1]]), w
 
     def run_D(self, images, bounds=None) -> tf.Tensor:

@@ -28,7 +28,6 @@ side of the gap. The seeded shuffle therefore holds decoded images (capped at
 _SHUFFLE_BYTES). Skips depend only on the bytes, so the same seed gives the same stream.
 """
 import glob as globlib
-import hashlib
 import json
 import os
 import shutil
@@ -39,6 +38,7 @@ import tensorflow as tf
 from absl import logging
 
 from inr_gan_tf.data.base import DataStats, Source, shard
+from inr_gan_tf.paths import file_sha256
 from inr_gan_tf.data.decode import (DEFAULT_MAX_PIXELS, check_image, check_max_pixels,
                                     decode_png_rgb_tf, decode_rgb, decode_rgb_tf,
                                     pixel_limit_reason)
@@ -59,14 +59,6 @@ _END_RECORD = tf.train.Example(features=tf.train.Features(feature={'image': tf.t
         b'\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00'
         b'\x00\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe'
         b'\r\xefF\xb8\x00\x00\x00\x00IEND\xaeB`\x82']))})).SerializeToString()
-
-
-def _sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_manifest(folder: str) -> dict:
@@ -92,7 +84,7 @@ def verify_manifest(folder: str) -> List[str]:
             problems.append(f'{s["name"]}: missing')
         elif os.path.getsize(path) != s['bytes']:
             problems.append(f'{s["name"]}: {os.path.getsize(path)} bytes, manifest says {s["bytes"]}')
-        elif _sha256_file(path) != s['sha256']:
+        elif file_sha256(path) != s['sha256']:
             problems.append(f'{s["name"]}: sha256 mismatch')
     return problems
 
@@ -408,7 +400,7 @@ def _write_shards(source: Source, folder: str, resolution: int, shard_size: int,
     for s in shards:
         path = os.path.join(folder, s['name'])
         s['bytes'] = os.path.getsize(path)
-        s['sha256'] = _sha256_file(path)
+        s['sha256'] = file_sha256(path)
     manifest = {
         'format': FORMAT, 'version': 1, 'source': source.name, 'resolution': int(resolution),
         'count': count, 'encoding': 'png', 'shards': shards,

@@ -13,6 +13,7 @@ from a stateless seed (seed, pipeline, element counter), so the same seed gives 
 batches regardless of thread timing. Unreadable images are dropped and counted in
 `source.stats` (see `DataStats`), never silently.
 """
+import math
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -70,16 +71,31 @@ def make_dataset(source: Union[str, Source], resolution: int, batch_size: int, *
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def window_from_uniforms(u, scale: Sequence[float] = (0.25, 1.0), distribution: str = 'uniform') -> tf.Tensor:
+    """Uniforms [..., 3] in [0, 1) -> square windows [..., 4] float32 (x0, y0, x1, y1) inside the frame.
+
+    Side from u[0]: uniform in [scale[0], scale[1]], or with distribution 'log' log-uniform (as
+    many windows per octave); position uniform over where the window fits. Computed in float64
+    and rounded once: rounding a value <= 1 to float32 stays <= 1, so the window stays inside.
+    """
+    u = tf.cast(u, tf.float64)
+    lo, hi = (float(v) for v in scale)
+    if distribution == 'log':
+        side = tf.exp(math.log(hi) + (math.log(lo) - math.log(hi)) * (1.0 - u[..., 0]))
+    elif distribution == 'uniform':
+        side = lo + (hi - lo) * u[..., 0]
+    else:
+        raise ValueError(f"window distribution must be 'uniform' or 'log', got {distribution!r}")
+    x0, y0 = (1.0 - side) * u[..., 1], (1.0 - side) * u[..., 2]
+    return tf.cast(tf.stack([x0, y0, x0 + side, y0 + side], -1), tf.float32)
+
+
 def random_window(seed: tf.Tensor, scale: Sequence[float] = (0.25, 1.0)) -> tf.Tensor:
     """A square window inside the frame, from a stateless `seed` [2]: float32 [4] (x0, y0, x1, y1).
 
     Side ~ U(scale[0], scale[1]) in frame units, position uniform over where it fits.
     """
-    u = tf.random.stateless_uniform([3], seed=seed, dtype=tf.float64)
-    side = scale[0] + (scale[1] - scale[0]) * u[0]
-    x0, y0 = (1.0 - side) * u[1], (1.0 - side) * u[2]
-    # Rounding a value <= 1 to float32 stays <= 1, so the window stays inside the frame.
-    return tf.cast(tf.stack([x0, y0, x0 + side, y0 + side]), tf.float32)
+    return window_from_uniforms(tf.random.stateless_uniform([3], seed=seed, dtype=tf.float64), scale)
 
 
 def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: int,

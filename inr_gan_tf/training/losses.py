@@ -30,6 +30,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import tensorflow as tf
 
 from inr_gan_tf import coords
+from inr_gan_tf.data.pipeline import window_from_uniforms
 
 SCALE_DISTRIBUTIONS = ("uniform", "log")
 UNIT_WINDOW = (0.0, 0.0, 1.0, 1.0)
@@ -58,19 +59,9 @@ class Patches:
         return int(math.floor(self.ratio * batch + 0.5))
 
     def windows(self, u) -> tf.Tensor:
-        """Uniforms [..., 3] (float64, in [0, 1)) -> windows [..., 4] float32 inside the frame.
-
-        Side from u[0] (uniform or log-uniform in [min_scale, 1]), position uniform over where
-        it fits; computed in float64 and rounded once, so x1 = x0 + s stays <= 1.
-        """
-        u = tf.cast(u, tf.float64)
-        lo = self.min_scale
-        if self.distribution == "log":
-            side = tf.exp(math.log(lo) * (1.0 - u[..., 0]))  # log s uniform in [log lo, 0]
-        else:
-            side = lo + (1.0 - lo) * u[..., 0]
-        x0, y0 = (1.0 - side) * u[..., 1], (1.0 - side) * u[..., 2]
-        return tf.cast(tf.stack([x0, y0, x0 + side, y0 + side], -1), tf.float32)
+        """Uniforms [..., 3] (float64, in [0, 1)) -> windows [..., 4] float32 inside the frame:
+        side in [min_scale, 1] by the distribution, position uniform over where it fits."""
+        return window_from_uniforms(u, (self.min_scale, 1.0), self.distribution)
 
     def draw(self, rng: tf.random.Generator, shape: Sequence[int]) -> tf.Tensor:
         """Windows [*shape, 4] from a tf.random.Generator (the fakes': checkpointed with the run)."""

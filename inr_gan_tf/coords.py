@@ -6,9 +6,9 @@ y downwards. Pixel-centre convention: pixel (row i, column j) of an H x W render
 
     x = x0 + (j + 0.5) * (x1 - x0) / W,     y = y0 + (i + 0.5) * (y1 - y0) / H.
 
-So the training grid is `grid(R, R)`, 2x super-resolution is `grid(2R, 2R)`, a zoom-out is
-`grid(R, R, bounds=(-0.3, -0.3, 1.3, 1.3))` (paper Fig. 2), and a 16:9 frame is
-`grid(R, 16 * R // 9, bounds=(-0.39, 0, 1.39, 1))`. Points are laid out row-major as (x, y)
+So the training grid is `grid_np(R, R)`, 2x super-resolution is `grid_np(2R, 2R)`, a zoom-out is
+`grid_np(R, R, bounds=(-0.3, -0.3, 1.3, 1.3))` (paper Fig. 2), and a 16:9 frame is
+`grid_np(R, 16 * R // 9, bounds=(-0.39, 0, 1.39, 1))`. Points are laid out row-major as (x, y)
 pairs, so `rgb[B, H*W, 3]` reshapes to an image `[B, H, W, 3]`. Any other point set is simply a
 `[N, 2]` or `[B, N, 2]` float tensor.
 """
@@ -58,11 +58,6 @@ def grid_np(height: int, width: int, bounds: Sequence[float] = UNIT_BOUNDS,
     ys = y0 + (np.arange(r0, r1, dtype=np.float64) + 0.5) * (y1 - y0) / height
     gx, gy = np.meshgrid(xs, ys)  # [rows, cols] each, row-major
     return np.stack([gx.ravel(), gy.ravel()], axis=-1).astype(np.float32)
-
-
-def grid(height: int, width: int, bounds: Sequence[float] = UNIT_BOUNDS) -> tf.Tensor:
-    """Pixel centres of an H x W render over `bounds`: float32 [H * W, 2]."""
-    return tf.constant(grid_np(height, width, bounds))
 
 
 def grid_graph(height, width, bounds) -> tf.Tensor:

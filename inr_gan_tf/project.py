@@ -18,36 +18,37 @@ import json
 import os
 import sys
 import time
+from typing import List, Optional
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
 
 import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
-from inr_gan_tf import projection  # noqa: E402
+from inr_gan_tf import cli  # noqa: E402
+from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402,F401 -- UsageError: in-process callers catch it
 
-FLAGS = flags.FLAGS
+# projection (TensorFlow) loads inside the functions: --help answers without it.
 
 
-def _define_flags():
-    """The CLI's flags, defined only when run as a program: absl flags are process-wide, and
-    importing this module beside the training flags (same names) must not clash."""
-    flags.DEFINE_string("run_dir", None, "Training run (config.json + checkpoints/): its latest G_ema.")
-    flags.DEFINE_string("checkpoint", None, "One checkpoint prefix instead of --run_dir.")
-    flags.DEFINE_string("target", None, "Image file to project (PNG, JPEG, ...; alpha composited on white).")
-    flags.DEFINE_string("outdir", "projection", "Output folder (created).")
-    flags.DEFINE_enum("space", "w", list(projection.SPACES), "z, w, or theta (the INR parameters).")
-    flags.DEFINE_enum("theta_init", "w", ["w", "w_avg"], "--space=theta starts at a w-projection of --steps "
-                      "steps run first (twice the time; fits better), or at hypernet(w_avg).")
-    flags.DEFINE_integer("steps", 1000, "Optimisation steps (StyleGAN2's default).", lower_bound=1)
-    flags.DEFINE_float("lr", None, "Peak learning rate (default: per space, projection.DEFAULT_LR).")
-    flags.DEFINE_float("noise", None, "Initial latent noise factor (default: per space, projection.DEFAULT_NOISE).")
-    flags.DEFINE_float("pyramid_weight", None, "Weight of the Laplacian-pyramid L1 term (default: per space).")
-    flags.DEFINE_integer("seed", 0, "Latent noise seed.")
-    flags.DEFINE_integer("superres", 4, "Super-resolution factor K of superres_<K>x.png.", lower_bound=1)
-    flags.DEFINE_float("zoom", 1.6, "Zoom-out factor F of zoomout_<F>.png (1.6: the paper's Fig. 2).")
-    flags.DEFINE_integer("log_every", 100, "Print the loss every N steps (0: never).", lower_bound=0)
+def define(fv: flags.FlagValues) -> None:
+    common.define_model(fv)
+    flags.DEFINE_string("target", None, "Image file to project (PNG, JPEG, ...; alpha composited on white).",
+                        flag_values=fv)
+    common.define(fv, "outdir", "projection")
+    common.define(fv, "space", "w")
+    common.define(fv, "theta_init", "w")
+    common.define(fv, "steps", 1000, "StyleGAN2's default.", lower_bound=1)
+    common.define(fv, "lr", None, "Peak of the schedule (default: per space, projection.DEFAULT_LR).")
+    flags.DEFINE_float("noise", None, "Initial latent noise factor (default: per space, projection.DEFAULT_NOISE).",
+                       flag_values=fv)
+    flags.DEFINE_float("pyramid_weight", None, "Weight of the Laplacian-pyramid L1 term (default: per space).",
+                       flag_values=fv)
+    common.define(fv, "seed", 0, "Here: the latent noise.")
+    common.define(fv, "superres", 4.0, "Here an integer K >= 1: superres_<K>x.png.")
+    common.define(fv, "zoom", 1.6, "Writes zoomout_<F>.png at the frame's pixel size.")
+    common.define(fv, "log_every", 100, "Here: the projection loss.", lower_bound=0)
 
 
 def load_image(path: str) -> np.ndarray:
@@ -69,7 +70,7 @@ def project_file(G, target: str, outdir: str, space: str = "w", steps: int = 100
     """Runs the projection of one image file and writes the outputs listed in the module doc."""
     from PIL import Image
 
-    from inr_gan_tf import coords
+    from inr_gan_tf import coords, projection
     from inr_gan_tf.seeds import to_uint8
 
     projection.check_space(space)
@@ -119,26 +120,62 @@ def project_file(G, target: str, outdir: str, space: str = "w", steps: int = 100
     return summary
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    if bool(FLAGS.run_dir) == bool(FLAGS.checkpoint):
-        raise app.UsageError("give exactly one of --run_dir or --checkpoint")
-    if not FLAGS.target:
-        raise app.UsageError("--target is required")
+def check(a: Args) -> Args:
+    """Checks the parsed flags together; bad values raise UsageError naming the flag."""
+    from inr_gan_tf import coords
+    from inr_gan_tf.projection import SPACES
+    from inr_gan_tf.superres import integer_factor
+
+    common.one_model(a)
+    if not a.target:
+        raise UsageError("--target is required")
+    if a.space not in SPACES:
+        raise UsageError(f"--space must be one of {', '.join(SPACES)}, got {a.space!r}")
+    if a.theta_init not in ("w", "w_avg"):
+        raise UsageError(f"--theta_init must be w or w_avg, got {a.theta_init!r}")
+    integer_factor(a, "superres", 1)
+    try:
+        coords.zoom_bounds(a.zoom)
+    except ValueError as e:
+        raise UsageError(f"--zoom: {e}") from None
+    common.at_least(a, "lr", 0)
     try:  # a bad target should fail before the generator is loaded
-        load_image(FLAGS.target)
+        load_image(a.target)
     except (FileNotFoundError, ValueError) as e:
-        raise app.UsageError(str(e)) from None
+        raise UsageError(f"--target: {e}") from None
+    return a
+
+
+def project_main(a: Args) -> dict:
+    """Projects as the checked flags ask; prints and returns the summary."""
     from inr_gan_tf.export.checkpoint import restore_generator
-    G, provenance = restore_generator(FLAGS.run_dir, FLAGS.checkpoint)
-    summary = project_file(G, FLAGS.target, FLAGS.outdir, FLAGS.space, FLAGS.steps, FLAGS.theta_init,
-                           FLAGS.superres, FLAGS.zoom, FLAGS.seed, provenance, FLAGS.log_every,
-                           lr=FLAGS.lr, noise=FLAGS.noise, pyramid_weight=FLAGS.pyramid_weight)
+    G, provenance = restore_generator(a.run_dir, a.checkpoint)
+    summary = project_file(G, a.target, a.outdir, a.space, a.steps, a.theta_init, a.superres, a.zoom, a.seed,
+                           provenance, a.log_every, lr=a.lr, noise=a.noise, pyramid_weight=a.pyramid_weight)
     print(json.dumps({k: v for k, v in summary.items() if k != "generator"}, indent=1))
-    return 0
+    return summary
+
+
+def command_main(a: Args) -> None:
+    project_main(check(a))
+
+
+COMMAND = cli.Command("python -m inr_gan_tf.project", __doc__, define, command_main)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> Args:
+    """Parses and checks a command line; bad values raise UsageError naming the flag."""
+    return check(cli.parse(COMMAND, sys.argv[1:] if argv is None else argv))
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    """In-process entry: parse, check and project (UsageError on a bad command line)."""
+    return project_main(parse_args(argv))
+
+
+def run(argv: Optional[List[str]] = None) -> int:
+    return cli.run(COMMAND, argv)
 
 
 if __name__ == "__main__":
-    _define_flags()
-    sys.exit(app.run(main))
+    sys.exit(run())

@@ -1,8 +1,8 @@
 """Super-resolution by the INR prior, scored against ground truth (paper Sec. 4.2, Fig. 3, 10).
 
-    python -m inr_gan_tf.superres --run_dir=runs/quickstart --data=procedural --num=32 --factor=2
+    python -m inr_gan_tf.superres --run_dir=runs/quickstart --data=procedural --num=32 --superres=2
 
-For N images with ground truth at r (G's training resolution) and at factor x r, each r image is
+For N images with ground truth at r (G's training resolution) and at factor x r (--superres), each r image is
 projected into G (projection.py), rendered at factor x r by `G.render_grid` on a denser grid,
 and scored by PSNR and SSIM against the ground truth, beside nearest / bilinear / bicubic
 upsampling of the same r image (`tf.image.resize`, antialias off). The paper scores its samples
@@ -35,16 +35,19 @@ import json
 import os
 import sys
 import time
-from typing import Dict, List, NamedTuple, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+from absl import flags
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide start-up chatter
 
-import numpy as np
-import tensorflow as tf
+from inr_gan_tf import cli  # noqa: E402
+from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402,F401 -- UsageError: in-process callers catch it
+from inr_gan_tf.seeds import parse_seeds, seed_latents  # noqa: E402
 
-from inr_gan_tf import projection
-from inr_gan_tf.seeds import seed_latents
+# TensorFlow (and projection, which needs it) load inside the functions: --help answers without them.
 
 BASELINES = ("nearest", "bilinear", "bicubic")
 METHODS = BASELINES + ("inr",)
@@ -63,6 +66,7 @@ def _check_pair(pred, truth):
 
 def psnr(pred, truth) -> np.ndarray:
     """[N] PSNR in dB of images in [0, 1] (pred clipped), capped at PSNR_CAP for exact matches."""
+    import tensorflow as tf
     pred, truth = _check_pair(pred, truth)
     values = tf.image.psnr(pred, truth, max_val=1.0).numpy().astype(np.float64)
     return np.minimum(np.nan_to_num(values, nan=PSNR_CAP, posinf=PSNR_CAP), PSNR_CAP)
@@ -70,6 +74,7 @@ def psnr(pred, truth) -> np.ndarray:
 
 def ssim(pred, truth) -> np.ndarray:
     """[N] SSIM of images in [0, 1] (pred clipped); window min(11, H, W)."""
+    import tensorflow as tf
     pred, truth = _check_pair(pred, truth)
     size = min(11, pred.shape[1], pred.shape[2])
     return tf.image.ssim(pred, truth, max_val=1.0, filter_size=size).numpy().astype(np.float64)
@@ -77,6 +82,7 @@ def ssim(pred, truth) -> np.ndarray:
 
 def upsample(images, size: int, method: str) -> np.ndarray:
     """Baseline upsampling of [N, r, r, 3] images in [0, 1] to size x size, clipped to [0, 1]."""
+    import tensorflow as tf
     if method not in BASELINES:
         raise ValueError(f"unknown upsampling method {method!r}; choose from {BASELINES}")
     out = tf.image.resize(tf.constant(images, tf.float32), [size, size], method=method, antialias=False)
@@ -124,6 +130,7 @@ def load_pairs(data: str, num: int, resolution: int, factor: int, first: int = 0
         return Pairs(np.stack([v[0] for v in views]) / np.float32(255),
                      np.stack([v[1] for v in views]) / np.float32(255), True)
     # A seeded shuffle, so the sample is spread over the source and the same on every run.
+    import tensorflow as tf
     ds = make_dataset(source, fr, first + num, seed=0, shuffle=True, flip=False, repeat=False)
     high = next(iter(ds)).numpy()[first:]
     if len(high) < num:
@@ -145,6 +152,7 @@ def evaluate(G, low, high, space: str = "theta", steps: int = DEFAULT_STEPS, see
     fit; "w_avg" starts theta at hypernet(w_avg). With the emoji model on 32 procedural images,
     500 + 500 steps from w beat 1000 from w_avg (2x PSNR 28.9 vs 28.5 dB; fit 41.6 vs 39.6 dB).
     """
+    from inr_gan_tf import projection
     projection.check_space(space)
     if theta_init not in ("w_avg", "w"):
         raise ValueError(f"theta_init must be 'w_avg' or 'w', got {theta_init!r}")
@@ -225,6 +233,7 @@ def sample_figure(G, seeds: Sequence[int], factors: Sequence[int] = (2, 4),
 
     Baselines upsample to the largest factor; there is no ground truth for generated images.
     """
+    import tensorflow as tf
     r, top = G.resolution, max(factors)
     params = G.params(tf.constant(seed_latents(seeds, G.z_dim)), truncation=truncation)
     low = np.clip((G.render_grid(params, r, r).numpy() + 1.0) / 2.0, 0.0, 1.0)
@@ -240,76 +249,115 @@ def _save_png(path: str, image: np.ndarray) -> None:
 
 
 # -- CLI ---------------------------------------------------------------------------------------
-def _define_flags():
-    from absl import flags
-    flags.DEFINE_string("run_dir", None, "Training run (config.json + checkpoints/): its latest G_ema.")
-    flags.DEFINE_string("checkpoint", None, "One checkpoint prefix instead of --run_dir.")
-    flags.DEFINE_string("data", "procedural", "procedural or noto_emoji (exact truth) or any --data "
-                        "source of training (truth = dataset resized to factor x r).")
-    flags.DEFINE_integer("num", 32, "Images to evaluate (0: only --figure).", lower_bound=0)
-    flags.DEFINE_integer("first", 0, "Index of the first image.", lower_bound=0)
-    flags.DEFINE_integer("factor", 2, "Upsampling factor.", lower_bound=2)
-    flags.DEFINE_enum("space", "theta", list(projection.SPACES), "Projection space (see --helpfull).")
-    flags.DEFINE_enum("theta_init", "w", ["w", "w_avg"], "theta start: a w-projection of --steps "
-                      "steps run first (twice the time; fits better), or hypernet(w_avg).")
-    flags.DEFINE_integer("steps", DEFAULT_STEPS, "Projection steps.", lower_bound=1)
-    flags.DEFINE_float("lr", None, "Peak learning rate (default: per space, projection.DEFAULT_LR).")
-    flags.DEFINE_integer("seed", 0, "Projection noise seed.")
-    flags.DEFINE_integer("batch_size", 32, "Images projected together (each has its own latent).",
-                         lower_bound=1)
-    flags.DEFINE_string("out", "superres.json", "Report JSON; the comparison grid goes beside it "
-                        "as <name>_compare.png.")
-    flags.DEFINE_integer("grid_images", 8, "Columns of the comparison grid.", lower_bound=1)
-    flags.DEFINE_bool("figure", False, "Also write superres_grid.png beside --out: G's own samples "
-                      "(--figure_seeds) at r upsampled by the baselines vs INR 2x and 4x.")
-    flags.DEFINE_string("figure_seeds", "0-7", "Seeds of the --figure samples, e.g. 0-7,12.")
-    flags.DEFINE_integer("threads", 0, "TF intra-op threads (0: TensorFlow's default).", lower_bound=0)
+def define(fv: flags.FlagValues) -> None:
+    common.define_model(fv)
+    common.define(fv, "data", "procedural", "Here: procedural or noto_emoji (exact truth) or any other source "
+                  "(truth = the dataset resized to K x r).")
+    common.define(fv, "num", 32, "To evaluate (0: only --sample_grid).", lower_bound=0)
+    flags.DEFINE_integer("first", 0, "Dataset index of the first image evaluated.", lower_bound=0, flag_values=fv)
+    common.define(fv, "superres", 2.0, "Here an integer factor >= 2: the ground truth and the INR render are at "
+                  "K x r.")
+    common.define(fv, "space", "theta", "theta measures the INR prior (see Space above).")
+    common.define(fv, "theta_init", "w")
+    common.define(fv, "steps", DEFAULT_STEPS, "Of each projection.", lower_bound=1)
+    common.define(fv, "lr", None, "Peak of the projection's schedule (default: per space, projection.DEFAULT_LR).")
+    common.define(fv, "seed", 0, "Here: the projection noise.")
+    common.define(fv, "batch_size", 32, "Images projected together (each has its own latent).", lower_bound=1)
+    common.define(fv, "out", "superres.json", "The report JSON; the comparison grid goes beside it as "
+                  "<name>_compare.png.")
+    flags.DEFINE_integer("grid_images", 8, "Columns of the comparison grid.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_boolean("sample_grid", False, "Also write superres_grid.png beside --out (paper Fig. 3): G's own "
+                         "samples (--seeds) at r upsampled by the baselines vs INR 2x and 4x.", flag_values=fv)
+    common.define(fv, "seeds", "0-7", "Of the --sample_grid samples.")
+    common.define(fv, "threads", 0, lower_bound=0)
 
 
-def main(argv):
-    from absl import app, flags
+def integer_factor(a: Args, name: str, low: int) -> None:
+    """A float flag that must hold an integer >= low here; stored back as int."""
+    value = getattr(a, name)
+    if value is None:
+        return
+    if not (np.isfinite(value) and value == int(value) and value >= low):
+        raise UsageError(f"--{name} must be an integer >= {low} here, got {value:g}")
+    setattr(a, name, int(value))
+
+
+def check(a: Args) -> Args:
+    """Checks the parsed flags together; bad values raise UsageError naming the flag."""
+    from inr_gan_tf.projection import SPACES
+    common.one_model(a)
+    if not a.num and not a.sample_grid:
+        raise UsageError("--num=0 without --sample_grid leaves nothing to do")
+    integer_factor(a, "superres", 2)
+    if a.space not in SPACES:
+        raise UsageError(f"--space must be one of {', '.join(SPACES)}, got {a.space!r}")
+    if a.theta_init not in ("w", "w_avg"):
+        raise UsageError(f"--theta_init must be w or w_avg, got {a.theta_init!r}")
+    common.at_least(a, "lr", 0)
+    try:
+        a.seed_list = parse_seeds(a.seeds)
+    except ValueError as e:
+        raise UsageError(f"--seeds: {e}") from None
+    return a
+
+
+def superres_main(a: Args) -> dict:
+    """Evaluates as the checked flags ask; returns the report ({} with --num=0)."""
+    import tensorflow as tf
     from inr_gan_tf.export.checkpoint import restore_generator
-    from inr_gan_tf.seeds import parse_seeds
 
-    FLAGS = flags.FLAGS
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    if bool(FLAGS.run_dir) == bool(FLAGS.checkpoint):
-        raise app.UsageError("give exactly one of --run_dir or --checkpoint")
-    if not FLAGS.num and not FLAGS.figure:
-        raise app.UsageError("--num=0 without --figure leaves nothing to do")
-    if FLAGS.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
-    G, provenance = restore_generator(FLAGS.run_dir, FLAGS.checkpoint)
-    out_dir = os.path.dirname(os.path.abspath(FLAGS.out))
+    if a.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(a.threads)
+    G, provenance = restore_generator(a.run_dir, a.checkpoint)
+    out_dir = os.path.dirname(os.path.abspath(a.out))
     os.makedirs(out_dir, exist_ok=True)
-    if FLAGS.figure:
+    if a.sample_grid:
         path = os.path.join(out_dir, "superres_grid.png")
-        _save_png(path, sample_figure(G, parse_seeds(FLAGS.figure_seeds)))
+        _save_png(path, sample_figure(G, a.seed_list))
         print(f"wrote {path}")
-    if not FLAGS.num:
-        return 0
-    pairs = load_pairs(FLAGS.data, FLAGS.num, G.resolution, FLAGS.factor, FLAGS.first)
-    kwargs = {} if FLAGS.lr is None else {"lr": FLAGS.lr}
-    report, images = evaluate(G, pairs.low, pairs.high, FLAGS.space, FLAGS.steps, FLAGS.seed,
-                              FLAGS.batch_size, FLAGS.theta_init, **kwargs)
-    report = {"data": FLAGS.data, "first": FLAGS.first, "exact_ground_truth": pairs.exact,
-              "generator": provenance, **report}
-    with open(FLAGS.out, "w") as f:
+    if not a.num:
+        return {}
+    pairs = load_pairs(a.data, a.num, G.resolution, a.superres, a.first)
+    kwargs = {} if a.lr is None else {"lr": a.lr}
+    report, images = evaluate(G, pairs.low, pairs.high, a.space, a.steps, a.seed, a.batch_size, a.theta_init,
+                              **kwargs)
+    report = {"data": a.data, "first": a.first, "exact_ground_truth": pairs.exact, "generator": provenance,
+              **report}
+    with open(a.out, "w") as f:
         json.dump(report, f, indent=1)
-    grid = os.path.splitext(os.path.abspath(FLAGS.out))[0] + "_compare.png"
-    _save_png(grid, comparison_grid(images, FLAGS.factor, FLAGS.grid_images))
+    grid = os.path.splitext(os.path.abspath(a.out))[0] + "_compare.png"
+    _save_png(grid, comparison_grid(images, a.superres, a.grid_images))
     print(f"{'method':10s} {'PSNR dB':>15s} {'SSIM':>15s}")
     for m, v in report["methods"].items():
         print(f"{m:10s} {v['psnr']['mean']:7.2f} +- {v['psnr']['std']:5.2f} "
               f"{v['ssim']['mean']:7.4f} +- {v['ssim']['std']:.4f}")
     fit = report["fit_at_r"]["psnr"]
     print(f"fit at {G.resolution}^2: {fit['mean']:.2f} +- {fit['std']:.2f} dB; "
-          f"{report['projection_seconds']:.0f} s for {FLAGS.steps} steps; wrote {FLAGS.out}, {grid}")
-    return 0
+          f"{report['projection_seconds']:.0f} s for {a.steps} steps; wrote {a.out}, {grid}")
+    return report
+
+
+def command_main(a: Args) -> None:
+    superres_main(check(a))
+
+
+COMMAND = cli.Command("python -m inr_gan_tf.superres", __doc__, define, command_main,
+                      aliases={"factor": "superres", "figure": "sample_grid", "figure_seeds": "seeds"})
+
+
+def parse_args(argv: Optional[List[str]] = None) -> Args:
+    """Parses and checks a command line; bad values raise UsageError naming the flag."""
+    return check(cli.parse(COMMAND, sys.argv[1:] if argv is None else argv))
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    """In-process entry: parse, check and evaluate (UsageError on a bad command line)."""
+    return superres_main(parse_args(argv))
+
+
+def run(argv: Optional[List[str]] = None) -> int:
+    return cli.run(COMMAND, argv)
 
 
 if __name__ == "__main__":
-    from absl import app as _app
-    _define_flags()
-    sys.exit(_app.run(main))
+    sys.exit(run())

@@ -12,8 +12,6 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
-
 from inr_gan_tf import train
 from inr_gan_tf.training import checkpoints
 
@@ -25,14 +23,7 @@ STEP = 0.004  # kimg of one step of batch 4
 
 def _train(run_dir, *extra):
     """`python -m inr_gan_tf.train TINY... --run_dir=RUN EXTRA...` in-process -> exit code."""
-    try:
-        # --verbosity=0: INFO lines reach caplog (unparse_flags leaves absl at WARNING).
-        train.parse_flags(["train", *TINY, "--verbosity=0", f"--run_dir={run_dir}", *extra])
-        return train.main(["train"])
-    except SystemExit as e:
-        return e.code
-    finally:
-        flags.FLAGS.unparse_flags()
+    return train.run([*TINY, f"--run_dir={run_dir}", *extra])  # logs at INFO: caplog sees them
 
 
 def _files(d):

@@ -189,7 +189,7 @@ def test_tfrecord_round_trip(color_folder, tmp_path):
     write(os.path.join(color_folder, 'zz_bad.png'), b'\x89PNG garbage')
     dest = str(tmp_path / 'tfr')
     tool = load_tool('dataset_tool')
-    assert tool.main([f'--source={color_folder}', f'--dest={dest}', '--resolution=8',
+    assert tool.main([f'--data={color_folder}', f'--outdir={dest}', '--resolution=8',
                       '--shard_size=5']) == 0
     with open(os.path.join(dest, 'manifest.json')) as f:
         manifest = json.load(f)
@@ -219,6 +219,22 @@ def test_tfrecord_round_trip(color_folder, tmp_path):
         f.write(b'extra')
     with pytest.raises(ValueError, match='incomplete copy'):
         data.resolve_source(dest)
+
+
+def test_dataset_tool_flags(color_folder, tmp_path, capsys):
+    from inr_gan_tf.data.decode import DEFAULT_MAX_PIXELS
+    tool = load_tool('dataset_tool')
+    assert tool.DEFAULT_MAX_PIXELS == DEFAULT_MAX_PIXELS  # written out so that --help skips TensorFlow
+    dest = str(tmp_path / 'tfr')
+    for argv, flag in ((['--resolution=8'], '--data and --outdir'),
+                       ([f'--data={color_folder}', f'--outdir={dest}', '--shard_size=0'], '--shard_size'),
+                       ([f'--data={tmp_path / "missing"}', f'--outdir={dest}'], '--data='),
+                       ([f'--verify={tmp_path / "missing"}'], '--verify'),
+                       ([color_folder, dest], 'unexpected arguments')):  # no positionals: every input is a flag
+        assert tool.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith('dataset_tool: ') and flag in err[0], err
+    assert not os.path.exists(dest) and not os.path.exists(dest + '.partial')
 
 
 # ---------------------------------------------------------------- order and sharding
@@ -262,8 +278,9 @@ def test_sharding_gives_disjoint_halves(kind, color_folder, tmp_path):
     if kind != 'folder':
         spec = str(tmp_path / 'tfr')
         shard_size = 6 if kind == 'tfrecord_by_file' else 100
-        load_tool('dataset_tool').main([f'--source={color_folder}', f'--dest={spec}',
-                                        '--resolution=8', f'--shard_size={shard_size}'])
+        # The old spellings --source/--dest still work (deprecated aliases of --data/--outdir).
+        assert load_tool('dataset_tool').main([f'--source={color_folder}', f'--dest={spec}',
+                                               '--resolution=8', f'--shard_size={shard_size}']) == 0
     src = data.resolve_source(spec)
     halves = []
     for k in range(2):

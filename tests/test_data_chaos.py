@@ -314,34 +314,39 @@ def test_shard_folder_without_manifest_says_so(shards, tmp_path):
 # ---------------------------------------------------------------- dataset_tool killed half-way
 
 
-def test_dataset_tool_rerun_after_kill(grey_folder, tmp_path, tool):
+def test_dataset_tool_rerun_after_kill(grey_folder, tmp_path, tool, capsys):
     dest = str(tmp_path / 'out')
     partial = dest + PARTIAL_SUFFIX
     # What kill -9 leaves: a partial folder with some shards and no manifest; `dest` absent.
     write(os.path.join(partial, 'shard-00000.tfrecord'), b'half a shard')
-    args = [f'--source={grey_folder}', f'--dest={dest}', '--resolution=8', '--shard_size=8']
+    args = [f'--data={grey_folder}', f'--outdir={dest}', '--resolution=8', '--shard_size=8']
     assert tool.main(args) == 0
     assert not os.path.exists(partial)
     assert tool.main([f'--verify={dest}']) == 0
     assert data.resolve_source(dest).num_examples == N_IMAGES
 
+    def refused(argv, message):  # exit 2, one line naming --outdir, before anything is written
+        capsys.readouterr()
+        assert tool.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith('dataset_tool: --outdir=') and message in err[0], err
+
     # A finished destination is still refused, and left as it was.
-    with pytest.raises(FileExistsError, match='not empty'):
-        tool.main(args)
+    refused(args, 'not empty')
     assert tool.main([f'--verify={dest}']) == 0
 
     # A .partial holding anything this tool does not write is not ours to delete.
     other = str(tmp_path / 'other')
     write(os.path.join(other + PARTIAL_SUFFIX, 'notes.txt'), b'mine')
-    with pytest.raises(FileExistsError, match='move it away'):
-        tool.main([f'--source={grey_folder}', f'--dest={other}', '--resolution=8'])
+    refused([f'--data={grey_folder}', f'--outdir={other}', '--resolution=8'], 'move it away')
     assert os.listdir(other + PARTIAL_SUFFIX) == ['notes.txt'] and not os.path.exists(other)
 
     # A run that fails (here: --max_pixels refuses every image) leaves nothing behind.
     failed = str(tmp_path / 'failed')
     with pytest.raises(ValueError, match='no readable images'):
-        tool.main([f'--source={grey_folder}', f'--dest={failed}', '--max_pixels=63'])
+        tool.main([f'--data={grey_folder}', f'--outdir={failed}', '--max_pixels=63'])
     assert not os.path.exists(failed) and not os.path.exists(failed + PARTIAL_SUFFIX)
-    with pytest.raises(SystemExit) as e:
-        tool.parse_args([f'--source={grey_folder}', f'--dest={failed}', '--max_pixels=0'])
-    assert e.value.code == 2
+    with pytest.raises(tool.UsageError, match='--max_pixels must be >= 1'):
+        tool.parse_args([f'--data={grey_folder}', f'--outdir={failed}', '--max_pixels=0'])
+    assert tool.main([f'--data={grey_folder}', f'--outdir={failed}', '--max_pixels=0']) == 2
+    assert not os.path.exists(failed) and not os.path.exists(failed + PARTIAL_SUFFIX)

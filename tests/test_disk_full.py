@@ -85,7 +85,7 @@ def test_export_to_a_full_disk_writes_nothing_and_a_rerun_works(tmpfs, tmp_path)
     models = tmpfs / "saved_models"
     models.mkdir()
     filler = _fill(tmpfs, 64 * 1024)
-    export = ["inr_gan_tf.export", f"--run_dir={run}", f"--out_dir={models}", "--name=tiny",
+    export = ["inr_gan_tf.export", f"--run_dir={run}", f"--outdir={models}", "--name=tiny",
               "--formats=savedmodel"]
     full = _run(*export)
     assert full.returncode != 0

@@ -8,6 +8,7 @@ ai_edge_litert and ONNX through onnxruntime. Each artifact is built once per mod
 import http.server
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -168,8 +169,8 @@ def test_saved_model_cli_run_tf1_loader(exported, z, reference, tmp_path, G):
 
 
 def test_cli_dry_run(run_dir, tmp_path):
-    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "export.py"), f"--run_dir={run_dir}",
-                           f"--out_dir={tmp_path}", "--dry_run"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "inr_gan_tf.export", f"--run_dir={run_dir}", f"--outdir={tmp_path}",
+                           "--dry_run"], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     resolved = json.loads(proc.stdout)
     assert resolved["checkpoint"].endswith("ckpt-7") and resolved["export_dir"] == str(tmp_path / "tiny" / "1")
@@ -312,7 +313,7 @@ class _FakeServing(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_serving_client_rest_writes_png(exported, G, tmp_path):
+def test_serving_client_rest_writes_png(exported, G, tmp_path, capsys):
     from PIL import Image
     _FakeServing.signatures = tf.saved_model.load(exported["export_dir"]).signatures
     server = http.server.HTTPServer(("127.0.0.1", 0), _FakeServing)
@@ -320,12 +321,16 @@ def test_serving_client_rest_writes_png(exported, G, tmp_path):
     thread.start()
     try:
         out = tmp_path / "seed7.png"
-        assert serving_client.main([f"--server=127.0.0.1:{server.server_port}", "--model=tiny", "--seed=7",
+        assert serving_client.main([f"--server=127.0.0.1:{server.server_port}", "--name=tiny", "--seeds=7",
                                     f"--z_dim={G.z_dim}", "--height=12", "--width=20",
                                     "--bounds=-0.5,-0.5,1.5,1.5", f"--out={out}"]) == 0
-        with pytest.raises(SystemExit, match="invalid request: .* more than the maximum"):
-            serving_client.main([f"--server=127.0.0.1:{server.server_port}", "--model=tiny",
-                                 f"--z_dim={G.z_dim}", "--size=128", "--max_points=1000", f"--out={out}"])
+        capsys.readouterr()
+        refused = tmp_path / "refused.png"
+        assert serving_client.main([f"--server=127.0.0.1:{server.server_port}", "--name=tiny",
+                                    f"--z_dim={G.z_dim}", "--size=128", "--max_points=1000", f"--out={refused}"]) == 2
+        err = capsys.readouterr().err
+        assert re.fullmatch(r"serving_client: --max_points: invalid request: .* more than the maximum .*\n", err), err
+        assert not refused.exists()
     finally:
         server.shutdown()
         server.server_close()
@@ -333,6 +338,24 @@ def test_serving_client_rest_writes_png(exported, G, tmp_path):
     expected = serving_client.to_uint8(G.render_grid(G.params(z), 12, 20, (-0.5, -0.5, 1.5, 1.5))[0])
     got = np.asarray(Image.open(out))
     assert got.shape == (12, 20, 3) and np.abs(got.astype(int) - expected).max() <= 1
+
+
+def test_serving_client_flags(tmp_path, capsys):
+    """Flags are checked before any server is asked (none runs here); old spellings still work."""
+    from inr_gan_tf import cli
+    a = serving_client.check(cli.parse(serving_client.COMMAND, ["--model=tiny", "--seed=7", "--size=8"]))
+    assert (a.name, a.seed, a.height, a.width) == ("tiny", 7, 8, 8)
+    assert "--model is deprecated, use --name" in capsys.readouterr().err
+    pts = tmp_path / "pts.npy"
+    np.save(pts, np.full((5, 2), np.nan, np.float32))
+    for argv, flag in (([], "--name"), (["--name=../x"], "--name"), (["--name=m", "--seeds=1,2"], "--seeds"),
+                       (["--name=m", "--protocol=grpc"], "--z_dim"), (["--name=m", "--bounds=0,0,1"], "--bounds"),
+                       (["--name=m", f"--points={pts}"], "--points"), (["--name=m", "--height=0"], "--height"),
+                       (["--name=m", "--width=20000"], "--width"), (["--name=m", "--timeout=-1"], "--timeout")):
+        assert serving_client.main([*argv, "--server=127.0.0.1:1", f"--out={tmp_path / 'x.png'}"]) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"serving_client: {flag}"), (argv, err)
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_serving_client_grpc(exported, G):

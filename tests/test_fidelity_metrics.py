@@ -255,16 +255,17 @@ def run_dir(G, tmp_path_factory):
 
 def test_cli_superres_and_real_vs_real(run_dir, tmp_path, capsys):
     assert cli.main([f"--run_dir={run_dir}", "--metrics=patch_swd,upsampled_spectral", "--superres=4",
-                     f"--num={N}", f"--cache_dir={tmp_path}", "--no_tensorboard"]) == 0
+                     f"--num={N}", f"--cache_dir={tmp_path}", "--notensorboard"]) == 0
     assert "inr_high_diff" in capsys.readouterr().out
     for name in ("patch_swd", "upsampled_spectral"):
         (line,) = _lines(run_dir / f"metric-{name}.jsonl")
         assert line["superres"] == 4 and line["resolution"] == 64 and line["step"] == 5
+    assert not (run_dir / "logs" / "metrics").exists()  # --notensorboard
     assert cli.main(["--real_vs_real", "--data=procedural", "--resolution=16", "--metrics=spectral",
                      f"--num={N}", f"--cache_dir={tmp_path}"]) == 0
     assert "real vs real" in capsys.readouterr().out
-    with pytest.raises(SystemExit) as e:
-        cli.main([f"--run_dir={run_dir}", "--superres=1"])
-    assert e.value.code == 2 and "--superres" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="--resolution"):
+    for bad in ("--superres=1", "--superres=2.5"):
+        assert cli.run([f"--run_dir={run_dir}", bad]) == 2
+        assert "--superres must be an integer >= 2" in capsys.readouterr().err
+    with pytest.raises(cli.UsageError, match="--resolution"):
         cli.main(["--real_vs_real", "--data=procedural", "--metrics=spectral"])

@@ -126,26 +126,58 @@ def test_lowres_run_writes_json_and_png(tmp_path):
 
 def test_cli_json_only(tmp_path):
     out = str(tmp_path)
-    assert cli.main(["lowres", "--macs_presets", "tiny16", "--time_presets", "", "--resolutions", "8,16",
-                     "--out", out, "--no_plot"]) == 0
+    assert cli.main(["--figure=lowres", "--macs_presets", "tiny16", "--time_presets", "", "--resolutions", "8,16",
+                     "--outdir", out, "--noplot"]) == 0
     assert json.loads((tmp_path / "lowres.json").read_text())["series"][0]["name"] == "tiny16"
-    assert cli.main(["freq-norms", "--preset", "tiny16", "--num", "3", "--out", out, "--no_plot"]) == 0
+    assert cli.main(["--figure=freq-norms", "--preset", "tiny16", "--num", "3", "--outdir", out, "--noplot"]) == 0
     assert len(json.loads((tmp_path / "freq_norms.json").read_text())["blocks"]) == 3
     assert not (tmp_path / "freq_norms.png").exists()
 
 
+def test_cli_old_spellings_still_work(tmp_path, capsys):
+    # The figure as a subcommand, --out, --seed, --batch, --reps, --no_plot: each rewritten with a warning.
+    assert cli.main(["lowres", "--macs_presets=tiny16", "--time_presets=tiny16", "--resolutions=8",
+                     f"--out={tmp_path}", "--seed=1", "--batch=1", "--reps=1", "--no_plot"]) == 0
+    saved = json.loads((tmp_path / "lowres.json").read_text())
+    assert saved["series"][0]["time"]["batch"] == 1 and saved["series"][0]["time"]["reps"] == 1
+    assert not (tmp_path / "lowres.png").exists()
+    err = capsys.readouterr().err
+    assert "figure name as an argument is deprecated, use --figure=lowres" in err
+    for old, new in (("out", "outdir"), ("seed", "first_seed"), ("batch", "batch_size"), ("reps", "repeats"),
+                     ("no_plot", "noplot")):
+        assert f"--{old} is deprecated, use --{new}" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "--figure is required"),
+    (["--figure=pie"], "--figure"),
+    (["--figure=freq-norms"], "--run_dir or --preset"),
+    (["--figure=freq-norms", "--preset=huge256"], "--preset: unknown preset"),
+    (["--figure=freq-norms", "--preset=tiny16", "--repeats=3"], "--repeats is a flag of --figure=lowres"),
+    (["--figure=lowres", "--preset=tiny16"], "--preset is a flag of --figure=freq-norms"),
+    (["--figure=lowres", "--time_presets=big16"], "--time_presets: unknown preset"),
+    (["--figure=lowres", "--resolutions=0,8"], "--resolutions"),
+    (["--figure=lowres", "--batch_size=0"], "--batch_size"),
+])
+def test_cli_bad_flags_exit_2_with_one_line(argv, message, tmp_path, capsys):
+    assert cli.main([*argv, f"--outdir={tmp_path / 'o'}", "--noplot"]) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert err.startswith("figures: ") and message in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_cli_without_matplotlib_says_how_to_install(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)  # import now fails
-    assert cli.main(["freq-norms", "--preset", "tiny16", "--out", str(tmp_path)]) == 2
+    assert cli.main(["--figure=freq-norms", "--preset", "tiny16", "--outdir", str(tmp_path)]) == 2
     assert "pip install" in capsys.readouterr().err
 
 
 def test_cli_freq_norms_of_a_run_without_fourier_features_is_one_line(tmp_path, capsys):
     from helpers import write_run_dir
     run = write_run_dir(str(tmp_path / "run"), build_generator(presets.tiny_generator(16, fourier=False), seed=0), 1)
-    assert cli.main(["freq-norms", "--run_dir", run, "--out", str(tmp_path / "f"), "--no_plot"]) == 2
+    assert cli.main(["--figure=freq-norms", "--run_dir", run, "--outdir", str(tmp_path / "f"), "--noplot"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error:") and "no Fourier features" in err and "Traceback" not in err
+    assert err.startswith("figures:") and "no Fourier features" in err and "Traceback" not in err
 
 
 def test_bad_presets_are_clear_errors():

@@ -190,7 +190,6 @@ def test_mp4_without_the_extra_names_the_install(monkeypatch):
     (["--bounds=1,0,0,1"], "--bounds"),
     (["--bounds=0,0,1"], "--bounds"),
     (["--bounds=0,0,1,x"], "could not convert"),
-    (["--bounds", "-0.3,-0.3,1.3,1.3"], "--bounds=-0.3"),
     (["--bounds=0,0,1,1", "--zoom=2"], "--bounds and --zoom"),
     (["--superres=2", "--height=64"], "--superres"),
     (["--superres=0"], "--superres"),
@@ -207,6 +206,11 @@ def test_mp4_without_the_extra_names_the_install(monkeypatch):
 def test_bad_flags_are_named(flags, message):
     with pytest.raises(generate.UsageError, match=message.replace("[", r"\[")):
         generate.parse_args(["--run_dir=r", *flags])
+
+
+def test_negative_bounds_parse_with_a_space():
+    # absl takes the next argument as the value, so a leading minus needs no '='.
+    assert generate.parse_args(["--run_dir=r", "--bounds", "-0.3,-0.3,1.3,1.3"]).region == (-0.3, -0.3, 1.3, 1.3)
 
 
 def test_model_source_is_required_once(run_dir):

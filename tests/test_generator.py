@@ -1,4 +1,5 @@
 """Contracts of the generator: render anywhere, one function, config round trip, MAC count."""
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -35,15 +36,36 @@ def test_grid_equals_point_set_equals_tiles(G, params, h, w, bounds):
     assert_render_paths_agree(G, params, h, w, bounds)
 
 
-def test_superresolution_keeps_the_training_pixels(G, params):
-    """A 2x render contains the 1x image's function values at the 1x pixel centres' cells."""
-    x1 = G.render_grid(params, 16, 16).numpy()
-    x2 = G.render_grid(params, 32, 32).numpy()
-    assert np.isfinite(x2).all()
-    # Coarse blocks are quantized to the same cells; only the finest block sees new points,
-    # so the 2x image is close to, but not a copy of, the nearest-upsampled 1x image.
-    up = x1.repeat(2, 1).repeat(2, 2)
-    assert 0 < np.abs(x2 - up).mean() < np.abs(x2 - x2.mean()).mean()
+@pytest.mark.parametrize("upsampling", ["nearest", "bilinear"])
+def test_superresolution_keeps_the_training_pixels(G, upsampling):
+    """Odd factors put a pixel centre of the fine grid on every training pixel centre
+    ((j + 0.5) / R = (3j + 1.5) / 3R): the 3x render holds the 1x image exactly there, and
+    its other pixels are new values of the same function, not copies."""
+    g = Generator.from_config({**G.get_config(), "upsampling": upsampling})
+    g.set_weights(G.get_weights())
+    p = g.params(tf.constant(sampling.seed_latents([0, 1, 2], g.z_dim)))
+    x1 = g.render_grid(p, 16, 16).numpy()
+    x3 = g.render_grid(p, 48, 48).numpy()
+    np.testing.assert_allclose(x3[:, 1::3, 1::3], x1, atol=1e-5)
+    assert np.abs(x3[:, 0::3, 0::3] - x1).max() > 1e-3  # the neighbours are rendered, not replicated
+
+
+def test_generator_round_trips_through_a_keras_file(G, tmp_path):
+    path = str(tmp_path / "G.keras")
+    G.save(path)
+    loaded = keras.models.load_model(path)
+    z = tf.random.normal([2, G.z_dim])
+    np.testing.assert_array_equal(G(z).numpy(), loaded(z).numpy())
+    assert loaded.get_config() == G.get_config()
+
+
+def test_grid_plans_are_bounded(G):
+    from inr_gan_tf.model.generator import PLAN_CACHE_SIZE
+    g = Generator.from_config(G.get_config())
+    g.grid_plan(16, 16)
+    for size in range(2, 2 + 3 * PLAN_CACHE_SIZE):
+        g.grid_plan(size, size)
+    assert len(g._plans) == PLAN_CACHE_SIZE + 1 and (16, 16, coords.UNIT_BOUNDS) in g._plans
 
 
 def test_seed_image_does_not_depend_on_its_batch(G):

@@ -118,7 +118,7 @@ def test_lazy_r1_is_scaled_by_interval_and_tensor_flag_matches_bool():
 def test_generator_step_moves_hypernet_and_inr_params():
     G, D = _models()
     loss = GANLoss(G, D)
-    hyper, inr = loss.g_variables_groups()
+    hyper, inr = G.variable_groups()
     assert {id(v) for v in hyper}.isdisjoint(id(v) for v in inr)
     assert {id(v) for v in hyper + inr} == {id(v) for v in G.trainable_variables}
     z, _ = _inputs(G)

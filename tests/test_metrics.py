@@ -299,7 +299,17 @@ def test_cli_scores_a_run(run_dir, tmp_path, capsys):
 
 
 def test_cli_rejects_unknown_metrics_and_lists(run_dir, capsys):
-    with pytest.raises(SystemExit, match="available: .*swd"):
+    with pytest.raises(cli.UsageError, match="--metrics: .*available: .*swd"):
         cli.main([f"--run_dir={run_dir}", "--metrics=swd,nope"])
+    assert cli.run([f"--run_dir={run_dir}", "--metrics=swd,nope"]) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert err.startswith("metrics: --metrics: unknown metric(s) ['nope']")
     assert cli.main(["--list"]) == 0
     assert "upsampled_fid" in capsys.readouterr().out
+
+
+def test_cli_old_no_tensorboard_still_works(capsys):
+    args = cli.parse_args(["--list", "--no_tensorboard"])
+    assert args.tensorboard is False
+    assert "--no_tensorboard is deprecated, use --notensorboard" in capsys.readouterr().err
+    assert cli.parse_args(["--list"]).tensorboard is True

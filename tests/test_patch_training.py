@@ -11,14 +11,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
 from helpers import mirrored_vs_single
 
 from inr_gan_tf import coords
 from inr_gan_tf.model import build_generator, presets
 from inr_gan_tf.model import plan as plan_lib
 from inr_gan_tf.model.discriminator import Discriminator
-from inr_gan_tf.training import options  # noqa: F401  (defines the flags)
+from inr_gan_tf.training import options
 from inr_gan_tf.training.losses import GANLoss, Patches, with_frames
 
 R = 16
@@ -165,12 +164,8 @@ def test_losses_with_patches_have_finite_gradients_including_r1(G):
 
 # -- the run ---------------------------------------------------------------------------------
 def _parse(*argv):
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["train", "--data=procedural", *argv])
-    try:
-        return options.run_config()
-    finally:
-        flags.FLAGS.unparse_flags()
+    from inr_gan_tf import cli, train
+    return options.run_config(cli.parse(train.COMMAND, ["--data=procedural", *argv]))
 
 
 def test_patch_flags_make_a_patch_section_and_ratio_zero_leaves_the_config_as_it_was():
@@ -192,11 +187,7 @@ def test_train_command_with_patches_records_the_patch_section(tmp_path, capsys):
             "--mapping_width=32", "--d_channel_base=128", "--d_channel_max=16", "--batch_size=4",
             "--sample_every=0", "--swd_every=0", "--log_every=1", "--total_kimg=0.004", "--patch_ratio=0.5",
             "--patch_scale=log", f"--run_dir={run}"]
-    try:
-        train.parse_flags(argv)
-        assert train.main(["train"]) == 0
-    finally:
-        flags.FLAGS.unparse_flags()
+    assert train.run(argv[1:]) == 0
     with open(run / "config.json") as f:
         cfg = json.load(f)
     assert cfg["patch"] == {"ratio": 0.5, "min_scale": 0.25, "distribution": "log"}

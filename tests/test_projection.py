@@ -164,4 +164,36 @@ def test_cli(run_dir, tmp_path):
     assert np.load(tmp_path / "o" / "projection.npz")["w"].shape == (1, 32)
     proc = subprocess.run(cmd + [f"--target={tmp_path / 'nope.png'}"], capture_output=True, text=True,
                           cwd=REPO, timeout=300)
-    assert proc.returncode != 0 and "does not exist" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("project: --target: ")
+    assert "does not exist" in proc.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--checkpoint=c"], "--run_dir or --checkpoint"),
+    ([], "--target is required"),
+    (["--target=t.png", "--superres=1.5"], "--superres must be an integer >= 1"),
+    (["--target=t.png", "--space=q"], "--space"),
+    (["--target=t.png", "--theta_init=zero"], "--theta_init"),
+    (["--target=t.png", "--zoom=0"], "--zoom"),
+    (["--target=t.png", "--steps=0"], "--steps"),
+    (["--target=t.png", "--log_every=-1"], "--log_every"),
+])
+def test_cli_bad_flags_exit_2_with_one_line(argv, message, tmp_path, capsys, monkeypatch):
+    from inr_gan_tf import project
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(np.zeros((R, R, 3), np.uint8)).save(tmp_path / "t.png")
+    assert project.run(["--run_dir=r", *argv, "--outdir=o"]) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert err.startswith("project: ") and message in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_in_process_and_flagfile(run_dir, tmp_path):
+    from inr_gan_tf import project
+    target = tmp_path / "t.png"
+    Image.fromarray(np.uint8(render_procedural(3, R, R) * 255)).save(target)
+    flagfile = tmp_path / "p.flags"
+    flagfile.write_text(f"--run_dir={run_dir}\n--target={target}\n--steps=2\n--space=z\n--log_every=0\n")
+    summary = project.main([f"--flagfile={flagfile}", f"--outdir={tmp_path / 'o'}", "--superres=2"])
+    assert summary["space"] == "z" and summary["steps"] == 2 and summary["superres"] == 2
+    assert (tmp_path / "o" / "superres_2x.png").exists()

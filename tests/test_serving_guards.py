@@ -227,7 +227,7 @@ def _cli(*args):
 @pytest.mark.parametrize("name", ["../../x", "/tmp/abs", "a/b", "..", ".", "", "tiny model"])
 def test_name_must_be_a_plain_folder_name(name, tmp_path):
     out = tmp_path / "saved_models"
-    proc = _cli("--run_dir=/nonexistent", f"--name={name}", f"--out_dir={out}")
+    proc = _cli("--run_dir=/nonexistent", f"--name={name}", f"--outdir={out}")
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "--name" in proc.stderr, proc.stderr
     assert not out.exists()

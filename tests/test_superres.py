@@ -115,10 +115,37 @@ def run_dir(G, tmp_path_factory):
 def test_cli(run_dir, tmp_path):
     out = tmp_path / "sr" / "report.json"
     proc = subprocess.run([sys.executable, "-m", "inr_gan_tf.superres", f"--run_dir={run_dir}", "--num=2",
-                           "--steps=2", f"--out={out}", "--figure", "--figure_seeds=0-1"],
+                           "--steps=2", f"--out={out}", "--sample_grid", "--seeds=0-1"],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.load(open(out))
     assert report["exact_ground_truth"] and report["generator"]["step"] == 3
     assert Image.open(tmp_path / "sr" / "report_compare.png").size[1] == 6 * (2 * R + 2)
     assert Image.open(tmp_path / "sr" / "superres_grid.png").size[1] == 6 * (4 * R + 2)
+
+
+def test_cli_old_spellings_still_work(capsys):
+    a = S.parse_args(["--run_dir=r", "--factor=3", "--figure", "--figure_seeds=4-5"])
+    assert (a.superres, a.sample_grid, a.seed_list) == (3, True, [4, 5])
+    err = capsys.readouterr().err
+    for old, new in (("factor", "superres"), ("figure", "sample_grid"), ("figure_seeds", "seeds")):
+        assert f"--{old} is deprecated, use --{new}" in err
+    assert S.parse_args(["--run_dir=r", "--nofigure"]).sample_grid is False
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "--run_dir or --checkpoint"),
+    (["--superres=1"], "--superres must be an integer >= 2"),
+    (["--superres=2.5"], "--superres must be an integer >= 2"),
+    (["--num=0"], "--num=0 without --sample_grid"),
+    (["--space=q"], "--space"),
+    (["--theta_init=zero"], "--theta_init"),
+    (["--seeds=x", "--sample_grid"], "--seeds"),
+    (["--steps=0"], "--steps"),
+])
+def test_cli_bad_flags_exit_2_with_one_line(argv, message, tmp_path, capsys):
+    model = [] if not argv else ["--run_dir=r"]
+    assert S.run([*model, *argv, f"--out={tmp_path / 'o' / 'r.json'}"]) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert err.startswith("superres: ") and message in err
+    assert not (tmp_path / "o").exists()

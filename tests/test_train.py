@@ -9,7 +9,6 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
 from helpers import mirrored_vs_single
 
 from inr_gan_tf.model import presets
@@ -28,12 +27,8 @@ def _tiny_config(data="procedural"):
 
 
 def _parse(*argv):
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["train", *argv])
-    try:
-        return options.run_config()
-    finally:
-        flags.FLAGS.unparse_flags()
+    from inr_gan_tf import cli, train
+    return options.run_config(cli.parse(train.COMMAND, list(argv)))
 
 
 @pytest.mark.parametrize("name", PAPER_FLAGFILES)
@@ -272,7 +267,7 @@ def test_kill_9_then_rerun_matches_an_uninterrupted_run(tmp_path):
 
 def test_a_run_ending_off_the_sample_period_still_writes_its_final_grids(tmp_path):
     """Steps 1-3 with period 2: grids at step 2 (periodic) and 3 (the end), nothing twice."""
-    from inr_gan_tf import train
+    from inr_gan_tf.training import callbacks as train
     trainer, state, ds = _trainer(_tiny_config(), str(tmp_path))  # batch 4: 0.012 kimg = 3 steps
     calls = []
     trainer.fit(ds, total_kimg=0.012, ckpt_every=100, log_every=100,
@@ -291,7 +286,8 @@ def test_a_run_ending_off_the_sample_period_still_writes_its_final_grids(tmp_pat
 
 
 def test_sample_grids_and_swd_are_written(tmp_path):
-    from inr_gan_tf import data, train
+    from inr_gan_tf import data
+    from inr_gan_tf.training import callbacks as train
     from inr_gan_tf.training.state import TrainState
     state = TrainState(_tiny_config(), str(tmp_path))
     writer = tf.summary.create_file_writer(str(tmp_path / "logs"))
@@ -305,8 +301,8 @@ def test_sample_grids_and_swd_are_written(tmp_path):
 
 
 def test_profile_steps_write_a_trace_tensorboard_reads(tmp_path):
-    from absl import app
-    from inr_gan_tf import train
+    from inr_gan_tf.cli import UsageError
+    from inr_gan_tf.training import callbacks as train
     trainer, state, ds = _trainer(_tiny_config(), str(tmp_path))
     trainer.fit(ds, total_kimg=0.012, ckpt_every=100, log_every=1, profile_steps=(2, 3))
     traces = tf.io.gfile.glob(str(tmp_path / "logs" / "plugins" / "profile" / "*" / "*.xplane.pb"))
@@ -320,5 +316,5 @@ def test_profile_steps_write_a_trace_tensorboard_reads(tmp_path):
         assert b"MatMul" in op_stats  # the INR's and hypernetwork's matmuls were traced
     assert train.profile_steps(["2", "3"]) == (2, 3) and train.profile_steps([]) is None
     for bad in (["3", "2"], ["0", "1"], ["x", "2"], ["1"]):
-        with pytest.raises(app.UsageError, match="--profile_steps"):
+        with pytest.raises(UsageError, match="--profile_steps"):
             train.profile_steps(bad)

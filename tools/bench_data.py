@@ -1,6 +1,6 @@
 """Throughput of the vector noto_emoji data and the size of its render cache, written as JSON.
 
-    python tools/bench_data.py --out bench/data.json [--resolutions 32,64,128,256] [--sample 100]
+    python tools/bench_data.py --out=bench/data.json [--resolutions=32,64,128,256] [--sample=100]
 
 Measures, per resolution R:
   * render throughput: images/s of `render_svg` (resvg + PNG decode) on --sample icons spread
@@ -11,7 +11,6 @@ Measures, per resolution R:
   * the cache's size on disk (the .npy and its sidecar);
 and the training pipeline on a cache hit: `make_dataset('noto_emoji', 32, 64)` images/s.
 """
-import argparse
 import json
 import os
 import platform
@@ -19,13 +18,25 @@ import sys
 import tempfile
 import time
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # runs from a checkout without installing
+    sys.path.insert(0, ROOT)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from absl import flags  # noqa: E402
+
+from inr_gan_tf import cli  # noqa: E402
+from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402
 
 
 def parse_resolutions(text: str):
-    values = [int(v) for v in text.split(',') if v.strip()]
+    """'32,64' -> [32, 64]; ValueError unless comma-separated integers >= 1."""
+    try:
+        values = [int(v) for v in text.split(',') if v.strip()]
+    except ValueError:
+        values = []
     if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f'expected comma-separated integers >= 1, got {text!r}')
+        raise ValueError(f'expected comma-separated integers >= 1, got {text!r}')
     return values
 
 
@@ -69,31 +80,34 @@ def bench_pipeline(cache_dir: str, batches: int = 100) -> dict:
     return {'resolution': 32, 'batch_size': 64, 'images_per_s': batches * 64 / seconds}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--out', default='bench_data.json',
-                        help='JSON report (default: %(default)s)')
-    parser.add_argument('--resolutions', type=parse_resolutions, default=[32, 64, 128, 256],
-                        help='comma-separated render sizes (default: 32,64,128,256)')
-    parser.add_argument('--sample', type=int, default=100,
-                        help='icons timed per resolution for the render rate '
-                             '(default: %(default)s)')
-    parser.add_argument('--cache_dir', default=None,
-                        help='cache folder to fill (default: a fresh temporary folder, so the '
-                             'first-use time is a real first use)')
-    args = parser.parse_args(argv)
-    if args.sample < 1:
-        parser.error('--sample must be >= 1')
+def define(fv: flags.FlagValues) -> None:
+    common.define(fv, 'out', 'bench_data.json', 'The JSON report.')
+    common.define(fv, 'resolutions', '32,64,128,256', 'Render sizes.')
+    flags.DEFINE_integer('sample', 100, 'Icons timed per resolution for the render rate.', flag_values=fv)
+    common.define(fv, 'cache_dir', None, 'The render cache to fill (default: a fresh temporary folder, so the '
+                  'first-use time is a real first use).')
 
+
+def check(a: Args) -> Args:
+    try:
+        a.resolution_list = parse_resolutions(a.resolutions)
+    except ValueError as e:
+        raise UsageError(f'--resolutions: {e}') from None
+    common.at_least(a, 'sample', 1)
+    return a
+
+
+def command_main(args: Args) -> int:
+    check(args)
     with tempfile.TemporaryDirectory() as tmp:
         cache_dir = args.cache_dir or tmp
-        results = [bench_resolution(R, args.sample, cache_dir) for R in args.resolutions]
+        results = [bench_resolution(R, args.sample, cache_dir) for R in args.resolution_list]
         for r in results:
             print(f"{r['resolution']:4d}: render {r['render_images_per_s']:7.1f} images/s, "
                   f"full set {r['first_use_full_set_s']:6.1f} s, "
                   f"hit {r['cache_hit_load_s']:.2f} s, "
                   f"cache {r['cache_mib']:7.1f} MiB")
-        pipeline = bench_pipeline(cache_dir) if 32 in args.resolutions else None
+        pipeline = bench_pipeline(cache_dir) if 32 in args.resolution_list else None
     if pipeline:
         print(f"make_dataset('noto_emoji', 32, 64) on a cache hit: "
               f"{pipeline['images_per_s']:.0f} images/s")
@@ -110,6 +124,13 @@ def main(argv=None) -> int:
     return 0
 
 
+# absl INFO lines (the cache's) stay hidden, as before this tool used absl's flags.
+COMMAND = cli.Command('python tools/bench_data.py', __doc__, define, command_main, log_level='warning')
+
+
+def main(argv=None) -> int:
+    return cli.run(COMMAND, argv)
+
+
 if __name__ == '__main__':
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     sys.exit(main())

@@ -1,10 +1,10 @@
 """Export artifacts of CPU-sized generators: sizes, render latency and error, written as JSON.
 
-    python tools/bench_export.py --out bench/export.json [--resolutions 64,256] [--repeats 5]
+    python tools/bench_export.py --out=bench/export.json [--resolutions=64,256] [--repeats=5]
 
 For each presets.small_generator(R) (untrained, seed 0) it exports the generator and measures:
   * artifact sizes: SavedModel (pb + variables), TFLite float32 / float16 / dynamic-range int8,
-    ONNX; and one image baked in (--seed) against PNGs of that image at 256^2 and 1024^2;
+    ONNX; and one image baked in (--seeds) against PNGs of that image at 256^2 and 1024^2;
   * render latency (median ms over --repeats after one warm-up, batch 1, one thread) of z ->
     rgb on the R x R grid and on the 64 x 64 grid: Keras (tf.function around G.render_grid, its
     cached static plan), SavedModel `render` (TF2 loader, coords input, in-graph plan), TFLite
@@ -12,15 +12,23 @@ For each presets.small_generator(R) (untrained, seed 0) it exports the generator
   * max and mean |error| of each artifact against Keras on the R x R grid, and PSNR in dB on
     the [-1, 1] range.
 """
-import argparse
 import io
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # runs from a checkout without installing
+    sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import flags  # noqa: E402
+
+from inr_gan_tf import cli  # noqa: E402
+from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402
 
 
 def _median_ms(fn, repeats):
@@ -114,21 +122,45 @@ def bench_resolution(resolution, repeats, seed, workdir, log):
     return result
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="bench/export.json", help="JSON file to write.")
-    p.add_argument("--resolutions", default="64,256", help="small_generator resolutions to export.")
-    p.add_argument("--repeats", type=int, default=5, help="Timed renders per measurement (median).")
-    p.add_argument("--seed", type=int, default=0, help="Latent seed of the rendered / baked image.")
-    args = p.parse_args()
+def define(fv: flags.FlagValues) -> None:
+    common.define(fv, "out", "bench/export.json", "The JSON report.")
+    common.define(fv, "resolutions", "64,256", "presets.small_generator resolutions to export.")
+    common.define(fv, "repeats", 5, "Timed renders, after one warm-up.")
+    common.define(fv, "seeds", "0", "Exactly one: the rendered and baked image.")
 
+
+def check(a: Args) -> Args:
+    from inr_gan_tf.seeds import parse_seeds  # numpy only
+
+    try:
+        a.resolution_list = [int(r) for r in a.resolutions.split(",")]
+    except ValueError:
+        a.resolution_list = []
+    if not a.resolution_list or min(a.resolution_list) < 1:
+        raise UsageError(f"--resolutions: expected comma-separated integers >= 1, got {a.resolutions!r}")
+    common.at_least(a, "repeats", 1)
+    try:
+        seeds = parse_seeds(a.seeds)
+    except ValueError as e:
+        raise UsageError(f"--seeds: {e}") from None
+    if len(seeds) != 1:
+        raise UsageError(f"--seeds: one seed (one baked image), got {len(seeds)}: {a.seeds!r}")
+    a.seed = seeds[0]
+    return a
+
+
+def command_main(args: Args) -> int:
+    check(args)
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(1)  # the reference CPU acts like one core
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    import onnx
-    import onnxruntime
-    import tf2onnx
-    from ai_edge_litert import __version__ as litert_version
+    try:
+        import onnx
+        import onnxruntime
+        import tf2onnx
+        from ai_edge_litert import __version__ as litert_version
+    except ImportError as e:
+        return cli.fail(COMMAND, f"needs the export extra, pip install -e \".[export]\" ({e})", 1)
 
     report = {"threads": 1, "batch": 1, "repeats": args.repeats,
               "versions": {"tensorflow": tf.__version__, "ai_edge_litert": litert_version,
@@ -136,13 +168,23 @@ def main():
                            "onnxruntime": onnxruntime.__version__},
               "results": []}
     with tempfile.TemporaryDirectory() as workdir:
-        for r in [int(x) for x in args.resolutions.split(",")]:
+        for r in args.resolution_list:
             report["results"].append(bench_resolution(r, args.repeats, args.seed, workdir, print))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(report, f, indent=1)
     print(f"wrote {args.out}")
+    return 0
+
+
+# TensorFlow's and tf2onnx's INFO lines would drown the report.
+COMMAND = cli.Command("python tools/bench_export.py", __doc__, define, command_main, aliases={"seed": "seeds"},
+                      log_level="warning")
+
+
+def main(argv=None) -> int:
+    return cli.run(COMMAND, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

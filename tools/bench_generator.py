@@ -1,6 +1,6 @@
 """Generator throughput and memory on this machine, written as JSON.
 
-    python tools/bench_generator.py --out bench/generator.json [--repeats 3] [--quick]
+    python tools/bench_generator.py --out=bench/generator.json [--repeats=3] [--quick]
 
 Measures (medians over --repeats, after one warm-up):
   * images/s and ms/image at batch 16 for CPU-sized 32^2, 64^2, 128^2 and 256^2 generators
@@ -10,7 +10,6 @@ Measures (medians over --repeats, after one warm-up):
   * one 4096^2 image rendered in 256^2 tiles, with the process's peak resident memory.
 Every measurement runs in a fresh subprocess so that peak RSS belongs to that measurement alone.
 """
-import argparse
 import json
 import os
 import resource
@@ -19,7 +18,15 @@ import subprocess
 import sys
 import time
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # runs from a checkout without installing
+    sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import flags  # noqa: E402
+
+from inr_gan_tf import cli  # noqa: E402
+from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402
 
 
 def _rss_mib():
@@ -59,25 +66,40 @@ def measure(train_res, render_res, batch, repeats, tile):
             "peak_rss_mib": _rss_mib(), "rss_after_model_mib": rss_model}
 
 
-def _subprocess(args):
-    cmd = [sys.executable, os.path.abspath(__file__), "--_one", json.dumps(args)]
+def _subprocess(args, threads):
+    cmd = [sys.executable, os.path.abspath(__file__), f"--child={json.dumps(args)}", f"--threads={threads}"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="bench/generator.json", help="JSON file to write")
-    ap.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median)")
-    ap.add_argument("--quick", action="store_true", help="smaller batches, no 4096^2 render")
-    ap.add_argument("--threads", type=int, default=1, help="TF intra-op threads (1 measured steadiest here)")
-    ap.add_argument("--_one", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args._one:
+def define(fv: flags.FlagValues) -> None:
+    common.define(fv, "out", "bench/generator.json", "The JSON report.")
+    common.define(fv, "repeats", 3, "Timed runs after one warm-up (the 4096^2 render: 1).")
+    flags.DEFINE_boolean("quick", False, "Smaller batches, no 4096^2 render.", flag_values=fv)
+    common.define(fv, "threads", 1, "1 measured steadiest here.")
+    common.define(fv, "child", None)
+
+
+def check(a: Args) -> Args:
+    common.at_least(a, "repeats", 1)
+    common.at_least(a, "threads", 0)
+    if a.child is not None:
+        try:
+            a.measurement = json.loads(a.child)
+        except ValueError as e:
+            raise UsageError(f"--child: {e}") from None
+        if not isinstance(a.measurement, dict):
+            raise UsageError(f"--child: expected a JSON object, got {a.child!r}")
+    return a
+
+
+def command_main(args: Args) -> int:
+    check(args)
+    if args.child is not None:
         import tensorflow as tf
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-        print(json.dumps(measure(**json.loads(args._one))))
+        print(json.dumps(measure(**args.measurement)))
         return 0
 
     b = 4 if args.quick else 16
@@ -88,7 +110,7 @@ def main(argv=None):
         plan.append(dict(train_res=256, render_res=4096, batch=1, tile=256))
     results = []
     for p in plan:
-        r = _subprocess(dict(p, repeats=args.repeats if p["render_res"] < 4096 else 1))
+        r = _subprocess(dict(p, repeats=args.repeats if p["render_res"] < 4096 else 1), args.threads)
         print(f"train {r['train_resolution']:4d} render {r['render_resolution']:5d} batch {r['batch']:2d}: "
               f"{r['ms_per_image']:9.1f} ms/image {r['images_per_s']:8.2f} img/s "
               f"{r['gmacs_per_image']:8.2f} GMACs  peak RSS {r['peak_rss_mib']:7.0f} MiB", flush=True)
@@ -104,6 +126,14 @@ def main(argv=None):
     with open(args.out, "w") as f:
         json.dump({"results": results, "summary": summary, "threads": args.threads}, f, indent=1)
     return 0
+
+
+COMMAND = cli.Command("python tools/bench_generator.py", __doc__, define, command_main, aliases={"_one": "child"},
+                      log_level="warning")
+
+
+def main(argv=None) -> int:
+    return cli.run(COMMAND, argv)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Peak memory and throughput of the streaming metrics, written as JSON.
 
-    python tools/bench_metrics.py --out bench/metrics.json [--sizes 1000,4000,16000] [--resolution 256]
+    python tools/bench_metrics.py --out=bench/metrics.json [--sizes=1000,4000,16000] [--resolution=256]
 
 Each size runs in its own subprocess, so ru_maxrss is that run's peak: `fid50k` (or --metric)
 of `num` fakes against `num` reals through the registry (registry.evaluate, cache in a fresh
@@ -17,7 +17,6 @@ Per size: peak RSS, RSS before the metric (TF, extractor), wall seconds, images/
 fakes, excluding the one Frechet distance, timed on its own); over the sizes: the least-squares
 slope of peak RSS in MB per 10k images (per side), which streaming should keep near 0.
 """
-import argparse
 import json
 import os
 import platform
@@ -29,18 +28,26 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # runs from a checkout without installing
+    sys.path.insert(0, ROOT)
+
+from absl import flags  # noqa: E402
+
+from inr_gan_tf import cli  # noqa: E402
+from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402
 
 METRICS = ("fid50k", "kid50k", "pr50k3", "swd", "spectral")  # those at the training resolution
 
 
 def parse_sizes(text: str):
+    """'1000,4000' -> [1000, 4000]; ValueError unless comma-separated integers >= 2."""
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         values = []
     if not values or min(values) < 2:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 2, got {text!r}")
+        raise ValueError(f"expected comma-separated integers >= 2, got {text!r}")
     return values
 
 
@@ -105,7 +112,7 @@ def child(args) -> dict:
     import numpy as np
     from inr_gan_tf.metrics import fid as fid_lib
     from inr_gan_tf.metrics import registry
-    num, R = args.child, args.resolution
+    num, R = args.child_num, args.resolution
     with tempfile.TemporaryDirectory() as tmp:
         needs_features = args.metric not in ("swd", "spectral")
         opts = registry.MetricOptions(
@@ -145,30 +152,46 @@ def slope_per_10k(runs):
     return float(np.polyfit(x, y, 1)[0] * 1e4)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", help="JSON file to write (default: print only).")
-    p.add_argument("--sizes", type=parse_sizes, default=[1000, 4000, 16000],
-                   help="Images per side, one subprocess each (default 1000,4000,16000).")
-    p.add_argument("--resolution", type=int, default=256, help="Image size R (default 256).")
-    p.add_argument("--metric", choices=METRICS, default="fid50k", help="Metric to run (default fid50k).")
-    p.add_argument("--extractor", choices=("standin", "inception_v3"), default="standin",
-                   help="Random-weight feature network (default: the cheap 2048-d stand-in).")
-    p.add_argument("--batch_size", type=int, default=32, help="Images per batch (default 32).")
-    p.add_argument("--timeout", type=int, default=3600, help="Seconds per run (default 3600).")
-    p.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.resolution < 16 or args.batch_size < 1:
-        p.error("--resolution must be >= 16 and --batch_size >= 1")
-    if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
-        p.error(f"--out: folder {os.path.dirname(os.path.abspath(args.out))} does not exist")
-    if args.child:
+def define(fv: flags.FlagValues) -> None:
+    common.define(fv, "out", None, "The JSON report (default: print only).")
+    flags.DEFINE_string("sizes", "1000,4000,16000", "Images per side, comma-separated, one subprocess each.",
+                        flag_values=fv)
+    common.define(fv, "resolution", 256, "At least 16.")
+    flags.DEFINE_enum("metric", "fid50k", METRICS, "Metric to run.", flag_values=fv)
+    flags.DEFINE_enum("extractor", "standin", ["standin", "inception_v3"], "Random-weight feature network "
+                      "(default: the cheap 2048-d stand-in).", flag_values=fv)
+    common.define(fv, "batch_size", 32)
+    common.define(fv, "timeout", 3600.0, "Per run (one subprocess).")
+    common.define(fv, "child", None, "Here: the images per side of the one run.")
+
+
+def check(a: Args) -> Args:
+    try:
+        a.size_list = parse_sizes(a.sizes)
+    except ValueError as e:
+        raise UsageError(f"--sizes: {e}") from None
+    common.at_least(a, "resolution", 16)
+    common.at_least(a, "batch_size", 1)
+    common.positive(a, "timeout")
+    if a.out and not os.path.isdir(os.path.dirname(os.path.abspath(a.out))):
+        raise UsageError(f"--out: folder {os.path.dirname(os.path.abspath(a.out))} does not exist")
+    if a.child is not None:
+        try:
+            a.child_num = parse_sizes(a.child)[0]
+        except ValueError as e:
+            raise UsageError(f"--child: {e}") from None
+    return a
+
+
+def command_main(args: Args) -> int:
+    check(args)
+    if args.child is not None:
         print(json.dumps(child(args)))
         return 0
 
     runs = []
-    for num in args.sizes:
-        cmd = [sys.executable, os.path.abspath(__file__), f"--child={num}", f"--metric={args.metric}",
+    for num in args.size_list:
+        cmd = [sys.executable, os.path.abspath(__file__), f"--child={json.dumps(num)}", f"--metric={args.metric}",
                f"--resolution={args.resolution}", f"--extractor={args.extractor}",
                f"--batch_size={args.batch_size}"]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, check=False)
@@ -194,6 +217,13 @@ def main(argv=None) -> int:
             f.write(text + "\n")
         os.replace(tmp, args.out)
     return 0
+
+
+COMMAND = cli.Command("python tools/bench_metrics.py", __doc__, define, command_main, log_level="warning")
+
+
+def main(argv=None) -> int:
+    return cli.run(COMMAND, argv)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Training throughput on this machine, written as JSON.
 
-    python tools/bench_train.py --out bench/train.json [--steps 20] [--warmup 3] [--patch_ratio 0.5]
+    python tools/bench_train.py --out=bench/train.json [--steps=20] [--warmup=3] [--patch_ratio=0.5]
 
 For the quickstart configuration (32^2) and a 64^2 one (the quickstart flags at 64^2 with a
 third block), each with XLA off/on and float32/mixed_bfloat16: steps/s, images/s and kimg/h
@@ -12,7 +12,6 @@ Patch training: with --patch_ratio > 0 the same process also builds the same con
 fetched before timing, so machine noise and data loading hit both alike; the patch row reports
 the ratio of the median step times (and of the means) to the frames-only row.
 """
-import argparse
 import json
 import os
 import statistics
@@ -23,6 +22,15 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # runs from a checkout without installing
+    sys.path.insert(0, ROOT)
+
+from absl import flags  # noqa: E402
+
+from inr_gan_tf import cli  # noqa: E402
+from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 CONFIGS = {
     "quickstart_32": ["--flagfile=configs/quickstart.flags"],
     "cpu_64": ["--flagfile=configs/quickstart.flags", "--resolution=64",
@@ -33,9 +41,8 @@ DISTINCT_BATCHES = 4  # batches fetched per trainer before timing, then reused i
 
 def measure(name, xla, precision, steps, warmup, threads, patch_ratio=0.0):
     import tensorflow as tf
-    from absl import flags
 
-    from inr_gan_tf import data, train  # noqa: F401  (train defines the run flags)
+    from inr_gan_tf import data, train
     from inr_gan_tf.training import options
     from inr_gan_tf.training.loop import Trainer, training_data
     from inr_gan_tf.training.state import TrainState
@@ -45,9 +52,9 @@ def measure(name, xla, precision, steps, warmup, threads, patch_ratio=0.0):
     os.chdir(ROOT)
     runs = []
     for ratio in ([0.0, patch_ratio] if patch_ratio else [0.0]):
-        flags.FLAGS.unparse_flags()
-        flags.FLAGS(["bench", *CONFIGS[name], f"--precision={precision}", f"--patch_ratio={ratio}"])
-        cfg = options.run_config()
+        # The train command's own flags, as `python -m inr_gan_tf.train` would read them.
+        cfg = options.run_config(cli.parse(train.COMMAND, [*CONFIGS[name], f"--precision={precision}",
+                                                            f"--patch_ratio={ratio}"]))
         trainer = Trainer(TrainState(cfg, tempfile.mkdtemp()), xla=xla)
         batches = list(training_data(cfg, data.resolve_source(cfg["data"])).take(DISTINCT_BATCHES))
         runs.append((ratio, cfg, trainer, batches))
@@ -75,31 +82,56 @@ def measure(name, xla, precision, steps, warmup, threads, patch_ratio=0.0):
     return rows
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="bench/train.json", help="JSON file to write")
-    ap.add_argument("--steps", type=int, default=20, help="timed steps per measurement (rounded up to whole R1 intervals)")
-    ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (tracing, XLA compile)")
-    ap.add_argument("--threads", type=int, default=1, help="TF intra-op threads (1 measured steadiest here)")
-    ap.add_argument("--patch_ratio", type=float, default=0.5,
-                    help="also time this --patch_ratio, interleaved with the frames-only run (0: frames only)")
-    ap.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset of " + ", ".join(CONFIGS))
-    ap.add_argument("--precisions", default="float32,mixed_bfloat16", help="comma-separated dtype policies")
-    ap.add_argument("--xla", default="false,true", help="comma-separated: false, true")
-    ap.add_argument("--_one", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args._one:
-        print(json.dumps(measure(**json.loads(args._one), steps=args.steps, warmup=args.warmup,
+def define(fv: flags.FlagValues) -> None:
+    common.define(fv, "out", "bench/train.json", "The JSON report.")
+    common.define(fv, "steps", 20, "Timed training steps per measurement (rounded up to whole lazy-R1 intervals).")
+    flags.DEFINE_integer("warmup", 3, "Untimed steps first (tracing, XLA compile).", flag_values=fv)
+    common.define(fv, "threads", 1, "1 measured steadiest here.")
+    common.define(fv, "patch_ratio", 0.5, "Here: also time this ratio, interleaved with the frames-only run "
+                  "(0: frames only).")
+    flags.DEFINE_list("configs", list(CONFIGS), "Configurations to time, any of " + ", ".join(CONFIGS) + ".",
+                      flag_values=fv)
+    flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Keras dtype policies to time, any of "
+                      + ", ".join(PRECISIONS) + ".", flag_values=fv)
+    flags.DEFINE_list("xla_modes", ["false", "true"], "XLA off and/or on: false, true (each is a train --xla).",
+                      flag_values=fv)
+    common.define(fv, "child", None)
+
+
+def check(a: Args) -> Args:
+    common.at_least(a, "steps", 1)
+    common.at_least(a, "warmup", 0)
+    common.at_least(a, "threads", 0)
+    if not 0 <= a.patch_ratio < 1:
+        raise UsageError(f"--patch_ratio must be in [0, 1), got {a.patch_ratio}")
+    for name, allowed in (("configs", CONFIGS), ("precisions", PRECISIONS), ("xla_modes", ("false", "true"))):
+        bad = [v for v in getattr(a, name) if v not in allowed]
+        if bad or not getattr(a, name):
+            raise UsageError(f"--{name}: expected a comma-separated subset of {','.join(allowed)}, "
+                             f"got {','.join(getattr(a, name))!r}")
+    if a.child is not None:
+        try:
+            a.measurement = json.loads(a.child)
+        except ValueError as e:
+            raise UsageError(f"--child: {e}") from None
+        if not isinstance(a.measurement, dict):
+            raise UsageError(f"--child: expected a JSON object, got {a.child!r}")
+    return a
+
+
+def command_main(args: Args) -> int:
+    check(args)
+    if args.child is not None:
+        print(json.dumps(measure(**args.measurement, steps=args.steps, warmup=args.warmup,
                                  threads=args.threads, patch_ratio=args.patch_ratio)))
         return 0
     results = []
-    for name in args.configs.split(","):
-        for precision in args.precisions.split(","):
-            for xla in (v == "true" for v in args.xla.split(",")):
+    for name in args.configs:
+        for precision in args.precisions:
+            for xla in (v == "true" for v in args.xla_modes):
                 one = json.dumps({"name": name, "xla": xla, "precision": precision})
-                cmd = [sys.executable, os.path.abspath(__file__), "--_one", one, "--steps", str(args.steps),
-                       "--warmup", str(args.warmup), "--threads", str(args.threads),
-                       "--patch_ratio", str(args.patch_ratio)]
+                cmd = [sys.executable, os.path.abspath(__file__), f"--child={one}", f"--steps={args.steps}",
+                       f"--warmup={args.warmup}", f"--threads={args.threads}", f"--patch_ratio={args.patch_ratio}"]
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 if proc.returncode:
                     rows = [{"config": name, "xla": xla, "precision": precision,
@@ -113,6 +145,14 @@ def main(argv=None):
     with open(args.out, "w") as f:
         json.dump({"results": results, "threads": args.threads}, f, indent=1)
     return 0
+
+
+COMMAND = cli.Command("python tools/bench_train.py", __doc__, define, command_main,
+                      aliases={"xla": "xla_modes", "_one": "child"}, log_level="warning")
+
+
+def main(argv=None) -> int:
+    return cli.run(COMMAND, argv)
 
 
 if __name__ == "__main__":

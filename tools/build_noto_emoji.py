@@ -3,6 +3,7 @@
     python tools/build_noto_emoji.py                       # runs `npm pack`, checks, writes
     python tools/build_noto_emoji.py --tarball=PKG.tgz     # use a tarball fetched earlier
     python tools/build_noto_emoji.py --check               # rebuild and compare, write nothing
+    python tools/build_noto_emoji.py --outdir=/tmp/noto    # write elsewhere than the package
 
 Source: `npm pack @iconify-json/noto@1.2.9`, whose icons.json holds the Noto Color Emoji as SVG
 bodies (the inside of an <svg> element) on one 128 x 128 view box, Apache-2.0.
@@ -26,9 +27,8 @@ sha256 pins in pins.json; on any mismatch nothing is written and the computed di
 printed, so a deliberate version bump is an edit of pins.json. LICENSE (Apache-2.0, the licence
 the package declares in info.json; the tarball ships no licence file) is committed as is.
 
-Needs only the standard library and (without --tarball) npm; it does not import TensorFlow.
+Needs only the standard library, absl and (without --tarball) npm; it does not import TensorFlow.
 """
-import argparse
 import hashlib
 import json
 import lzma
@@ -41,6 +41,14 @@ import tempfile
 from typing import Dict
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:  # runs from a checkout without installing
+    sys.path.insert(0, REPO)
+
+from absl import flags  # noqa: E402
+
+from inr_gan_tf import cli  # noqa: E402 -- the package's __init__ imports nothing heavy
+from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402
+
 OUT_DIR = os.path.join(REPO, 'inr_gan_tf', 'data', 'noto_emoji')
 PINS_PATH = os.path.join(OUT_DIR, 'pins.json')
 ARCHIVE = 'icons.json.xz'
@@ -132,16 +140,26 @@ def write_atomic(path: str, payload: bytes) -> None:
     os.replace(tmp, path)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--tarball', default=None,
-                        help='package tarball to use instead of running `npm pack` (default: none)')
-    parser.add_argument('--out_dir', default=OUT_DIR,
-                        help=f'where to write {ARCHIVE} and NOTICE (default: the package folder)')
-    parser.add_argument('--check', action='store_true',
-                        help='rebuild in memory and compare with the files in --out_dir; write nothing')
-    args = parser.parse_args(argv)
+def define(fv: flags.FlagValues) -> None:
+    flags.DEFINE_string('tarball', None, 'Package tarball to use instead of running `npm pack` (default: none).',
+                        flag_values=fv)
+    common.define(fv, 'outdir', None, f'Where {ARCHIVE} and NOTICE go (default: the package folder, '
+                  'inr_gan_tf/data/noto_emoji).')
+    flags.DEFINE_boolean('check', False, 'Rebuild in memory and compare with the files in --outdir; write nothing.',
+                         flag_values=fv)
 
+
+def check(a: Args) -> Args:
+    if a.tarball is not None and not os.path.isfile(a.tarball):
+        raise UsageError(f'--tarball: no file {a.tarball!r}')
+    a.outdir = OUT_DIR if a.outdir is None else a.outdir  # resolved here: the help shows no machine path
+    if not a.outdir or (os.path.exists(a.outdir) and not os.path.isdir(a.outdir)):
+        raise UsageError(f'--outdir must name a folder, got {a.outdir!r}')
+    return a
+
+
+def command_main(args: Args) -> int:
+    check(args)
     with open(PINS_PATH) as f:
         pins = json.load(f)
     with tempfile.TemporaryDirectory() as tmp:
@@ -175,19 +193,27 @@ def main(argv=None) -> int:
     if args.check:
         stale = []
         for name, want in outputs.items():
-            path = os.path.join(args.out_dir, name)
+            path = os.path.join(args.outdir, name)
             if not os.path.exists(path) or open(path, 'rb').read() != want:
                 stale.append(name)
         if stale:
-            print(f'out of date in {args.out_dir}: {", ".join(stale)}', file=sys.stderr)
+            print(f'out of date in {args.outdir}: {", ".join(stale)}', file=sys.stderr)
             return 1
         print('committed files match the rebuild')
         return 0
-    os.makedirs(args.out_dir, exist_ok=True)
+    os.makedirs(args.outdir, exist_ok=True)
     for name, payload in outputs.items():
-        write_atomic(os.path.join(args.out_dir, name), payload)
-    print(f'wrote {", ".join(outputs)} to {args.out_dir}')
+        write_atomic(os.path.join(args.outdir, name), payload)
+    print(f'wrote {", ".join(outputs)} to {args.outdir}')
     return 0
+
+
+COMMAND = cli.Command('python tools/build_noto_emoji.py', __doc__, define, command_main,
+                      aliases={'out_dir': 'outdir'}, log_level='warning')
+
+
+def main(argv=None) -> int:
+    return cli.run(COMMAND, argv)
 
 
 if __name__ == '__main__':

@@ -1,17 +1,23 @@
 """Table 1 of the paper, recounted: G MACs and #params per configuration, next to the paper's.
 
     python tools/model_table.py                 # Table 1 + Fig. 9 (MACs at lower resolutions)
-    python tools/model_table.py --json out.json
+    python tools/model_table.py --out=out.json     # also the rows as JSON
 
 Counts come from inr_gan_tf.model.complexity (analytic, checked against TensorFlow's profiler
 in the tests). "MACs w/o skip" leaves out the coordinate-skip inputs of hidden layers: the
 paper's multi-scale MAC figures agree with that way of counting (see README).
 """
-import argparse
 import json
+import os
 import sys
 
-from inr_gan_tf.model import complexity, presets
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+
+from absl import flags  # noqa: E402
+
+from inr_gan_tf import cli  # noqa: E402
+from inr_gan_tf.cli import Args, common  # noqa: E402
 
 RESOLUTIONS = (128, 256, 1024)
 # Table 1 of the paper: (G MACs in G, #params in M) for LSUN 128, LSUN 256, FFHQ 1024.
@@ -25,6 +31,8 @@ PAPER_TABLE1 = {
 
 
 def table1_rows():
+    from inr_gan_tf.model import complexity, presets  # imported here: --help answers without TensorFlow
+
     rows = []
     for row in presets.TABLE1_ROWS:
         for i, res in enumerate(RESOLUTIONS):
@@ -45,16 +53,26 @@ def table1_rows():
 
 def lowres_rows(resolution=1024, sizes=(1024, 512, 256, 128, 64, 32)):
     """Fig. 9: MACs of the paper's generator rendered below its training resolution."""
+    from inr_gan_tf.model import complexity, presets
+
     cfg = presets.paper_generator(resolution)
     full = complexity.macs(cfg)["total"]
     return [{"resolution": s, "macs_g": complexity.macs(cfg, s, s)["total"] / 1e9,
              "fraction_of_full": complexity.macs(cfg, s, s)["total"] / full} for s in sizes]
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--json", help="also write the rows to this JSON file")
-    args = ap.parse_args(argv)
+def define(fv: flags.FlagValues) -> None:
+    common.define(fv, "out", None, "Also write the rows there as JSON (default: print only).")
+
+
+def check(a: Args) -> Args:
+    if a.out and not os.path.isdir(os.path.dirname(os.path.abspath(a.out))):
+        raise cli.UsageError(f"--out: folder {os.path.dirname(os.path.abspath(a.out))} does not exist")
+    return a
+
+
+def command_main(args: Args) -> int:
+    check(args)
     t1, low = table1_rows(), lowres_rows()
     print(f"{'Decoder':40s} {'res':>5s} {'G MACs':>9s} {'w/o skip':>9s} {'paper':>9s} "
           f"{'#params':>9s} {'paper':>9s} {'d params':>8s}")
@@ -65,10 +83,18 @@ def main(argv=None):
     print("\nFig. 9: the FFHQ 1024 generator rendered at lower resolutions (no downsampling)")
     for r in low:
         print(f"  {r['resolution']:5d}^2: {r['macs_g']:8.2f} G MACs ({100 * r['fraction_of_full']:5.1f}% of 1024^2)")
-    if args.json:
-        with open(args.json, "w") as f:
+    if args.out:
+        with open(args.out, "w") as f:
             json.dump({"table1": t1, "lowres": low}, f, indent=1)
     return 0
+
+
+COMMAND = cli.Command("python tools/model_table.py", __doc__, define, command_main, aliases={"json": "out"},
+                      log_level="warning")
+
+
+def main(argv=None) -> int:
+    return cli.run(COMMAND, argv)
 
 
 if __name__ == "__main__":

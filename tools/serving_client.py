@@ -1,28 +1,37 @@
 """Ask a TF Serving instance for a render and write it as a PNG (or .npy for a point set).
 
     # the server renders an H x W grid over bounds (signature render_grid):
-    python tools/serving_client.py --model=quickstart --seed=7 --size=512 --out=seed7.png
-    python tools/serving_client.py --model=quickstart --seed=7 --size=256 --bounds=-0.3,-0.3,1.3,1.3 --out=zoom.png
+    python tools/serving_client.py --name=quickstart --seeds=7 --size=512 --out=seed7.png
+    python tools/serving_client.py --name=quickstart --seeds=7 --size=256 --bounds=-0.3,-0.3,1.3,1.3 --out=zoom.png
     # any point set from a .npy of [N, 2] (signature render), rgb written as .npy:
-    python tools/serving_client.py --model=quickstart --seed=7 --points=pts.npy --out=rgb.npy
+    python tools/serving_client.py --name=quickstart --seeds=7 --points=pts.npy --out=rgb.npy
 
 REST (JSON over HTTP, standard library only) by default; --protocol=grpc uses the
 tensorflow-serving-api package (`pip install -e ".[export]"`). Requests are validated here
 before they are sent, with inr_gan_tf.export.validate: shapes, dtypes, finite z, coords, bounds
 and truncation, 1 <= height, width <= MAX_SIDE, batch <= max_batch and at most --max_points
 points. The SavedModel's signatures run the same checks, with the same constants, in the graph.
+The flags are checked, and the request validated, before the server is asked anything: a bad
+flag or a request the server would refuse exits 2 with one line naming the flag.
 """
-import argparse
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
 
-import numpy as np
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # runs from a checkout without installing
+    sys.path.insert(0, ROOT)
 
-from inr_gan_tf.export.validate import (DEFAULT_MAX_POINTS, RequestError, check_model_name, validate_grid_request,
-                                        validate_latents, validate_render_request)
-from inr_gan_tf.seeds import seed_latents, to_uint8
+import numpy as np  # noqa: E402
+from absl import flags  # noqa: E402
+
+from inr_gan_tf import cli  # noqa: E402
+from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402
+from inr_gan_tf.export.validate import (DEFAULT_MAX_POINTS, RequestError, check_model_name,  # noqa: E402
+                                        validate_grid_request, validate_latents, validate_render_request)
+from inr_gan_tf.seeds import parse_seeds, seed_latents, to_uint8  # noqa: E402
 
 
 def seed_latent(seed: int, z_dim: int) -> np.ndarray:
@@ -108,59 +117,110 @@ def write_png(path: str, image: np.ndarray) -> None:
     Image.fromarray(to_uint8(image)).save(path)
 
 
-def _model_name(name: str) -> str:
+def define(fv: flags.FlagValues) -> None:
+    flags.DEFINE_string("server", "localhost:8501", "host:port of TF Serving (REST 8501, gRPC 8500).", flag_values=fv)
+    flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "REST JSON or gRPC.", flag_values=fv)
+    common.define(fv, "name", None, "The served model to ask (required).")
+    common.define(fv, "version", None, "Default: the version the server serves.")
+    common.define(fv, "seeds", "0", "Exactly one: --out is one image (z as sampling.seed_latents).")
+    common.define(fv, "z_dim", None, "Default: read from the model's metadata; required with --protocol=grpc.")
+    flags.DEFINE_integer("size", 256, "Square output size (overridden by --height/--width).", flag_values=fv)
+    common.define(fv, "height", None, "Default: --size.")
+    common.define(fv, "width", None, "Default: --size.")
+    common.define(fv, "bounds", "0,0,1,1")
+    common.define(fv, "truncation", 1.0)
+    flags.DEFINE_string("points", None, "A .npy of [N, 2] points: render them (signature render, no truncation) "
+                        "instead of a grid.", flag_values=fv)
+    common.define(fv, "max_points", DEFAULT_MAX_POINTS, "Larger requests are refused here.")
+    common.define(fv, "timeout", 120.0, "For the server's reply.")
+    common.define(fv, "out", "render.png", "A PNG (grid) or .npy (--points).")
+
+
+# The first word of a validate.RequestError -> the flag it is about; the rest are point counts.
+_REQUEST_FLAGS = {"height": "height", "width": "width", "bounds": "bounds", "truncation": "truncation",
+                  "coords": "points", "z": "seeds"}
+
+
+def _request_error(e: Exception, given: Args) -> UsageError:
+    name = _REQUEST_FLAGS.get(str(e).split(" ", 1)[0], "max_points")
+    if name in ("height", "width") and not given.given(name):
+        name = "size"
+    return UsageError(f"--{name}: invalid request: {e}")
+
+
+def check(a: Args) -> Args:
+    """Checks the flags and validates the request (without z, which needs z_dim); UsageError names the flag."""
+    if not a.name:
+        raise UsageError("--name is required: the served model to ask")
     try:  # it becomes a URL path segment: no '/', '..'
-        return check_model_name(name)
+        check_model_name(a.name)
     except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+        raise UsageError(f"--name: {e}") from None
+    try:
+        seeds = parse_seeds(a.seeds)
+    except ValueError as e:
+        raise UsageError(f"--seeds: {e}") from None
+    if len(seeds) != 1:
+        raise UsageError(f"--seeds: one seed per call (--out is one image), got {len(seeds)}: {a.seeds!r}")
+    a.seed = seeds[0]
+    for name in ("version", "z_dim", "size", "height", "width"):
+        common.at_least(a, name, 1)
+    common.positive(a, "timeout")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(a.out))):
+        raise UsageError(f"--out: folder {os.path.dirname(os.path.abspath(a.out))} does not exist")
+    if a.z_dim is None and a.protocol != "rest":
+        raise UsageError("--z_dim is required with --protocol=grpc")
+    try:
+        if a.points:
+            try:
+                a.coords = np.load(a.points)
+            except (OSError, ValueError) as e:
+                raise UsageError(f"--points: cannot read {a.points!r}: {cli.one_line(e)}") from None
+            validate_render_request(np.zeros((1, 1), np.float32), a.coords, 1, a.max_points)
+        else:
+            try:
+                a.bounds_list = [float(b) for b in a.bounds.split(",")]
+            except ValueError:
+                raise UsageError(f"--bounds must be 4 numbers x0,y0,x1,y1, got {a.bounds!r}") from None
+            a.height, a.width = a.height or a.size, a.width or a.size
+            validate_grid_request(1, a.height, a.width, a.bounds_list, a.truncation, a.max_points)
+    except RequestError as e:
+        raise _request_error(e, a) from None
+    return a
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--server", default="localhost:8501", help="host:port of TF Serving (REST 8501, gRPC 8500).")
-    p.add_argument("--protocol", choices=["rest", "grpc"], default="rest", help="REST JSON or gRPC.")
-    p.add_argument("--model", required=True, type=_model_name, help="Model name (as in models.config).")
-    p.add_argument("--version", type=int, default=None, help="Model version (default: the served one).")
-    p.add_argument("--seed", type=int, default=0, help="Latent seed (z as sampling.seed_latents).")
-    p.add_argument("--z_dim", type=int, default=None, help="Latent size (default: read from the model's metadata; "
-                   "required with --protocol=grpc).")
-    p.add_argument("--size", type=int, default=256, help="Square output size (overridden by --height/--width).")
-    p.add_argument("--height", type=int, default=None, help="Output height in pixels.")
-    p.add_argument("--width", type=int, default=None, help="Output width in pixels.")
-    p.add_argument("--bounds", default="0,0,1,1", help="Frame region x0,y0,x1,y1 ([0,1]^2: the training frame).")
-    p.add_argument("--truncation", type=float, default=1.0, help="Truncation psi.")
-    p.add_argument("--points", default=None, help="A .npy of [N, 2] points: render them (signature render, "
-                   "no truncation) instead of a grid.")
-    p.add_argument("--max_points", type=int, default=DEFAULT_MAX_POINTS, help="Refuse requests with more points.")
-    p.add_argument("--timeout", type=float, default=120.0, help="Seconds to wait for the server.")
-    p.add_argument("--out", default="render.png", help="Output: a PNG (grid) or .npy (points).")
-    return p.parse_args(argv)
+def command_main(args: Args) -> int:
+    args = check(args)
+    predict = rest_predict if args.protocol == "rest" else grpc_predict
+    try:
+        z_dim = args.z_dim or rest_z_dim(args.server, args.name, args.version)
+        z = seed_latent(args.seed, z_dim)
+        if args.points:
+            inputs = points_request(z, args.coords, z_dim, args.max_points)
+            rgb = predict(args.server, args.name, "render", inputs, "rgb", args.version, args.timeout)
+        else:
+            inputs = grid_request(z, z_dim, args.height, args.width, args.bounds_list, args.truncation,
+                                  args.max_points)
+            image = predict(args.server, args.name, "render_grid", inputs, "image", args.version, args.timeout)
+    except RequestError as e:
+        raise _request_error(e, args) from None
+    except (OSError, RuntimeError, KeyError) as e:  # no server, HTTP error, server error, odd metadata
+        return cli.fail(COMMAND, f"{args.server}: {cli.one_line(e)}", 1)
+    if args.points:
+        np.save(args.out, rgb[0])
+    else:
+        write_png(args.out, image[0])
+    print(f"wrote {args.out}")
+    return 0
+
+
+COMMAND = cli.Command("python tools/serving_client.py", __doc__, define, command_main,
+                      aliases={"model": "name", "seed": "seeds"}, log_level="warning")
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    predict = rest_predict if args.protocol == "rest" else grpc_predict
-    z_dim = args.z_dim
-    if z_dim is None:
-        if args.protocol != "rest":
-            raise SystemExit("--z_dim is required with --protocol=grpc")
-        z_dim = rest_z_dim(args.server, args.model, args.version)
-    z = seed_latent(args.seed, z_dim)
-    try:
-        if args.points:
-            inputs = points_request(z, np.load(args.points), z_dim, args.max_points)
-            rgb = predict(args.server, args.model, "render", inputs, "rgb", args.version, args.timeout)
-            np.save(args.out, rgb[0])
-        else:
-            bounds = [float(b) for b in args.bounds.split(",")]
-            inputs = grid_request(z, z_dim, args.height or args.size, args.width or args.size, bounds,
-                                  args.truncation, args.max_points)
-            image = predict(args.server, args.model, "render_grid", inputs, "image", args.version, args.timeout)
-            write_png(args.out, image[0])
-    except RequestError as e:
-        raise SystemExit(f"invalid request: {e}")
-    print(f"wrote {args.out}")
-    return 0
+    """Exit status 0 (written), 1 (the server failed), 2 (bad flag or invalid request; nothing sent)."""
+    return cli.run(COMMAND, argv)
 
 
 if __name__ == "__main__":

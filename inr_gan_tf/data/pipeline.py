@@ -107,7 +107,7 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
     over random windows of the frame, at S x S.
 
     Image b is its source image over `bounds[b]` = (x0, y0, x1, y1) in the frame of
-    inr_gan_tf.coords (pixel centres as in `coords.grid(S, S, bounds[b])`), so a generator
+    inr_gan_tf.coords (pixel centres as in `coords.grid_np(S, S, bounds[b])`), so a generator
     rendered on that grid is comparable pixel for pixel. Exact sources compute each window
     (`source.view` in a tf.numpy_function: vector emoji are rendered, procedural evaluated);
     raster sources resample the images their `dataset()` yields, in graph

@@ -1,14 +1,21 @@
 """Paper figures recomputed from a run or a config: data functions plus matplotlib plots.
 
-    python -m inr_gan_tf.figures freq-norms --run_dir runs/x --out figs/   # Fig. 17
-    python -m inr_gan_tf.figures lowres --out figs/                        # Fig. 9
+    python -m inr_gan_tf.figures --figure=freq-norms --run_dir=runs/x --outdir=figs/   # Fig. 17
+    python -m inr_gan_tf.figures --figure=lowres --outdir=figs/                        # Fig. 9
 
 Data functions need only TensorFlow; plotting needs the `figures` extra (matplotlib, Agg backend).
+Names load on first use, so that `python -m inr_gan_tf.figures --help` answers without TensorFlow.
 """
-from inr_gan_tf.figures import conv_baseline, freq_norms, lowres
-from inr_gan_tf.figures.conv_baseline import ConvDecoder
-from inr_gan_tf.figures.freq_norms import frequency_norms
-from inr_gan_tf.figures.lowres import macs_series, time_series
+import importlib
 
-__all__ = ["conv_baseline", "freq_norms", "lowres", "ConvDecoder", "frequency_norms",
-           "macs_series", "time_series"]
+_LAZY = {"conv_baseline": None, "freq_norms": None, "lowres": None, "ConvDecoder": "conv_baseline",
+         "frequency_norms": "freq_norms", "macs_series": "lowres", "time_series": "lowres"}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = importlib.import_module(f"inr_gan_tf.figures.{_LAZY[name] or name}")
+        return module if _LAZY[name] is None else getattr(module, name)
+    raise AttributeError(f"module 'inr_gan_tf.figures' has no attribute {name!r}")

@@ -12,59 +12,82 @@ second half of 2 x num reals against the first): the baseline table, printed, no
 Every metric streams its images (memory does not grow with --num), shows a progress line per
 pass when stdout is a terminal, and records its wall time and peak memory in the JSONL line.
 """
-import argparse
 import json
+import math
 import os
 import sys
 from typing import List, Optional
 
+from absl import flags
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
 
+from inr_gan_tf import cli  # noqa: E402
+from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402,F401 -- UsageError: in-process callers catch it
 
-def _factor(text: str) -> int:
+
+def define(fv: flags.FlagValues) -> None:
+    common.define_model(fv)
+    flags.DEFINE_string("metrics", "swd", "Comma-separated metric names (default: swd, which needs no "
+                        "weights); see --list.", flag_values=fv)
+    common.define(fv, "data", None, "Default: config.json's \"data\".")
+    common.define(fv, "num", None, "Images per side, overriding each metric's default (e.g. 50000 for "
+                  "fid50k); small values are for quick CPU checks.")
+    flags.DEFINE_string("inception", None, "Inception network for FID/KID/PR: the standard FID graph "
+                        "classify_image_graph_def.pb (published numbers; see the README), Keras' InceptionV3 "
+                        "notop .h5, a SavedModel directory or a .keras model (default: $INR_GAN_INCEPTION, "
+                        "then the cache, then a download of the Keras weights).", flag_values=fv)
+    common.define(fv, "cache_dir", None, "Here: Inception weights and real statistics (default: $INR_GAN_CACHE "
+                  "or ~/.cache/inr_gan_tf).")
+    common.define(fv, "batch_size", 32, "Generator/Inception batches.")
+    common.define(fv, "seed", 0, "Here: SWD patches and directions, KID subsets.")
+    common.define(fv, "truncation", 1.0, "Of the fakes.")
+    common.define(fv, "superres", None, "Here an integer factor >= 2 of the metrics above the training grid: "
+                  "they score K x R renders (default: each metric's, 2 for upsampled_swd/upsampled_fid, 4 for "
+                  "patch_swd/upsampled_spectral); the others ignore it.")
+    flags.DEFINE_boolean("real_vs_real", False, "No model: score the second half of 2 x num real images of "
+                         "--data against the first, as if a generator trained at --resolution had made them "
+                         "(the baseline a perfect model would score).", flag_values=fv)
+    common.define(fv, "resolution", None, "The training resolution R for --real_vs_real.")
+    flags.DEFINE_boolean("tensorboard", True, "Write TensorBoard scalars to <run_dir>/logs/metrics "
+                         "(--notensorboard: skip them).", flag_values=fv)
+    flags.DEFINE_boolean("list", False, "List the metrics and exit.", flag_values=fv)
+
+
+def integer_factor(a: Args, name: str, low: int) -> None:
+    """A float flag that must hold an integer >= low here; stored back as int."""
+    value = getattr(a, name)
+    if value is None:
+        return
+    if not (math.isfinite(value) and value == int(value) and value >= low):
+        raise UsageError(f"--{name} must be an integer >= {low} here, got {value:g}")
+    setattr(a, name, int(value))
+
+
+def check(a: Args) -> Args:
+    """Checks the parsed flags together; bad values raise UsageError naming the flag."""
+    from inr_gan_tf.metrics import registry  # pylint: disable=import-outside-toplevel
+    if a.list:
+        return a
+    if a.real_vs_real:
+        if a.run_dir or a.checkpoint:
+            raise UsageError("--real_vs_real scores no model: drop --run_dir/--checkpoint")
+        if not a.data or not a.resolution or a.resolution < 1:
+            raise UsageError("--real_vs_real needs --data and --resolution (a positive integer)")
+    else:
+        common.one_model(a)
+    integer_factor(a, "superres", 2)
+    common.at_least(a, "num", 1)
+    common.at_least(a, "batch_size", 1)
+    a.names = [n.strip() for n in a.metrics.split(",") if n.strip()]
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected an integer factor >= 2, got {text!r}")
-    return value
-
-
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    # argparse, not absl flags: main() can run in-process (tests, notebooks) without clashing
-    # with the global flags that the training and export CLIs define.
-    p = argparse.ArgumentParser(prog="python -m inr_gan_tf.metrics", description=__doc__.split("\n")[0])
-    p.add_argument("--run_dir", help="Training run (config.json + checkpoints/): scores its latest "
-                   "checkpoint and receives metric-<name>.jsonl and logs/metrics.")
-    p.add_argument("--checkpoint", help="One checkpoint prefix instead of the latest; config.json is "
-                   "looked up beside it (results go to that run directory).")
-    p.add_argument("--metrics", default="swd", help="Comma-separated metric names (default: swd, "
-                   "which needs no weights); see --list.")
-    p.add_argument("--data", help="Data source spec (default: config.json's \"data\").")
-    p.add_argument("--num", type=int, help="Images per side, overriding each metric's default "
-                   "(e.g. 50000 for fid50k); small values are for quick CPU checks.")
-    p.add_argument("--inception", help="Inception network for FID/KID/PR: the standard FID graph "
-                   "classify_image_graph_def.pb (published numbers; see the README), Keras' "
-                   "InceptionV3 notop .h5, a SavedModel directory or a .keras model (default: "
-                   "$INR_GAN_INCEPTION, then the cache, then a download of the Keras weights).")
-    p.add_argument("--cache_dir", help="Cache for weights and real statistics (default: "
-                   "$INR_GAN_CACHE or ~/.cache/inr_gan_tf).")
-    p.add_argument("--batch_size", type=int, default=32, help="Images per generator/Inception batch.")
-    p.add_argument("--seed", type=int, default=0, help="SWD patches and directions, KID subsets.")
-    p.add_argument("--truncation", type=float, default=1.0, help="Truncation psi of the fakes.")
-    p.add_argument("--superres", type=_factor, default=None, help="Factor F of the metrics above "
-                   "the training grid: they score F x R renders (default: each metric's, 2 for "
-                   "upsampled_swd/upsampled_fid, 4 for patch_swd/upsampled_spectral); the "
-                   "others ignore it.")
-    p.add_argument("--real_vs_real", action="store_true", help="No model: score the second half "
-                   "of 2 x num real images of --data against the first, as if a generator trained "
-                   "at --resolution had made them (the baseline a perfect model would score).")
-    p.add_argument("--resolution", type=int, help="Training resolution R for --real_vs_real.")
-    p.add_argument("--no_tensorboard", action="store_true", help="Skip the TensorBoard scalars.")
-    p.add_argument("--list", action="store_true", help="List the metrics and exit.")
-    return p.parse_args(argv)
+        registry.check_metric_names(a.names)
+    except ValueError as e:
+        raise UsageError(f"--metrics: {e}") from None
+    if not a.names:
+        raise UsageError(f"--metrics is empty; available: {', '.join(registry.list_metrics())}")
+    return a
 
 
 def format_table(records) -> str:
@@ -74,8 +97,8 @@ def format_table(records) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
+def score(args: Args) -> int:
+    """Does what the checked flags ask: the list, real vs real, or the metrics of a model."""
     from inr_gan_tf.metrics import registry  # pylint: disable=import-outside-toplevel
     if args.list:
         described = registry.describe_metrics()
@@ -84,21 +107,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"{name:{width}s}  {text}")
         return 0
     if args.real_vs_real:
-        if args.run_dir or args.checkpoint:
-            raise SystemExit("--real_vs_real scores no model: drop --run_dir/--checkpoint")
-        if not args.data or not args.resolution or args.resolution < 1:
-            raise SystemExit("--real_vs_real needs --data and --resolution (a positive integer)")
-    elif bool(args.run_dir) == bool(args.checkpoint):
-        raise SystemExit("give exactly one of --run_dir or --checkpoint")
-    names = [n.strip() for n in args.metrics.split(",") if n.strip()]
-    try:
-        registry.check_metric_names(names)
-    except ValueError as e:
-        raise SystemExit(str(e)) from None
-    if not names:
-        raise SystemExit(f"--metrics is empty; available: {', '.join(registry.list_metrics())}")
-    if args.real_vs_real:
-        return _real_vs_real(args, names)
+        return _real_vs_real(args, args.names)
 
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from inr_gan_tf.export.checkpoint import restore_generator  # pylint: disable=import-outside-toplevel
@@ -107,11 +116,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     with open(provenance["config_json"]) as f:
         source = args.data or json.load(f).get("data")
     if not source:
-        raise SystemExit(f"{provenance['config_json']} has no \"data\" entry; pass --data")
-    writer = None if args.no_tensorboard else tf.summary.create_file_writer(
-        os.path.join(run_dir, "logs", "metrics"))
+        raise UsageError(f"{provenance['config_json']} has no \"data\" entry; pass --data")
+    writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs", "metrics")) if args.tensorboard else None
     records = []
-    for name in names:
+    for name in args.names:
         try:
             records.append(registry.calc_metric(
                 name, G, source, run_dir=run_dir, num=args.num, feature_path=args.inception,
@@ -150,5 +158,27 @@ def _real_vs_real(args, names) -> int:
     return 0
 
 
+def command_main(a: Args) -> int:
+    return score(check(a))
+
+
+COMMAND = cli.Command("python -m inr_gan_tf.metrics", __doc__, define, command_main,
+                      aliases={"no_tensorboard": "notensorboard"})
+
+
+def parse_args(argv: Optional[List[str]] = None) -> Args:
+    """Parses and checks a command line; bad values raise UsageError naming the flag."""
+    return check(cli.parse(COMMAND, sys.argv[1:] if argv is None else argv))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """In-process entry: parse, check and score (UsageError on a bad command line)."""
+    return score(parse_args(argv))
+
+
+def run(argv: Optional[List[str]] = None) -> int:
+    return cli.run(COMMAND, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -8,6 +8,7 @@ point sets are all `render` on another coordinate set (see coords.py); nothing e
 Options beyond the paper (`upsampling`, `log_frequencies`, `fourier_cap`; inr.py, plan.py)
 default to the paper's INR, so configs and checkpoints without them load unchanged.
 """
+import collections
 from typing import Dict, Optional, Sequence
 
 import keras
@@ -18,6 +19,8 @@ from inr_gan_tf.model import plan as plan_lib
 from inr_gan_tf.model.hypernet import Hypernet, Mapping
 from inr_gan_tf.model.inr import MultiScaleINR
 from inr_gan_tf.model.plan import RenderPlan
+
+PLAN_CACHE_SIZE = 8  # grid plans kept besides the training grid's
 
 
 @keras.saving.register_keras_serializable(package="inr_gan_tf")
@@ -60,12 +63,18 @@ class Generator(keras.Model):
         mult = {n: self.fourier_lr_mult for n in self.inr.param_spec.names if n.endswith(".fourier.matrix")}
         self.hypernet = Hypernet(self.mapping_width, self.inr.param_spec, name="hypernet",
                                  lr_mult=mult if self.fourier_lr_mult != 1.0 else None)
-        self._plans: Dict[tuple, RenderPlan] = {}
+        # Grid plans are constants (static shapes for XLA): the training grid's is kept for good,
+        # other sizes in a small LRU, so a zoom animation or many sizes cannot grow memory.
+        self._plans: Dict[tuple, RenderPlan] = collections.OrderedDict()
         self.built = True  # all state is created above
 
     @property
     def param_spec(self):
         return self.inr.param_spec
+
+    def variable_groups(self):
+        """(hypernetwork variables, the INR's shared W_s): App. A trains W_s with its own learning rate."""
+        return self.mapping.trainable_variables + self.hypernet.trainable_variables, self.inr.trainable_variables
 
     # -- the seam: params -> pixels ----------------------------------------------------------
     def params(self, z, truncation=1.0) -> Dict[str, tf.Tensor]:
@@ -86,9 +95,15 @@ class Generator(keras.Model):
                   bounds: Sequence[float] = coords_lib.UNIT_BOUNDS) -> RenderPlan:
         """Cached constant plan of a grid, so grid renders have static shapes (XLA-friendly)."""
         key = (int(height), int(width), coords_lib.check_bounds(bounds))
-        if key not in self._plans:
-            self._plans[key] = self.inr.static_plan(coords_lib.grid_np(height, width, bounds))
-        return self._plans[key]
+        if key in self._plans:
+            self._plans.move_to_end(key)
+            return self._plans[key]
+        plan = self._plans[key] = self.inr.static_plan(coords_lib.grid_np(height, width, bounds))
+        training = (self.resolution, self.resolution, coords_lib.UNIT_BOUNDS)
+        evictable = [k for k in self._plans if k != training]
+        while len(evictable) > PLAN_CACHE_SIZE:
+            del self._plans[evictable.pop(0)]
+        return plan
 
     def render_grid(self, params, height: int, width: int,
                     bounds: Sequence[float] = coords_lib.UNIT_BOUNDS) -> tf.Tensor:

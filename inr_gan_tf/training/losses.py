@@ -19,7 +19,7 @@ Patch training (continuous scales; the paper's slides' "super-resolution loss", 
 Chai et al. 2022): with `bounds`, each sample of a batch is a view -- R x R pixels over a
 window (x0, y0, x1, y1) of the frame, side s, density R / s. Full frames are the window
 (0, 0, 1, 1). Fakes are `G.render` at the window's pixel centres (the same points as
-coords.grid(R, R, bounds)) through G.frame_plan; D gets each view's scale s (a conditioned D
+coords.grid_np(R, R, bounds)) through G.frame_plan; D gets each view's scale s (a conditioned D
 uses it, an unconditioned one ignores it), for fakes, reals and R1 alike. Frames and patches
 go through D as one batch, so minibatch-stddev groups mix them, alike for reals and fakes.
 Without `bounds` every phase is the frames-only computation, op for op.
@@ -137,15 +137,6 @@ class GANLoss:
             raise ValueError(f"r1_interval must be an integer >= 1, got {r1_interval}")
         self.G, self.D = G, D
         self.r1_gamma, self.r1_interval = float(r1_gamma), int(r1_interval)
-
-    # -- variables -----------------------------------------------------------------------
-    def g_variables_groups(self):
-        """(hypernetwork vars, INR shared vars W_s): App. A trains W_s with its own learning rate."""
-        G = self.G
-        return G.mapping.trainable_variables + G.hypernet.trainable_variables, G.inr.trainable_variables
-
-    def d_variables(self):
-        return self.D.trainable_variables
 
     # -- forward passes ------------------------------------------------------------------
     def run_G(self, z, bounds=None) -> Tuple[tf.Tensor, tf.Tensor]:

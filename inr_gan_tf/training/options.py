@@ -9,69 +9,69 @@ from typing import Callable, Dict, List, Tuple
 
 from absl import flags
 
+from inr_gan_tf.cli import common
 from inr_gan_tf.model import presets
 
-FLAGS = flags.FLAGS
 
-# -- run ----------------------------------------------------------------------------------
-flags.DEFINE_string("run_dir", "runs/quickstart", "Run directory: checkpoints, logs, samples. "
-                    "Running the same command again resumes from its last checkpoint.")
-flags.DEFINE_string("data", "noto_emoji", "Training images: noto_emoji, procedural, a folder, a "
-                    ".zip, TFRecord shards, tfds:NAME[:SPLIT] or lsun:PATH.")
-flags.DEFINE_integer("resolution", 32, "Training resolution R (images are R x R).")
-flags.DEFINE_integer("batch_size", 16, "Global batch size (split over replicas).")
-flags.DEFINE_float("total_kimg", 100.0, "Training length in thousands of real images shown to D.")
-flags.DEFINE_integer("seed", 0, "Global random seed.")
-flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
-                  "Keras dtype policy. mixed_bfloat16 computes in bfloat16 with float32 weights (GPUs; "
-                  "it was 1.4-2.2x slower on CPUs without native bfloat16); mixed_float16 adds "
-                  "dynamic loss scaling, one scale per loss.")
-flags.DEFINE_boolean("dry_run", False, "Print the resolved configuration with MACs and parameters, then exit.")
-# -- generator (paper Sec. 3, App. A) -----------------------------------------------------
-flags.DEFINE_string("g_blocks", "16:128:2:32:3,32:128:2:32:3",
-                    "INR blocks, comma-separated RES:WIDTH:DEPTH:FREQUENCIES:FOURIER_SCALE; the last "
-                    "block's RES must equal --resolution; each RES must divide the next. With "
-                    "--nofourier the blocks take raw (x, y) and the last two fields are unused.")
-flags.DEFINE_integer("z_dim", 512, "Latent size.")
-flags.DEFINE_integer("mapping_width", 1024, "Hypernetwork width.")
-flags.DEFINE_integer("mapping_layers", 3, "Hypernetwork non-linear layers.")
-flags.DEFINE_enum("modulation", "fmm", ["fmm", "full", "shared"], "INR weight modulation (Table 1 rows).")
-flags.DEFINE_boolean("fourier", True, "Predicted Fourier coordinate features.")
-flags.DEFINE_integer("rank", 10, "FMM rank.")
-flags.DEFINE_boolean("coord_skip", True, "Concatenate coordinate features to every hidden layer.")
-flags.DEFINE_enum("upsampling", "nearest", ["nearest", "bilinear"], "How a finer INR block reads a "
-                  "coarser one: nearest (the paper: the cell's value) or bilinear (blend of the 4 "
-                  "cell centres around the point; no cell edges in renders).")
-flags.DEFINE_integer("log_frequencies", 0, "Deterministic log-spaced sin/cos coordinate features per axis "
-                     "and block, added to the predicted ones (0: none, the paper).")
-flags.DEFINE_float("fourier_cap", None, "Cap every predicted frequency of block k smoothly at this fraction "
-                   "of its Nyquist limit pi * r_k (unset: no cap, the paper).")
-flags.DEFINE_float("fourier_lr_mult", 1.0, "Learning-rate multiplier of the predicted Fourier matrices "
-                   "(1 = the paper; < 1 keeps frequencies from running away in short runs).")
-# -- discriminator ------------------------------------------------------------------------
-flags.DEFINE_integer("d_channel_base", 16384, "D feature maps: min(base // res, max); 16384 = config-e.")
-flags.DEFINE_integer("d_channel_max", 512, "Largest D feature-map count.")
-# -- patch training: continuous scales (AnyResGAN-style, training/losses.py) --------------
-flags.DEFINE_float("patch_ratio", 0.0, "Share of each batch's views (D's reals and fakes, G's fakes) that are "
-                   "R x R patches of random windows instead of full frames, so a step renders as many "
-                   "points as without (0: full frames only, the paper).")
-flags.DEFINE_float("patch_min_scale", 0.25, "Smallest patch window side s in frame units (the largest is 1); "
-                   "a patch samples the image at density R / s.")
-flags.DEFINE_enum("patch_scale", "uniform", ["uniform", "log"], "Distribution of the patch window side s: "
-                  "uniform in s, or uniform in log s (as many patches per octave).")
-flags.DEFINE_enum("patch_cond", "projection", ["projection", "none"], "How D knows a view's scale with "
-                  "--patch_ratio > 0: projection (StyleGAN2-ADA's conditional D, on log2(1/s); frames "
-                  "have s = 1) or none (D sees patches and frames alike).")
-# -- optimization (App. A) ----------------------------------------------------------------
-flags.DEFINE_float("lr_hypernet", 5e-5, "Adam learning rate of the hypernetwork (mapping + connector).")
-flags.DEFINE_float("lr_inr", 5e-4, "Adam learning rate of the INR's shared parameters.")
-flags.DEFINE_float("lr_d", 3e-3, "Adam learning rate of D.")
-flags.DEFINE_float("adam_beta1", 0.0, "Adam beta_1 for G and D.")
-flags.DEFINE_float("adam_beta2", 0.99, "Adam beta_2 for G and D.")
-flags.DEFINE_float("r1_gamma", 10.0, "R1 penalty weight on real images.")
-flags.DEFINE_integer("r1_interval", 1, "Apply R1 every N D steps (1 = every step, App. A; >1 = lazy R1).")
-flags.DEFINE_float("ema_kimg", 10.0, "Half-life of the G EMA in thousands of images.")
-flags.DEFINE_float("ema_rampup", 0.05, "EMA ramp-up as a fraction of images seen (0 disables).")
+def define(fv: flags.FlagValues) -> None:
+    """The run's flags (what config.json records) on the train command's FlagValues."""
+
+    # -- run ----------------------------------------------------------------------------------
+    common.define(fv, "run_dir", None, "Created, or resumed from its newest intact checkpoint: running the "
+                  "same command again continues it.")
+    common.define(fv, "data", "noto_emoji", "The training images.")
+    common.define(fv, "resolution", 32, "The training resolution R.")
+    common.define(fv, "batch_size", 16, "Global: split over replicas.")
+    flags.DEFINE_float("total_kimg", 100.0, "Training length in thousands of real images shown to D.", flag_values=fv)
+    common.define(fv, "seed", 0, "Initial weights, latents, data order and patch windows.")
+    flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
+                      "Keras dtype policy. mixed_bfloat16 computes in bfloat16 with float32 weights (GPUs; "
+                      "it was 1.4-2.2x slower on CPUs without native bfloat16); mixed_float16 adds "
+                      "dynamic loss scaling, one scale per loss.", flag_values=fv)
+    common.define(fv, "dry_run", False, "Prints the resolved configuration with MACs and parameters.")
+    # -- generator (paper Sec. 3, App. A) -----------------------------------------------------
+    flags.DEFINE_string("g_blocks", "16:128:2:32:3,32:128:2:32:3",
+                        "INR blocks, comma-separated RES:WIDTH:DEPTH:FREQUENCIES:FOURIER_SCALE; the last "
+                        "block's RES must equal --resolution; each RES must divide the next. With "
+                        "--nofourier the blocks take raw (x, y) and the last two fields are unused.", flag_values=fv)
+    common.define(fv, "z_dim", 512)
+    flags.DEFINE_integer("mapping_width", 1024, "Hypernetwork width.", flag_values=fv)
+    flags.DEFINE_integer("mapping_layers", 3, "Hypernetwork non-linear layers.", flag_values=fv)
+    flags.DEFINE_enum("modulation", "fmm", ["fmm", "full", "shared"], "INR weight modulation (Table 1 rows).", flag_values=fv)
+    flags.DEFINE_boolean("fourier", True, "Predicted Fourier coordinate features.", flag_values=fv)
+    flags.DEFINE_integer("rank", 10, "FMM rank.", flag_values=fv)
+    flags.DEFINE_boolean("coord_skip", True, "Concatenate coordinate features to every hidden layer.", flag_values=fv)
+    flags.DEFINE_enum("upsampling", "nearest", ["nearest", "bilinear"], "How a finer INR block reads a "
+                      "coarser one: nearest (the paper: the cell's value) or bilinear (blend of the 4 "
+                      "cell centres around the point; no cell edges in renders).", flag_values=fv)
+    flags.DEFINE_integer("log_frequencies", 0, "Deterministic log-spaced sin/cos coordinate features per axis "
+                         "and block, added to the predicted ones (0: none, the paper).", flag_values=fv)
+    flags.DEFINE_float("fourier_cap", None, "Cap every predicted frequency of block k smoothly at this fraction "
+                       "of its Nyquist limit pi * r_k (unset: no cap, the paper).", flag_values=fv)
+    flags.DEFINE_float("fourier_lr_mult", 1.0, "Learning-rate multiplier of the predicted Fourier matrices "
+                       "(1 = the paper; < 1 keeps frequencies from running away in short runs).", flag_values=fv)
+    # -- discriminator ------------------------------------------------------------------------
+    flags.DEFINE_integer("d_channel_base", 16384, "D feature maps: min(base // res, max); 16384 = config-e.", flag_values=fv)
+    flags.DEFINE_integer("d_channel_max", 512, "Largest D feature-map count.", flag_values=fv)
+    # -- patch training: continuous scales (AnyResGAN-style, training/losses.py) --------------
+    common.define(fv, "patch_ratio", 0.0, "A step renders as many points as without.")
+    flags.DEFINE_float("patch_min_scale", 0.25, "Smallest patch window side s in frame units (the largest is 1); "
+                       "a patch samples the image at density R / s.", flag_values=fv)
+    flags.DEFINE_enum("patch_scale", "uniform", ["uniform", "log"], "Distribution of the patch window side s: "
+                      "uniform in s, or uniform in log s (as many patches per octave).", flag_values=fv)
+    flags.DEFINE_enum("patch_cond", "projection", ["projection", "none"], "How D knows a view's scale with "
+                      "--patch_ratio > 0: projection (StyleGAN2-ADA's conditional D, on log2(1/s); frames "
+                      "have s = 1) or none (D sees patches and frames alike).", flag_values=fv)
+    # -- optimization (App. A) ----------------------------------------------------------------
+    flags.DEFINE_float("lr_hypernet", 5e-5, "Adam learning rate of the hypernetwork (mapping + connector).", flag_values=fv)
+    flags.DEFINE_float("lr_inr", 5e-4, "Adam learning rate of the INR's shared parameters.", flag_values=fv)
+    flags.DEFINE_float("lr_d", 3e-3, "Adam learning rate of D.", flag_values=fv)
+    flags.DEFINE_float("adam_beta1", 0.0, "Adam beta_1 for G and D.", flag_values=fv)
+    flags.DEFINE_float("adam_beta2", 0.99, "Adam beta_2 for G and D.", flag_values=fv)
+    flags.DEFINE_float("r1_gamma", 10.0, "R1 penalty weight on real images.", flag_values=fv)
+    flags.DEFINE_integer("r1_interval", 1, "Apply R1 every N D steps (1 = every step, App. A; >1 = lazy R1).", flag_values=fv)
+    flags.DEFINE_float("ema_kimg", 10.0, "Half-life of the G EMA in thousands of images.", flag_values=fv)
+    flags.DEFINE_float("ema_rampup", 0.05, "EMA ramp-up as a fraction of images seen (0 disables).", flag_values=fv)
 
 
 # -- ranges: every flag is checked before anything is built or written ---------------------
@@ -100,10 +100,10 @@ RUN_RULES: Dict[str, Rule] = {
 }
 
 
-def check_ranges(rules: Dict[str, Rule]) -> None:
+def check_ranges(a, rules: Dict[str, Rule]) -> None:
     """Raises ValueError naming the first flag outside its rule."""
     for name, (rule, ok) in rules.items():
-        value = getattr(FLAGS, name)
+        value = getattr(a, name)
         if not ok(value):
             raise ValueError(f"--{name} must be {rule}, got {value}")
 
@@ -136,64 +136,64 @@ def parse_blocks(spec: str, fourier: bool = True) -> List[dict]:
     return blocks
 
 
-def generator_config() -> dict:
-    return {"resolution": FLAGS.resolution, "blocks": parse_blocks(FLAGS.g_blocks, FLAGS.fourier),
-            "z_dim": FLAGS.z_dim, "mapping_width": FLAGS.mapping_width,
-            "mapping_layers": FLAGS.mapping_layers, "modulation": FLAGS.modulation,
-            "fourier": FLAGS.fourier, "rank": FLAGS.rank, "coord_skip": FLAGS.coord_skip,
-            "fourier_lr_mult": FLAGS.fourier_lr_mult, **continuous_options()}
+def generator_config(a) -> dict:
+    return {"resolution": a.resolution, "blocks": parse_blocks(a.g_blocks, a.fourier),
+            "z_dim": a.z_dim, "mapping_width": a.mapping_width,
+            "mapping_layers": a.mapping_layers, "modulation": a.modulation,
+            "fourier": a.fourier, "rank": a.rank, "coord_skip": a.coord_skip,
+            "fourier_lr_mult": a.fourier_lr_mult, **continuous_options(a)}
 
 
-def continuous_options() -> dict:
+def continuous_options(a) -> dict:
     """The INR options beyond the paper, only where set: a run started before they existed
     keeps an identical config.json and so still resumes."""
-    if FLAGS.fourier_cap is not None and not (math.isfinite(FLAGS.fourier_cap) and FLAGS.fourier_cap > 0):
-        raise ValueError(f"--fourier_cap must be finite and > 0 (or unset), got {FLAGS.fourier_cap}")
-    chosen = {"upsampling": FLAGS.upsampling, "log_frequencies": FLAGS.log_frequencies,
-              "fourier_cap": FLAGS.fourier_cap}
+    if a.fourier_cap is not None and not (math.isfinite(a.fourier_cap) and a.fourier_cap > 0):
+        raise ValueError(f"--fourier_cap must be finite and > 0 (or unset), got {a.fourier_cap}")
+    chosen = {"upsampling": a.upsampling, "log_frequencies": a.log_frequencies,
+              "fourier_cap": a.fourier_cap}
     defaults = {"upsampling": "nearest", "log_frequencies": 0, "fourier_cap": None}
     return {k: v for k, v in chosen.items() if v != defaults[k]}
 
 
-def run_config() -> dict:
+def run_config(a) -> dict:
     """The whole run as a JSON-able dict; raises ValueError naming the first bad flag."""
-    check_ranges(RUN_RULES)
-    g = generator_config()
-    if g["blocks"][-1]["resolution"] != FLAGS.resolution:
+    check_ranges(a, RUN_RULES)
+    g = generator_config(a)
+    if g["blocks"][-1]["resolution"] != a.resolution:
         raise ValueError(f"--g_blocks ends at resolution {g['blocks'][-1]['resolution']} but "
-                         f"--resolution is {FLAGS.resolution}")
-    r = FLAGS.resolution
+                         f"--resolution is {a.resolution}")
+    r = a.resolution
     if r < 16 or r & (r - 1):
         raise ValueError(f"--resolution must be a power of two >= 16 (the discriminator's), got {r}")
-    if FLAGS.d_channel_base < r:  # D has d_channel_base // res feature maps at res: none below R
-        raise ValueError(f"--d_channel_base must be >= --resolution ({r}), got {FLAGS.d_channel_base}")
-    if not FLAGS.data:
+    if a.d_channel_base < r:  # D has d_channel_base // res feature maps at res: none below R
+        raise ValueError(f"--d_channel_base must be >= --resolution ({r}), got {a.d_channel_base}")
+    if not a.data:
         raise ValueError("--data must name a source")
     config = {
         "generator": g,
-        "discriminator": {"resolution": r, "channel_base": FLAGS.d_channel_base,
-                          "channel_max": FLAGS.d_channel_max},
-        "data": FLAGS.data, "batch_size": FLAGS.batch_size, "total_kimg": FLAGS.total_kimg,
-        "seed": FLAGS.seed, "precision": FLAGS.precision,
-        "optim": {"lr_hypernet": FLAGS.lr_hypernet, "lr_inr": FLAGS.lr_inr, "lr_d": FLAGS.lr_d,
-                  "betas": [FLAGS.adam_beta1, FLAGS.adam_beta2]},
-        "loss": {"r1_gamma": FLAGS.r1_gamma, "r1_interval": FLAGS.r1_interval},
-        "ema": {"ema_kimg": FLAGS.ema_kimg, "ema_rampup": FLAGS.ema_rampup},
+        "discriminator": {"resolution": r, "channel_base": a.d_channel_base,
+                          "channel_max": a.d_channel_max},
+        "data": a.data, "batch_size": a.batch_size, "total_kimg": a.total_kimg,
+        "seed": a.seed, "precision": a.precision,
+        "optim": {"lr_hypernet": a.lr_hypernet, "lr_inr": a.lr_inr, "lr_d": a.lr_d,
+                  "betas": [a.adam_beta1, a.adam_beta2]},
+        "loss": {"r1_gamma": a.r1_gamma, "r1_interval": a.r1_interval},
+        "ema": {"ema_kimg": a.ema_kimg, "ema_rampup": a.ema_rampup},
     }
-    if FLAGS.patch_ratio > 0:
+    if a.patch_ratio > 0:
         # Only with patches: a run without them keeps an identical config.json and still resumes.
-        config["patch"] = patch_config(FLAGS.batch_size)
-        if FLAGS.patch_cond != "none":
-            config["discriminator"]["scale_conditioning"] = FLAGS.patch_cond
+        config["patch"] = patch_config(a)
+        if a.patch_cond != "none":
+            config["discriminator"]["scale_conditioning"] = a.patch_cond
     return config
 
 
-def patch_config(batch_size: int) -> dict:
+def patch_config(a) -> dict:
     """The "patch" section (losses.Patches' arguments); every batch holds a patch and a frame."""
     from inr_gan_tf.training.losses import Patches  # TensorFlow: imported only when used
-    patches = Patches(FLAGS.patch_ratio, FLAGS.patch_min_scale, FLAGS.patch_scale)
-    n = patches.count(batch_size)
-    if not 1 <= n < batch_size:
-        raise ValueError(f"--patch_ratio {FLAGS.patch_ratio} gives {n} patches in a batch of {batch_size}; "
+    patches = Patches(a.patch_ratio, a.patch_min_scale, a.patch_scale)
+    n = patches.count(a.batch_size)
+    if not 1 <= n < a.batch_size:
+        raise ValueError(f"--patch_ratio {a.patch_ratio} gives {n} patches in a batch of {a.batch_size}; "
                          "each batch needs at least one patch and one full frame")
     return patches.config()

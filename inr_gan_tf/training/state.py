@@ -34,8 +34,7 @@ class TrainState:
             self.G = build_generator(config["generator"])
             self.G_ema = clone_generator(self.G)
             self.D = Discriminator(**config["discriminator"])
-            self.hyper_vars = self.G.mapping.trainable_variables + self.G.hypernet.trainable_variables
-            self.inr_vars = self.G.inr.trainable_variables
+            self.hyper_vars, self.inr_vars = self.G.variable_groups()
             self.opt_hyper = _adam(optim["lr_hypernet"], optim["betas"])
             self.opt_inr = _adam(optim["lr_inr"], optim["betas"])
             self.opt_d = _adam(optim["lr_d"], optim["betas"])

@@ -138,7 +138,7 @@ def generate(a: Args, log=print) -> dict:
 
     seeds = list(dict.fromkeys(a.seed_list))  # a repeated seed is one file
     images = box(sampling.generate_images(G, seeds, H, W, a.region, a.truncation, a.batch_size,
-                                          a.tile_size or max(H, W)), a.region)
+                                          a.tile_size or max(H, W), progress=None), a.region)
     out["stills"] = [animate.save_png(os.path.join(a.outdir, _name(s) + ".png"), im)
                      for s, im in zip(seeds, images)]
     if a.grid:

@@ -30,20 +30,22 @@ def eta(seconds: float) -> str:
 
 
 class Progress:
-    """A progress bar over `total` units (images, steps, seeds) that shows its rate."""
+    """A progress bar over `total` units (images, steps, seeds; None: unknown) with its rate."""
 
-    def __init__(self, total: int, label: str, enabled: Optional[bool] = None, unit: str = "image"):
+    def __init__(self, total: Optional[int], label: str, enabled: Optional[bool] = None, unit: str = "image"):
         self.count, self.unit, self._bar, self._start = 0, unit, None, time.perf_counter()
         if on_terminal(enabled):
             from keras.utils import Progbar  # pylint: disable=import-outside-toplevel
             print(label, flush=True)
-            self._bar = Progbar(max(int(total), 1), unit_name=unit, stateful_metrics=[f"{unit}/s"])
+            target = None if total is None else max(int(total), 1)  # None: count without an ETA
+            self._bar = Progbar(target, unit_name=unit, stateful_metrics=[f"{unit}/s"])
 
     def update(self, new: int = 1) -> None:
         self.count += int(new)
         if self._bar is not None:
             rate = self.count / max(time.perf_counter() - self._start, 1e-9)
-            self._bar.update(min(self.count, self._bar.target), [(f"{self.unit}/s", rate)], finalize=False)
+            shown = self.count if self._bar.target is None else min(self.count, self._bar.target)
+            self._bar.update(shown, [(f"{self.unit}/s", rate)], finalize=False)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from inr_gan_tf.data.transforms import center_crop_resize
+from inr_gan_tf.progress import Progress
 
 SPACES = ("z", "w", "theta")
 # Adam learning rates per space. z, w: StyleGAN2's 0.1 (w has about unit spread per dimension
@@ -238,10 +239,13 @@ def project(G, target, space: str = "w", steps: int = 500, seed: int = 0,
     history = np.empty((steps, batch), np.float32)
     lrs = np.array([learning_rate(i / steps, lr) for i in range(steps)], np.float32)
     noises = np.array([noise_strength(i / steps, spread, noise) for i in range(steps)], np.float32)
+    bar = Progress(steps, f"projection into {space}", enabled=None if verbose_every else False, unit="step")
     for i in range(steps):
         history[i] = step(tf.constant(i, tf.int64), tf.constant(lrs[i]), tf.constant(noises[i])).numpy()
+        bar.update()
         if verbose_every and (i % verbose_every == 0 or i == steps - 1):
             print(f"step {i + 1}/{steps}: loss {history[i].mean():.5f}", flush=True)
+    bar.close()
 
     params = decode(tf.convert_to_tensor(x))
     images = G.render_grid(params, R, R)

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from inr_gan_tf import coords as coords_lib
+from inr_gan_tf.progress import Progress
 from inr_gan_tf.seeds import parse_seeds, seed_latents, to_uint8  # noqa: F401  (the sampling API)
 
 
@@ -29,15 +30,19 @@ def generate_images(G, seeds: Sequence[int], height: Optional[int] = None,
                     width: Optional[int] = None,
                     bounds: Sequence[float] = coords_lib.UNIT_BOUNDS,
                     truncation: float = 1.0, batch_size: int = 8,
-                    tile_size: int = 256) -> np.ndarray:
-    """uint8 [S, H, W, 3] images of `seeds` (default size: the training resolution)."""
+                    tile_size: int = 256, progress: Optional[bool] = False) -> np.ndarray:
+    """uint8 [S, H, W, 3] images of `seeds` (default size: the training resolution);
+    progress: a progress bar (None: when stdout is a terminal)."""
     height = height or G.resolution
     width = width or G.resolution
     bounds = coords_lib.check_bounds(bounds)
     seeds = list(seeds)
     out = np.empty((len(seeds), height, width, 3), np.uint8)
+    bar = Progress(len(seeds), f"{len(seeds)} images at {height}x{width}", enabled=progress)
     for i in range(0, len(seeds), batch_size):
         z = tf.constant(seed_latents(seeds[i:i + batch_size], G.z_dim))
         params = G.params(z, truncation=truncation)
         out[i:i + len(z)] = to_uint8(render_tiled(G, params, height, width, bounds, tile_size))
+        bar.update(len(z))
+    bar.close()
     return out

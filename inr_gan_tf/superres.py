@@ -45,6 +45,7 @@ if __name__ == "__main__":
 
 from inr_gan_tf import cli  # noqa: E402
 from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402,F401 -- UsageError: in-process callers catch it
+from inr_gan_tf.progress import Progress  # noqa: E402
 from inr_gan_tf.seeds import parse_seeds, seed_latents  # noqa: E402
 
 # TensorFlow (and projection, which needs it) load inside the functions: --help answers without them.
@@ -164,6 +165,7 @@ def evaluate(G, low, high, space: str = "theta", steps: int = DEFAULT_STEPS, see
     images = {"low": low, "high": high, **{m: upsample(low, fr, m) for m in BASELINES}}
     inr, fit, losses = [], [], []
     start = time.perf_counter()
+    bar = Progress(len(low), f"projecting {len(low)} images ({space}, {steps} steps each)")
     for i in range(0, len(low), batch_size):
         target = low[i:i + batch_size] * 2.0 - 1.0
         init = None
@@ -174,6 +176,8 @@ def evaluate(G, low, high, space: str = "theta", steps: int = DEFAULT_STEPS, see
         inr.append(G.render_grid(res.tf_params(), fr, fr).numpy())
         fit.append(res.images)
         losses.append(res.final_loss)
+        bar.update(len(target))
+    bar.close()
     seconds = time.perf_counter() - start
     images["inr"] = np.clip((np.concatenate(inr) + 1.0) / 2.0, 0.0, 1.0)
     fit = np.clip((np.concatenate(fit) + 1.0) / 2.0, 0.0, 1.0)

@@ -336,6 +336,6 @@ def test_progress_line_when_asked(G, tmp_path, capsys):
                          batch_size=4)
     out = capsys.readouterr().out
     assert "reals 16x16 -> ring power" in out and "inr 16x16 -> ring power" in out
-    assert "6/6" in out and "img/s" in out
+    assert "6/6" in out and "image/s" in out
     registry.calc_metric("spectral", G, "procedural", num=6, cache=str(tmp_path))
     assert capsys.readouterr().out == ""  # not a terminal: quiet

@@ -39,6 +39,7 @@ from absl import logging
 
 from inr_gan_tf.data.base import DataStats, Source, shard
 from inr_gan_tf.paths import file_sha256
+from inr_gan_tf.progress import Progress
 from inr_gan_tf.data.decode import (DEFAULT_MAX_PIXELS, check_image, check_max_pixels,
                                     decode_png_rgb_tf, decode_rgb, decode_rgb_tf,
                                     pixel_limit_reason)
@@ -379,6 +380,8 @@ def _write_shards(source: Source, folder: str, resolution: int, shard_size: int,
                 num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
     shards, writer, count = [], None, 0
+    total = getattr(getattr(source, 'stats', None), 'num_examples', None)  # None: not scanned yet
+    bar = Progress(max_images if total is None else min(total, max_images or total), f'{source.name} -> {folder}')
     for png in ds.as_numpy_iterator():
         if count % shard_size == 0:
             if writer:
@@ -390,8 +393,10 @@ def _write_shards(source: Source, folder: str, resolution: int, shard_size: int,
         writer.write(example.SerializeToString())
         shards[-1]['count'] += 1
         count += 1
+        bar.update()
         if count % 10_000 == 0:
             logging.info('%s: %d images written', folder, count)
+    bar.close()
     if writer:
         writer.close()
     if count == 0:

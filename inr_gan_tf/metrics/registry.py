@@ -38,6 +38,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
+from inr_gan_tf import progress
 from inr_gan_tf.metrics import features as features_lib
 from inr_gan_tf.metrics.cache import cached
 from inr_gan_tf.metrics import fid as fid_lib
@@ -83,7 +84,7 @@ class MetricOptions:
 
     @property
     def show_progress(self) -> bool:
-        return stream.show_progress(self.progress)
+        return progress.on_terminal(self.progress)
 
     @property
     def extractor(self) -> features_lib.FeatureExtractor:

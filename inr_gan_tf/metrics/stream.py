@@ -11,13 +11,12 @@ and/or a bounded reservoir), swd.DescriptorSet, spectral.SpectrumStats. `drain` 
 variant of a batch ({'inr': ..., 'bicubic': ...}) to its own sink and shows one progress line
 (count, images/s, ETA) when stdout is a terminal.
 """
-import sys
-import time
 from typing import Callable, Dict, Iterable, Iterator, Optional
 
 import numpy as np
 
 from inr_gan_tf.metrics import fid as fid_lib
+from inr_gan_tf.progress import Progress
 
 # float32 pixels per batch at most: at 1024^2 a batch of 32 is 400 MB as float32, and the data
 # pipeline, the uint8 conversion and the extractor's resize each hold a copy or two of it.
@@ -28,32 +27,6 @@ def batch_for(resolution: int, batch: int) -> int:
     """Images per batch at `resolution`: `batch`, fewer where BATCH_BYTES would be exceeded
     (10 at 1024^2; 32 stays 32 up to ~590^2)."""
     return max(1, min(int(batch), BATCH_BYTES // (int(resolution) ** 2 * 3 * 4)))
-
-
-def show_progress(flag: Optional[bool] = None) -> bool:
-    """The flag, or by default: only when stdout is a terminal (logs and pipes stay clean)."""
-    return bool(sys.stdout.isatty()) if flag is None else bool(flag)
-
-
-class Progress:
-    """keras.utils.Progbar over images: '4096/50000 ━━━━━━ 1:02 14ms/image - img/s: 71.3'."""
-
-    def __init__(self, total: int, label: str, enabled: bool):
-        self.count, self._bar, self._start = 0, None, time.perf_counter()
-        if enabled:
-            from keras.utils import Progbar  # pylint: disable=import-outside-toplevel
-            print(label, flush=True)
-            self._bar = Progbar(max(int(total), 1), unit_name="image", stateful_metrics=["img/s"])
-
-    def update(self, new: int) -> None:
-        self.count += int(new)
-        if self._bar is not None:
-            rate = self.count / max(time.perf_counter() - self._start, 1e-9)
-            self._bar.update(min(self.count, self._bar.target), [("img/s", rate)], finalize=False)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.update(self.count, finalize=True)
 
 
 def real_batches(source, resolution: int, num: int, batch: int = 32, *, start: int = 0,

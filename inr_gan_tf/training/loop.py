@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from inr_gan_tf import progress
 from inr_gan_tf.training.ema import EMA
 from inr_gan_tf.training.losses import GANLoss, Patches, with_frames
 from inr_gan_tf.training.precision import apply_if
@@ -226,8 +227,8 @@ class Trainer:
                 if log_every and step % log_every == 0 and s.is_chief:
                     rate = (nimg - n0) / max(time.time() - t0, 1e-9)
                     eta = (total_kimg * 1000 - nimg) / max(rate, 1e-9)
-                    logging.info("kimg %.2f  step %d  %.1f img/s  ETA %.0fs  G %.3f  D %.3f",
-                                 nimg / 1000, step, rate, eta, stats["loss_g"], stats["loss_d"])
+                    logging.info("kimg %.2f  step %d  %.1f img/s  ETA %s  G %.3f  D %.3f",
+                                 nimg / 1000, step, rate, progress.eta(eta), stats["loss_g"], stats["loss_d"])
                     with writer.as_default(step=step):
                         for k, v in stats.items():
                             tf.summary.scalar(f"train/{k}", v)

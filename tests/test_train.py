@@ -48,6 +48,27 @@ def test_paper_flagfiles_resolve_to_app_a(name):
     assert cfg["discriminator"]["channel_base"] == 16384
 
 
+PAPER_PRESETS = {"ffhq": "paper1024", "ffhq_256": "paper256", "church_256": "paper256",
+                 "lsun_bedroom_256": "paper256", "lsun_bedroom_128": "paper128"}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_PRESETS))
+def test_paper_flagfiles_resolve_to_their_preset(name, monkeypatch):
+    from inr_gan_tf.model.config import PRESETS, GeneratorConfig
+    monkeypatch.chdir(ROOT)
+    g = _parse(f"--flagfile=configs/{name}.flags")["generator"]
+    assert GeneratorConfig.from_dict(g) == PRESETS[PAPER_PRESETS[name]]
+    assert set(PAPER_PRESETS) | {"quickstart", "paper_common"} == {f[:-6] for f in os.listdir(ROOT + "/configs")}
+
+
+def test_flags_override_a_preset():
+    g = _parse("--preset=paper256", "--z_dim=64", "--upsampling=bilinear", "--data=procedural")["generator"]
+    assert g["z_dim"] == 64 and g["upsampling"] == "bilinear" and g["mapping_width"] == 1024
+    assert [b["resolution"] for b in g["blocks"]] == [128, 256]
+    with pytest.raises(ValueError, match="--preset"):
+        _parse("--preset=paper512")
+
+
 def test_inconsistent_flags_are_named():
     with pytest.raises(ValueError, match="--resolution"):
         _parse("--resolution=64")  # default --g_blocks ends at 32

@@ -57,6 +57,11 @@ class Args(types.SimpleNamespace):
     def given(self, name: str) -> bool:
         return name in self._present
 
+    def replace(self, **changes) -> "Args":
+        """A copy with other values (still "given" only where the command line set them)."""
+        values = {k: v for k, v in vars(self).items() if k != "_present"}
+        return Args({**values, **changes}, self._present)
+
 
 def describe(fv: flags.FlagValues) -> str:
     """Every flag in definition order: `--name: help (default: ...)`."""

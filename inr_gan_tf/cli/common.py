@@ -53,6 +53,8 @@ SHARED = {
                    "before decoding (a small PNG can decode to gigabytes)."),
     "patch_ratio": ("float", "Share of each batch's views (D's reals and fakes, G's fakes) that are R x R patches "
                     "of random windows instead of full frames (0: full frames only, the paper)."),
+    "preset": ("string", "A named generator of inr_gan_tf/model/config.py's PRESETS: paper128, paper256, paper1024 "
+               "(App. A), small32 ... small256 (sized for CPUs), tiny16, tiny32 (tests)."),
     "name": ("string", "Model name: one folder name of letters, digits and ._- (its folder in the model "
              "repository, its name in models.config and TF Serving's URLs)."),
 }

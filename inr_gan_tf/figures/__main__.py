@@ -23,8 +23,7 @@ FIGURES = ("freq-norms", "lowres")
 # The flags of one figure only; the other figure rejects them (as its own command line did).
 ONLY = {"freq-norms": ("run_dir", "preset", "num", "truncation"),
         "lowres": ("macs_presets", "time_presets", "resolutions", "batch_size", "repeats")}
-# As figures.common.PRESET_HELP, written out so that --help does not load the model code.
-PRESET_HELP = "tiny<R>, small<R> or paper<R> (e.g. tiny16, small256, paper256, paper1024)"
+PRESET_HELP = "names as in --preset"  # the PRESETS table, listed once in --preset's help
 
 
 def define(fv: flags.FlagValues) -> None:
@@ -38,7 +37,7 @@ def define(fv: flags.FlagValues) -> None:
                          flag_values=fv)
     # freq-norms
     common.define(fv, "run_dir", None, "freq-norms: its G_ema.")
-    flags.DEFINE_string("preset", None, f"freq-norms: or a preset at random init: {PRESET_HELP}.", flag_values=fv)
+    common.define(fv, "preset", None, "freq-norms: this generator at random init instead of --run_dir.")
     common.define(fv, "num", 128, "freq-norms: latents to sample (paper: 128).", lower_bound=1)
     common.define(fv, "truncation", 1.0, "freq-norms.")
     # lowres

@@ -1,12 +1,11 @@
 """Shared by the figures: generator sources, matplotlib on demand, JSON output."""
 import json
 import os
-import re
 
-from inr_gan_tf.model import presets
+from inr_gan_tf.model import config as config_lib
 
 INSTALL_HINT = 'plotting needs matplotlib: pip install "inr_gan_tf[figures]" (or pip install matplotlib)'
-PRESET_HELP = "tiny<R>, small<R> or paper<R> (e.g. tiny16, small256, paper256, paper1024)"
+PRESET_HELP = ", ".join(sorted(config_lib.PRESETS))
 
 
 def pyplot():
@@ -21,13 +20,8 @@ def pyplot():
 
 
 def preset_config(name: str) -> dict:
-    """'small256' -> presets.small_generator(256); likewise tiny<R> and paper<R>."""
-    m = re.fullmatch(r"(tiny|small|paper)(\d+)", str(name))
-    if not m:
-        raise ValueError(f"unknown preset {name!r}: use {PRESET_HELP}")
-    kind, res = m.group(1), int(m.group(2))
-    return {"tiny": presets.tiny_generator, "small": presets.small_generator,
-            "paper": presets.paper_generator}[kind](res)
+    """A named generator of model/config.py's PRESETS, as a dict."""
+    return config_lib.preset(name).to_dict()
 
 
 def load_generator(run_dir: str = None, preset: str = None, seed: int = 0):

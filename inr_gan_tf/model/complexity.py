@@ -7,6 +7,7 @@ projections and the connector; element-wise work (activations, sigmoid, sin/cos,
 frequency cap, bilinear blends of four gathered rows) is not counted, as in the paper's MAC
 figures. A test checks the count against TensorFlow's own FLOP profile.
 """
+import dataclasses
 from typing import Dict, Sequence
 
 import numpy as np
@@ -14,16 +15,14 @@ import numpy as np
 from inr_gan_tf import coords as coords_lib
 from inr_gan_tf.model import plan as plan_lib
 from inr_gan_tf.model.inr import layer_layout, normalize_blocks
-from inr_gan_tf.model.presets import PAPER_HYPERNET
+from inr_gan_tf.model.config import GeneratorConfig, as_config
 
 
-def _layout(config: dict):
-    blocks = normalize_blocks(config["blocks"])
-    modulation = config.get("modulation", "fmm")
-    latent = config.get("mapping_width", PAPER_HYPERNET["mapping_width"]) if modulation == "shared" else 0
-    return blocks, layer_layout(blocks, modulation, config.get("fourier", True),
-                                config.get("coord_skip", True), latent,
-                                log_frequencies=config.get("log_frequencies", 0))
+def _layout(c: GeneratorConfig):
+    blocks = normalize_blocks([dataclasses.asdict(b) for b in c.blocks])
+    latent = c.mapping_width if c.modulation == "shared" else 0
+    return blocks, layer_layout(blocks, c.modulation, c.fourier, c.coord_skip, latent,
+                                log_frequencies=c.log_frequencies)
 
 
 def _predicted_and_shared(kind, in_dim, out_dim, rank, modulation):
@@ -39,16 +38,15 @@ def _predicted_and_shared(kind, in_dim, out_dim, rank, modulation):
     return 0, in_dim * out_dim + out_dim  # shared
 
 
-def params(config: dict) -> Dict[str, int]:
+def params(config) -> Dict[str, int]:
     """Trainable parameters: hypernetwork (mapping + connector), shared INR weights, total.
 
-    `predicted` is the size of theta, the per-sample output of the connector.
+    `config`: a GeneratorConfig or its dict. `predicted` is the size of theta, the per-sample
+    output of the connector.
     """
-    _, layout = _layout(config)
-    rank, modulation = config.get("rank", 10), config.get("modulation", "fmm")
-    z_dim = config.get("z_dim", PAPER_HYPERNET["z_dim"])
-    width = config.get("mapping_width", PAPER_HYPERNET["mapping_width"])
-    layers = config.get("mapping_layers", PAPER_HYPERNET["mapping_layers"])
+    c = as_config(config)
+    _, layout = _layout(c)
+    rank, modulation, z_dim, width, layers = c.rank, c.modulation, c.z_dim, c.mapping_width, c.mapping_layers
     predicted = shared = 0
     for rows in layout:
         for _, kind, i, o in rows:
@@ -75,18 +73,16 @@ def points_per_block(blocks: Sequence[dict], coords: np.ndarray, upsampling: str
     return counts + [len(coords)]
 
 
-def macs(config: dict, height: int = None, width: int = None,
+def macs(config, height: int = None, width: int = None,
          bounds=coords_lib.UNIT_BOUNDS) -> Dict[str, int]:
-    """MACs to generate one image of height x width (default: the training grid)."""
-    blocks, layout = _layout(config)
-    height = height or config["resolution"]
-    width = width or config["resolution"]
-    rank = config.get("rank", 10)
-    z_dim = config.get("z_dim", PAPER_HYPERNET["z_dim"])
-    hw = config.get("mapping_width", PAPER_HYPERNET["mapping_width"])
-    n_layers = config.get("mapping_layers", PAPER_HYPERNET["mapping_layers"])
-    counts = points_per_block(blocks, coords_lib.grid_np(height, width, bounds),
-                              config.get("upsampling", "nearest"))
+    """MACs to generate one image of height x width (default: the training grid); `config`:
+    a GeneratorConfig or its dict."""
+    c = as_config(config)
+    blocks, layout = _layout(c)
+    height = height or c.resolution
+    width = width or c.resolution
+    rank, z_dim, hw, n_layers = c.rank, c.z_dim, c.mapping_width, c.mapping_layers
+    counts = points_per_block(blocks, coords_lib.grid_np(height, width, bounds), c.upsampling)
     inr = modulate = 0
     for rows, m in zip(layout, counts):
         for _, kind, i, o in rows:
@@ -94,7 +90,7 @@ def macs(config: dict, height: int = None, width: int = None,
             if kind == "fmm":
                 modulate += o * rank * i  # A @ B, once per image
     mapping = z_dim * hw + (n_layers - 1) * hw * hw
-    connector = hw * params(config)["predicted"]
+    connector = hw * params(c)["predicted"]
     hypernet = mapping + connector + modulate
     return {"hypernet": hypernet, "inr": inr, "total": hypernet + inr,
             "points_per_block": counts}

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from inr_gan_tf import coords as coords_lib
 from inr_gan_tf.model import plan as plan_lib
+from inr_gan_tf.model.config import GeneratorConfig, as_config
 from inr_gan_tf.model.hypernet import Hypernet, Mapping
 from inr_gan_tf.model.inr import MultiScaleINR
 from inr_gan_tf.model.plan import RenderPlan
@@ -114,19 +115,25 @@ class Generator(keras.Model):
     def call(self, z, truncation=1.0, training=None):
         return self.render_grid(self.params(z, truncation), self.resolution, self.resolution)
 
-    def get_config(self):
+    @property
+    def config(self) -> GeneratorConfig:
+        """The typed, frozen configuration this generator was built from (model/config.py)."""
         inr = self.inr
-        return {"resolution": self.resolution, "blocks": [dict(b) for b in inr.blocks],
-                "z_dim": self.z_dim, "mapping_width": self.mapping_width,
-                "mapping_layers": self.mapping_layers, "modulation": inr.modulation,
-                "fourier": inr.fourier, "rank": inr.rank, "coord_skip": inr.coord_skip,
-                "activation": inr.activation, "fourier_lr_mult": self.fourier_lr_mult,
-                "upsampling": inr.upsampling, "log_frequencies": inr.log_frequencies,
-                "fourier_cap": inr.fourier_cap, "name": self.name}
+        return GeneratorConfig.from_dict({
+            "resolution": self.resolution, "blocks": inr.blocks, "z_dim": self.z_dim,
+            "mapping_width": self.mapping_width, "mapping_layers": self.mapping_layers,
+            "modulation": inr.modulation, "fourier": inr.fourier, "rank": inr.rank, "coord_skip": inr.coord_skip,
+            "activation": inr.activation, "fourier_lr_mult": self.fourier_lr_mult, "upsampling": inr.upsampling,
+            "log_frequencies": inr.log_frequencies, "fourier_cap": inr.fourier_cap})
+
+    def get_config(self):
+        return {**self.config.to_dict(), "name": self.name}
 
 
-def build_generator(config: dict, seed: Optional[int] = None) -> Generator:
-    """A generator from a config dict (get_config() output), weights created eagerly."""
+def build_generator(config, seed: Optional[int] = None) -> Generator:
+    """A generator from a GeneratorConfig or its dict (config.json, get_config()), weights created
+    eagerly; unknown keys are refused."""
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    return Generator.from_config(dict(config))
+    name = config.get("name") if isinstance(config, dict) else None
+    return Generator(**as_config(config).to_dict(), **({"name": name} if name else {}))

@@ -1,10 +1,13 @@
-"""Generator configurations: the paper's (Table 1, App. A) and ones sized for small machines.
+"""Generator configurations as dicts: Table 1's rows and generators sized for small machines.
 
-A preset is a plain dict of Generator constructor arguments; checkpoints and exports store the
-same dict, so a preset is also what `Generator.from_config` takes.
+Each is a dict of Generator constructor arguments (GeneratorConfig.to_dict's shape, with the
+defaults left out); checkpoints and exports store the same dict, so it is also what
+`Generator.from_config` takes. The paper's named generators are config.PRESETS.
 """
 import copy
 from typing import Dict, List
+
+from inr_gan_tf.model import config as config_lib
 
 
 def block(resolution, width, depth, frequencies, fourier_scale=10.0) -> dict:
@@ -12,19 +15,12 @@ def block(resolution, width, depth, frequencies, fourier_scale=10.0) -> dict:
             "frequencies": frequencies, "fourier_scale": fourier_scale}
 
 
-# Multi-scale INRs of App. A. Where App. A is silent or ambiguous the per-resolution sizes follow
-# the authors' reference configuration (block width and Fourier feature counts per resolution):
-#   128^2  - blocks 64, 128 (Sec. 3.3: "we start with the resolution of 64x64")
-#   256^2  - blocks 128 (4 x 512) and 256 (4 x 256)
-#   1024^2 - App. A as written: blocks 128 and 256 with 3 layers of 512, 512 with 2 layers of
-#            128, 1024 with 2 layers of 32 (its parameter count then matches Table 1 within 4%)
-PAPER_BLOCKS: Dict[int, List[dict]] = {
-    128: [block(64, 512, 3, 256), block(128, 512, 4, 256)],
-    256: [block(128, 512, 4, 256), block(256, 256, 4, 128)],
-    1024: [block(128, 512, 3, 256), block(256, 512, 3, 256), block(512, 128, 2, 32), block(1024, 32, 2, 8)],
-}
+# The paper's generators live in config.PRESETS (one table); these views keep the dict API.
+PAPER_BLOCKS: Dict[int, List[dict]] = {c.resolution: c.to_dict()["blocks"] for name, c in config_lib.PRESETS.items()
+                                       if name.startswith("paper")}
 
-PAPER_HYPERNET = {"z_dim": 512, "mapping_width": 1024, "mapping_layers": 3, "rank": 10}
+PAPER_HYPERNET = {k: getattr(config_lib.PRESETS["paper256"], k) for k in ("z_dim", "mapping_width", "mapping_layers",
+                                                                          "rank")}
 
 # Table 1's single-scale rows: one block at the output resolution.
 SINGLE_BLOCK = {"width": 512, "depth": 3, "frequencies": 256}
@@ -74,29 +70,26 @@ def table1_generator(row: str, resolution: int) -> dict:
             "fourier": fourier, **PAPER_HYPERNET}
 
 
+def _without_defaults(cfg: config_lib.GeneratorConfig, options: dict) -> dict:
+    """The dict of a config, leaving out the options beyond the paper that were not asked for
+    (so a run or test written before them keeps an identical config.json)."""
+    d = cfg.to_dict()
+    for k in set(CONTINUOUS_OPTIONS) - set(options):
+        d.pop(k)
+    return d
+
+
 def small_generator(resolution: int, width: int = 128, mapping_width: int = 256,
                     z_dim: int = 128, depth: int = 2, frequencies: int = 32,
                     fourier_scale: float = 10.0, **options) -> dict:
-    """A two-block multi-scale generator sized for CPUs: blocks at R/2 and R of equal width.
-
-    Equal widths make a block's per-point cost the same, so a render below the training
-    resolution saves in proportion to its points (Fig. 9). `options` are the INR options
-    beyond the paper (CONTINUOUS_OPTIONS keys).
-    """
-    if resolution < 2 or resolution % 2:
-        raise ValueError(f"small_generator needs an even resolution >= 2, got {resolution}")
-    blocks = [block(resolution // 2, width, depth, frequencies, fourier_scale),
-              block(resolution, width, depth, frequencies, fourier_scale)]
-    return {"resolution": resolution, "blocks": blocks, "modulation": "fmm", "fourier": True,
-            "z_dim": z_dim, "mapping_width": mapping_width, "mapping_layers": 3, "rank": 10,
-            **_options(options)}
+    """config.small as a dict; `options` are the INR options beyond the paper (CONTINUOUS_OPTIONS keys)."""
+    cfg = config_lib.small(resolution, width, mapping_width, z_dim, depth, frequencies, fourier_scale,
+                           **_options(options))
+    return _without_defaults(cfg, options)
 
 
 def tiny_generator(resolution: int = 16, modulation: str = "fmm", fourier: bool = True,
                    multiscale: bool = True, **options) -> dict:
-    """Test-sized generator (thousands of parameters) for contracts, not quality; `options` as in small_generator."""
-    blocks = [block(resolution, 16, 2, 8)]
-    if multiscale:
-        blocks = [block(resolution // 4, 24, 2, 8), block(resolution // 2, 16, 2, 8), block(resolution, 8, 2, 4)]
-    return {"resolution": resolution, "blocks": blocks, "modulation": modulation, "fourier": fourier,
-            "z_dim": 16, "mapping_width": 32, "mapping_layers": 2, "rank": 3, **_options(options)}
+    """config.tiny as a dict; `options` as in small_generator."""
+    cfg = config_lib.tiny(resolution, multiscale, modulation=modulation, fourier=fourier, **_options(options))
+    return _without_defaults(cfg, options)

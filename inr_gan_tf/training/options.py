@@ -10,6 +10,7 @@ from typing import Callable, Dict, List, Tuple
 from absl import flags
 
 from inr_gan_tf.cli import common
+from inr_gan_tf.model import config as config_lib
 from inr_gan_tf.model import presets
 
 
@@ -30,6 +31,8 @@ def define(fv: flags.FlagValues) -> None:
                       "dynamic loss scaling, one scale per loss.", flag_values=fv)
     common.define(fv, "dry_run", False, "Prints the resolved configuration with MACs and parameters.")
     # -- generator (paper Sec. 3, App. A) -----------------------------------------------------
+    common.define(fv, "preset", None, "Its fields replace the generator flags below that the command line "
+                  "does not set.")
     flags.DEFINE_string("g_blocks", "16:128:2:32:3,32:128:2:32:3",
                         "INR blocks, comma-separated RES:WIDTH:DEPTH:FREQUENCIES:FOURIER_SCALE; the last "
                         "block's RES must equal --resolution; each RES must divide the next. With "
@@ -136,7 +139,31 @@ def parse_blocks(spec: str, fourier: bool = True) -> List[dict]:
     return blocks
 
 
+# The flags that shape G; --preset supplies those the command line does not set.
+GENERATOR_FLAGS = ("resolution", "g_blocks", "z_dim", "mapping_width", "mapping_layers", "modulation", "fourier",
+                   "rank", "coord_skip", "fourier_lr_mult", "upsampling", "log_frequencies", "fourier_cap")
+
+
+def format_blocks(blocks) -> str:
+    """Blocks -> the --g_blocks spelling RES:WIDTH:DEPTH:FREQUENCIES:FOURIER_SCALE,..."""
+    return ",".join(f"{b.resolution}:{b.width}:{b.depth}:{b.frequencies}:{b.fourier_scale:g}" for b in blocks)
+
+
+def with_preset(a):
+    """The generator flags' values: --preset's fields, then whatever the command line sets."""
+    if not a.preset:
+        return a
+    try:
+        cfg = config_lib.preset(a.preset)
+    except ValueError as e:
+        raise ValueError(f"--preset: {e}") from None
+    values = {name: getattr(cfg, name) for name in GENERATOR_FLAGS if name != "g_blocks"}
+    values["g_blocks"] = format_blocks(cfg.blocks)
+    return a.replace(**{k: v for k, v in values.items() if not a.given(k)})
+
+
 def generator_config(a) -> dict:
+    """config.json's "generator": the Generator's arguments, options beyond the paper only when set."""
     return {"resolution": a.resolution, "blocks": parse_blocks(a.g_blocks, a.fourier),
             "z_dim": a.z_dim, "mapping_width": a.mapping_width,
             "mapping_layers": a.mapping_layers, "modulation": a.modulation,
@@ -157,6 +184,7 @@ def continuous_options(a) -> dict:
 
 def run_config(a) -> dict:
     """The whole run as a JSON-able dict; raises ValueError naming the first bad flag."""
+    a = with_preset(a)
     check_ranges(a, RUN_RULES)
     g = generator_config(a)
     if g["blocks"][-1]["resolution"] != a.resolution:

@@ -1,11 +1,13 @@
-"""Files the project keeps and checks: one cache root for every kind of cache, one file digest.
+"""Files the project keeps and checks: one cache root for every kind of cache, one file digest,
+one atomic writer.
 
 Renders of the vector emoji (data/noto_emoji/cache.py), real-side metric statistics and
 feature-network weights (metrics/) all live under the root, so one variable moves them all.
 """
 import hashlib
 import os
-from typing import Optional
+import uuid
+from typing import BinaryIO, Callable, Optional, Union
 
 ENV_CACHE = "INR_GAN_CACHE"
 
@@ -22,3 +24,22 @@ def file_sha256(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def write_atomic(path: str, payload: Union[bytes, str, Callable[[BinaryIO], None]]) -> None:
+    """Writes `path` all at once or not at all (STYLE 16): bytes, text or `payload(file)` go to a
+    unique temporary name beside it, renamed over `path` when complete; on any failure (disk
+    full, Ctrl-C) the temporary file is removed and `path` keeps its previous content."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            if callable(payload):
+                payload(f)
+            else:
+                f.write(payload.encode() if isinstance(payload, str) else payload)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

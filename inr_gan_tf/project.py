@@ -68,9 +68,10 @@ def project_file(G, target: str, outdir: str, space: str = "w", steps: int = 100
                  theta_init: str = "w", superres: int = 4, zoom: float = 1.6, seed: int = 0,
                  provenance=None, log_every: int = 0, **project_kwargs) -> dict:
     """Runs the projection of one image file and writes the outputs listed in the module doc."""
-    from PIL import Image
 
     from inr_gan_tf import coords, projection
+    from inr_gan_tf.animate import save_png
+    from inr_gan_tf.metrics.pixels import psnr
     from inr_gan_tf.seeds import to_uint8
 
     projection.check_space(space)
@@ -95,7 +96,7 @@ def project_file(G, target: str, outdir: str, space: str = "w", steps: int = 100
              f"superres_{superres}x.png": G.render_grid(params, superres * R, superres * R),
              f"zoomout_{zoom:g}.png": G.render_grid(params, zoom_size, zoom_size, bounds)}
     for name, im in views.items():
-        Image.fromarray(to_uint8(np.asarray(im))[0]).save(os.path.join(outdir, name))
+        save_png(os.path.join(outdir, name), to_uint8(np.asarray(im))[0])
 
     arrays = {"space": np.array(space), "theta": res.theta, "target": res.target,
               **{f"params/{k}": v for k, v in res.params.items()}}
@@ -111,7 +112,7 @@ def project_file(G, target: str, outdir: str, space: str = "w", steps: int = 100
     summary = {"target": os.path.abspath(target), "space": space, "steps": steps,
                "theta_init": theta_init if space == "theta" else None, "seed": seed,
                "final_loss": float(res.final_loss[0]),
-               "psnr_at_R_db": float(projection.psnr(res.images, res.target)[0]),
+               "psnr_at_R_db": float(psnr((res.images + 1) / 2, (res.target + 1) / 2)[0]),
                "resolution": R, "superres": superres, "zoom": zoom,
                "seconds": round(seconds, 2), "generator": provenance,
                "settings": {k: v for k, v in project_kwargs.items() if v is not None}}

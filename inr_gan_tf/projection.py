@@ -255,10 +255,3 @@ def project(G, target, space: str = "w", steps: int = 500, seed: int = 0,
                             params={k: t.numpy() for k, t in params.items()},
                             images=images.numpy(), target=targets.numpy(), loss=history,
                             final_loss=final, learning_rates=lrs, noise_stds=noises)
-
-
-def psnr(a, b) -> np.ndarray:
-    """PSNR in dB [B] of images in [-1, 1] (i.e. of the [0, 1] images they stand for)."""
-    mse = np.mean(np.square((np.asarray(a, np.float64) - np.asarray(b, np.float64)) / 2.0), axis=(1, 2, 3))
-    with np.errstate(divide="ignore"):
-        return 10.0 * np.log10(1.0 / mse)

@@ -45,6 +45,7 @@ if __name__ == "__main__":
 
 from inr_gan_tf import cli  # noqa: E402
 from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402,F401 -- UsageError: in-process callers catch it
+from inr_gan_tf.metrics.pixels import PSNR_CAP, psnr, ssim  # noqa: E402,F401 -- PSNR_CAP: part of this API
 from inr_gan_tf.progress import Progress  # noqa: E402
 from inr_gan_tf.seeds import parse_seeds, seed_latents  # noqa: E402
 
@@ -52,33 +53,7 @@ from inr_gan_tf.seeds import parse_seeds, seed_latents  # noqa: E402
 
 BASELINES = ("nearest", "bilinear", "bicubic")
 METHODS = BASELINES + ("inr",)
-PSNR_CAP = 100.0  # dB; far beyond float32 rounding of [0, 1] images (about 140 dB is 0 error)
 DEFAULT_STEPS = 500
-
-
-# -- metrics -----------------------------------------------------------------------------------
-def _check_pair(pred, truth):
-    pred, truth = np.asarray(pred, np.float32), np.asarray(truth, np.float32)
-    if pred.shape != truth.shape or pred.ndim != 4:
-        raise ValueError(f"need two image batches [N, H, W, C] of one shape, got {pred.shape} "
-                         f"and {truth.shape}")
-    return np.clip(pred, 0.0, 1.0), truth
-
-
-def psnr(pred, truth) -> np.ndarray:
-    """[N] PSNR in dB of images in [0, 1] (pred clipped), capped at PSNR_CAP for exact matches."""
-    import tensorflow as tf
-    pred, truth = _check_pair(pred, truth)
-    values = tf.image.psnr(pred, truth, max_val=1.0).numpy().astype(np.float64)
-    return np.minimum(np.nan_to_num(values, nan=PSNR_CAP, posinf=PSNR_CAP), PSNR_CAP)
-
-
-def ssim(pred, truth) -> np.ndarray:
-    """[N] SSIM of images in [0, 1] (pred clipped); window min(11, H, W)."""
-    import tensorflow as tf
-    pred, truth = _check_pair(pred, truth)
-    size = min(11, pred.shape[1], pred.shape[2])
-    return tf.image.ssim(pred, truth, max_val=1.0, filter_size=size).numpy().astype(np.float64)
 
 
 def upsample(images, size: int, method: str) -> np.ndarray:
@@ -247,11 +222,6 @@ def sample_figure(G, seeds: Sequence[int], factors: Sequence[int] = (2, 4),
     return compose_grid(rows, top * r)
 
 
-def _save_png(path: str, image: np.ndarray) -> None:
-    from PIL import Image
-    Image.fromarray(image).save(path)
-
-
 # -- CLI ---------------------------------------------------------------------------------------
 def define(fv: flags.FlagValues) -> None:
     common.define_model(fv)
@@ -312,12 +282,13 @@ def superres_main(a: Args) -> dict:
 
     if a.threads:
         tf.config.threading.set_intra_op_parallelism_threads(a.threads)
+    from inr_gan_tf.animate import save_png
     G, provenance = restore_generator(a.run_dir, a.checkpoint)
     out_dir = os.path.dirname(os.path.abspath(a.out))
     os.makedirs(out_dir, exist_ok=True)
     if a.sample_grid:
         path = os.path.join(out_dir, "superres_grid.png")
-        _save_png(path, sample_figure(G, a.seed_list))
+        save_png(path, sample_figure(G, a.seed_list))
         print(f"wrote {path}")
     if not a.num:
         return {}
@@ -330,7 +301,7 @@ def superres_main(a: Args) -> dict:
     with open(a.out, "w") as f:
         json.dump(report, f, indent=1)
     grid = os.path.splitext(os.path.abspath(a.out))[0] + "_compare.png"
-    _save_png(grid, comparison_grid(images, a.superres, a.grid_images))
+    save_png(grid, comparison_grid(images, a.superres, a.grid_images))
     print(f"{'method':10s} {'PSNR dB':>15s} {'SSIM':>15s}")
     for m, v in report["methods"].items():
         print(f"{m:10s} {v['psnr']['mean']:7.2f} +- {v['psnr']['std']:5.2f} "

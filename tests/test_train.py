@@ -321,20 +321,28 @@ def test_sample_grids_and_swd_are_written(tmp_path):
     assert row["step"] == 1 and row["swd"]["mean"] > 0 and set(row["swd"]["levels"]) == {"16"}
 
 
-def test_profile_steps_write_a_trace_tensorboard_reads(tmp_path):
+@pytest.fixture(scope="module")
+def profile_traces(tmp_path_factory):
+    run = tmp_path_factory.mktemp("profile")
+    trainer, state, ds = _trainer(_tiny_config(), str(run))
+    trainer.fit(ds, total_kimg=0.012, ckpt_every=100, log_every=1, profile_steps=(2, 3))
+    return tf.io.gfile.glob(str(run / "logs" / "plugins" / "profile" / "*" / "*.xplane.pb"))
+
+
+def test_profile_steps_write_a_trace(profile_traces):
+    assert len(profile_traces) == 1 and os.path.getsize(profile_traces[0]) > 0
+
+
+def test_tensorboard_profile_plugin_reads_the_trace(profile_traces):
+    raw_to_tool_data = pytest.importorskip("xprof.convert.raw_to_tool_data",
+                                           reason='the profile plugin is the "tb" extra: pip install -e ".[tb]"')
+    op_stats, _ = raw_to_tool_data.xspace_to_tool_data(profile_traces, "framework_op_stats", {})
+    assert b"MatMul" in op_stats  # the INR's and hypernetwork's matmuls were traced
+
+
+def test_profile_steps_flag_is_checked():
     from inr_gan_tf.cli import UsageError
     from inr_gan_tf.training import callbacks as train
-    trainer, state, ds = _trainer(_tiny_config(), str(tmp_path))
-    trainer.fit(ds, total_kimg=0.012, ckpt_every=100, log_every=1, profile_steps=(2, 3))
-    traces = tf.io.gfile.glob(str(tmp_path / "logs" / "plugins" / "profile" / "*" / "*.xplane.pb"))
-    assert len(traces) == 1 and os.path.getsize(traces[0]) > 0
-    try:  # TensorBoard's profile plugin (the "tb" extra), when installed, reads the trace
-        from xprof.convert import raw_to_tool_data
-    except ImportError:
-        raw_to_tool_data = None
-    if raw_to_tool_data is not None:
-        op_stats, _ = raw_to_tool_data.xspace_to_tool_data(traces, "framework_op_stats", {})
-        assert b"MatMul" in op_stats  # the INR's and hypernetwork's matmuls were traced
     assert train.profile_steps(["2", "3"]) == (2, 3) and train.profile_steps([]) is None
     for bad in (["3", "2"], ["0", "1"], ["x", "2"], ["1"]):
         with pytest.raises(UsageError, match="--profile_steps"):

@@ -115,11 +115,8 @@ def command_main(args: Args) -> int:
     report = {'machine': {'cpu_count': os.cpu_count(), 'python': platform.python_version(),
                           'resvg_py': version('resvg-py')},
               'render': results, 'make_dataset': pipeline}
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp_out = f'{args.out}.tmp'
-    with open(tmp_out, 'w') as f:
-        json.dump(report, f, indent=1)
-    os.replace(tmp_out, args.out)
+    from inr_gan_tf.paths import write_atomic
+    write_atomic(args.out, json.dumps(report, indent=1))
     print(f'wrote {args.out}')
     return 0
 

@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import flags  # noqa: E402
 
 from inr_gan_tf import cli  # noqa: E402
-from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402
+from inr_gan_tf.cli import Args, common  # noqa: E402
 
 
 def _rss_mib():
@@ -83,13 +83,7 @@ def define(fv: flags.FlagValues) -> None:
 def check(a: Args) -> Args:
     common.at_least(a, "repeats", 1)
     common.at_least(a, "threads", 0)
-    if a.child is not None:
-        try:
-            a.measurement = json.loads(a.child)
-        except ValueError as e:
-            raise UsageError(f"--child: {e}") from None
-        if not isinstance(a.measurement, dict):
-            raise UsageError(f"--child: expected a JSON object, got {a.child!r}")
+    a.measurement = common.child_measurement(a)
     return a
 
 

@@ -212,10 +212,8 @@ def command_main(args: Args) -> int:
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
-        tmp = f"{args.out}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, args.out)
+        from inr_gan_tf.paths import write_atomic
+        write_atomic(args.out, text + "\n")
     return 0
 
 

@@ -109,13 +109,7 @@ def check(a: Args) -> Args:
         if bad or not getattr(a, name):
             raise UsageError(f"--{name}: expected a comma-separated subset of {','.join(allowed)}, "
                              f"got {','.join(getattr(a, name))!r}")
-    if a.child is not None:
-        try:
-            a.measurement = json.loads(a.child)
-        except ValueError as e:
-            raise UsageError(f"--child: {e}") from None
-        if not isinstance(a.measurement, dict):
-            raise UsageError(f"--child: expected a JSON object, got {a.child!r}")
+    a.measurement = common.child_measurement(a)
     return a
 
 

@@ -133,11 +133,6 @@ def archive_bytes(icons: Dict[str, str]) -> bytes:
                          preset=XZ_PRESET)
 
 
-def write_atomic(path: str, payload: bytes) -> None:
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'wb') as f:
-        f.write(payload)
-    os.replace(tmp, path)
 
 
 def define(fv: flags.FlagValues) -> None:
@@ -203,6 +198,7 @@ def command_main(args: Args) -> int:
         return 0
     os.makedirs(args.outdir, exist_ok=True)
     for name, payload in outputs.items():
+        from inr_gan_tf.paths import write_atomic
         write_atomic(os.path.join(args.outdir, name), payload)
     print(f'wrote {", ".join(outputs)} to {args.outdir}')
     return 0

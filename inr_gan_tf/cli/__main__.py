@@ -1,5 +1,4 @@
 """The project's commands: `python -m inr_gan_tf.cli` lists them; `--out=docs/cli.md` writes the flag table."""
-import os
 import sys
 
 from absl import flags
@@ -20,11 +19,8 @@ def command_main(a: Args) -> None:
             command = commands.load(name)
             print(f"{command.prog:42s} {command.doc.strip().splitlines()[0][:90]}")
         return
-    text = commands.table()
-    tmp = a.out + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, a.out)
+    from inr_gan_tf.paths import write_atomic
+    write_atomic(a.out, commands.table())
     print(f"wrote {a.out}")
 
 

@@ -91,3 +91,17 @@ def positive(args: Args, name: str, value: Optional[float] = None) -> None:
     value = getattr(args, name) if value is None else value
     if value is not None and not (math.isfinite(value) and value > 0):
         raise UsageError(f"--{name} must be finite and > 0, got {value}")
+
+
+def child_measurement(args: Args) -> Optional[dict]:
+    """--child's JSON object: the one measurement a tool's parent process asked for (None: parent)."""
+    if args.child is None:
+        return None
+    import json
+    try:
+        measurement = json.loads(args.child)
+    except ValueError as e:
+        raise UsageError(f"--child: {e}") from None
+    if not isinstance(measurement, dict):
+        raise UsageError(f"--child: expected a JSON object, got {args.child!r}")
+    return measurement

@@ -43,7 +43,7 @@ from inr_gan_tf.progress import Progress
 from inr_gan_tf.data.decode import (DEFAULT_MAX_PIXELS, check_image, check_max_pixels,
                                     decode_png_rgb_tf, decode_rgb, decode_rgb_tf,
                                     pixel_limit_reason)
-from inr_gan_tf.data.transforms import center_crop_resize, to_uint8
+from inr_gan_tf.data.transforms import center_crop_resize, round_to_uint8
 
 MANIFEST = 'manifest.json'
 FORMAT = 'inr_gan_tf.tfrecord'
@@ -376,7 +376,7 @@ def _write_shards(source: Source, folder: str, resolution: int, shard_size: int,
     ds = source.dataset(resolution, shuffle=False, seed=0)
     if max_images is not None:
         ds = ds.take(max_images)
-    ds = ds.map(lambda im: tf.io.encode_png(to_uint8(center_crop_resize(im, resolution))),
+    ds = ds.map(lambda im: tf.io.encode_png(round_to_uint8(center_crop_resize(im, resolution))),
                 num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
     shards, writer, count = [], None, 0

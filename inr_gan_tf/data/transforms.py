@@ -118,6 +118,6 @@ def to_unit_range(image: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(tf.cast(image, tf.float32) / 127.5 - 1.0, -1.0, 1.0)
 
 
-def to_uint8(image: tf.Tensor) -> tf.Tensor:
-    """float [0, 255] -> uint8, rounding to nearest."""
+def round_to_uint8(image: tf.Tensor) -> tf.Tensor:
+    """float [0, 255] -> uint8, rounding to nearest (seeds.to_uint8 is the one for [-1, 1] renders)."""
     return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)

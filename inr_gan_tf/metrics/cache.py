@@ -18,6 +18,8 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
+from inr_gan_tf.paths import write_atomic
+
 # Bump when what a cache file holds changes (2: seeded random subset; 3: statistics,
 # features and SWD descriptors only, streamed; no images).
 _STATS_VERSION = 3
@@ -65,8 +67,6 @@ def cached(cache: str, kind: str, key: dict, compute: Callable[[], Dict[str, np.
     for name, a in arrays.items():  # the cache holds statistics; images would be GBs at 1024^2
         if a.dtype == np.uint8 and a.ndim >= 3:
             raise ValueError(f"refusing to cache images ({name}: {a.shape})")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}.npz"
-    (np.savez_compressed if compress else np.savez)(tmp, key=json.dumps(key, sort_keys=True), **arrays)
-    os.replace(tmp, path)
+    save = np.savez_compressed if compress else np.savez
+    write_atomic(path, lambda f: save(f, key=json.dumps(key, sort_keys=True), **arrays))
     return arrays

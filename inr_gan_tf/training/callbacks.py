@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from inr_gan_tf import coords, sampling
+from inr_gan_tf import animate, coords, sampling
 from inr_gan_tf.cli import UsageError
 from inr_gan_tf.model import complexity
 
@@ -47,13 +47,6 @@ def sample_callback(state, every: int, seeds=range(16)):
     out_dir = os.path.join(state.run_dir, "samples")
     os.makedirs(out_dir, exist_ok=True)
     R = state.G.resolution
-    from PIL import Image
-
-    def grid(images):
-        n = int(np.ceil(np.sqrt(len(images))))
-        pad = np.full((n * n - len(images),) + images.shape[1:], 255, np.uint8)
-        images = np.concatenate([images, pad]).reshape(n, n, *images.shape[1:])
-        return images.transpose(0, 2, 1, 3, 4).reshape(n * images.shape[2], n * images.shape[3], 3)
 
     def cb(step, writer, final=False):
         if not every or (step % every == 0) == final:  # the final call only fills an off-period end
@@ -63,8 +56,8 @@ def sample_callback(state, every: int, seeds=range(16)):
             for name, (size, bounds) in views.items():
                 imgs = sampling.generate_images(state.G_ema, list(seeds), size, size,
                                                 bounds or coords.UNIT_BOUNDS)
-                g = grid(imgs)
-                Image.fromarray(g).save(os.path.join(out_dir, f"{name}-{step:07d}.png"))
+                g = animate.image_grid(imgs)
+                animate.save_png(os.path.join(out_dir, f"{name}-{step:07d}.png"), g)
                 tf.summary.image(f"samples/{name}", g[None], max_outputs=1)
     return cb
 

@@ -23,13 +23,16 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 import tensorflow as tf
 from absl import logging
 
+
+from inr_gan_tf.paths import write_atomic
 PREFIX = "ckpt"
 STATE_FILE = "checkpoint"  # tf.train.latest_checkpoint's name for it
 _SUFFIX = re.compile(r"\.(index|data-(\d+)-of-(\d+))")
 _FILE = re.compile(rf"{PREFIX}-(\d+){_SUFFIX.pattern}")
 # Left by saves that were killed: TF's sharded save writes <prefix>_temp/ then merges it, and
-# its file writes (and ours) go through *.tempstate* / *.tmp* names before the final rename.
-_STALE = re.compile(rf"^({PREFIX}-\d+.*(_temp|\.tempstate|\.tmp)|{STATE_FILE}\.tmp).*$")
+# its file writes (and ours: paths.write_atomic's .NAME.<hex>.tmp) go through *.tempstate* / *.tmp*
+# names before the final rename.
+_STALE = re.compile(rf"^({PREFIX}-\d+.*(_temp|\.tempstate|\.tmp)|{STATE_FILE}\.tmp|\.{STATE_FILE}\.[0-9a-f]+\.tmp).*$")
 
 
 class CheckpointError(OSError):
@@ -174,9 +177,7 @@ def write_state_file(ckpt_dir: str, prefixes: List[str]) -> None:
     names = [os.path.basename(p) for p in prefixes]
     text = "".join(f'all_model_checkpoint_paths: "{n}"\n' for n in names)
     path = os.path.join(ckpt_dir, STATE_FILE)
-    with open(path + ".tmp", "w") as f:
-        f.write(f'model_checkpoint_path: "{names[-1]}"\n' + text)
-    os.replace(path + ".tmp", path)
+    write_atomic(path, f'model_checkpoint_path: "{names[-1]}"\n' + text)
 
 
 def _size(prefix: str) -> int:

@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 
 from inr_gan_tf.model import Discriminator, build_generator
+from inr_gan_tf.paths import write_atomic
 from inr_gan_tf.training import checkpoints
 from inr_gan_tf.training.ema import clone_generator
 from inr_gan_tf.training.precision import DynamicLossScale
@@ -120,8 +121,4 @@ def write_config(run_dir: str, config: dict) -> None:
         with open(path, "rb") as f:
             if f.read() == text:
                 return  # every worker of a cluster gets here; only a change is written
-    os.makedirs(run_dir, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(text)
-    os.replace(tmp, path)  # atomic: never a half-written config
+    write_atomic(path, text)  # never a half-written config

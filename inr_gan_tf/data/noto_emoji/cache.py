@@ -14,7 +14,6 @@ pair; two processes filling the same key write the same bytes and the last renam
 import hashlib
 import json
 import os
-import uuid
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -61,17 +60,6 @@ def _read(key: dict, npy: str, sidecar: str) -> Tuple[Optional[np.ndarray], dict
     return array, side.get('meta', {}), ''
 
 
-def _write_atomic(path: str, write: Callable) -> None:
-    tmp = f'{path}.{uuid.uuid4().hex}.tmp'
-    try:
-        with open(tmp, 'wb') as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def load_or_build(key: dict, stem: str, build: Callable[[], Tuple[np.ndarray, dict]], *,
                   cache_dir: Optional[str] = None) -> Tuple[np.ndarray, dict]:
     """The cached (uint8 array, meta) for `key`, calling `build()` and storing it on a miss.
@@ -89,9 +77,9 @@ def load_or_build(key: dict, stem: str, build: Callable[[], Tuple[np.ndarray, di
     array = np.ascontiguousarray(array, dtype=np.uint8)
     try:
         os.makedirs(os.path.dirname(npy), exist_ok=True)
-        _write_atomic(npy, lambda f: np.save(f, array, allow_pickle=False))
+        project_paths.write_atomic(npy, lambda f: np.save(f, array, allow_pickle=False))
         side = {'key': key, 'sha256': file_sha256(npy), 'shape': list(array.shape), 'meta': meta}
-        _write_atomic(sidecar, lambda f: f.write(json.dumps(side, indent=1).encode()))
+        project_paths.write_atomic(sidecar, json.dumps(side, indent=1))
     except OSError as e:
         logging.warning('could not write cache file %s (%s); renders stay in memory', npy, e)
     array.setflags(write=False)

@@ -1,6 +1,9 @@
 """The one command-line convention, checked on every command and tool (inr_gan_tf/cli)."""
 import ast
+import importlib
 import os
+import re
+import shlex
 import subprocess
 import sys
 
@@ -112,3 +115,38 @@ def test_python_m_entry_points_answer_help_in_a_fresh_process():
 def test_train_without_flags_says_what_to_run(capsys):
     assert cli.run(commands.load("train"), []) == 2
     assert "--flagfile=configs/quickstart.flags" in capsys.readouterr().err
+
+
+def _readme_commands():
+    """Every `python -m inr_gan_tf.NAME ...` / `python tools/NAME.py ...` line of the README,
+    from code blocks and inline code (continuations joined, trailing comments dropped)."""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
+    lines = [line for b in blocks for line in b.replace("\\\n", " ").splitlines()]
+    lines += [m.replace("\n", " ") for m in re.findall(r"`(python (?:-m inr_gan_tf|tools/)[^`]*)`", text)]
+    found = []
+    for line in lines:
+        m = re.search(r"python (?:-m inr_gan_tf\.(\w+)|tools/(\w+)\.py)(.*)", line)
+        if not m:
+            continue
+        args = shlex.split(m.group(3).split(" #")[0])
+        if (m.group(1) or m.group(2)) == "NAME" or any("[" in a or a.endswith("NAME.flags") for a in args):  # a template
+            continue
+        found.append((m.group(1) or m.group(2), args))
+    return found
+
+
+README_COMMANDS = _readme_commands()
+
+
+def test_the_readme_shows_commands():
+    assert len(README_COMMANDS) > 20 and {name for name, _ in README_COMMANDS} >= {"train", "generate", "metrics"}
+
+
+@pytest.mark.parametrize("name, args", README_COMMANDS, ids=[" ".join([n, *a])[:60] for n, a in README_COMMANDS])
+def test_every_readme_command_parses_with_todays_flags(name, args, loaded, capsys, monkeypatch):
+    """Flags exist, values have their types, and no deprecated spelling is taught."""
+    monkeypatch.chdir(ROOT)  # flagfiles are relative to the repository root
+    command = loaded[name] if name in loaded else importlib.import_module(f"inr_gan_tf.{name}.__main__").COMMAND
+    cli.parse(command, args)
+    assert "deprecated" not in capsys.readouterr().err

@@ -118,9 +118,10 @@ def test_train_without_flags_says_what_to_run(capsys):
 
 
 def _readme_commands():
-    """Every `python -m inr_gan_tf.NAME ...` / `python tools/NAME.py ...` line of the README,
+    """Every `python -m inr_gan_tf.NAME ...` / `python tools/NAME.py ...` line of the README and docs/,
     from code blocks and inline code (continuations joined, trailing comments dropped)."""
-    text = open(os.path.join(ROOT, "README.md")).read()
+    docs = [os.path.join(ROOT, "docs", n) for n in sorted(os.listdir(os.path.join(ROOT, "docs"))) if n.endswith(".md")]
+    text = "\n".join(open(p).read() for p in [os.path.join(ROOT, "README.md"), *docs])
     blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
     lines = [line for b in blocks for line in b.replace("\\\n", " ").splitlines()]
     lines += [m.replace("\n", " ") for m in re.findall(r"`(python (?:-m inr_gan_tf|tools/)[^`]*)`", text)]

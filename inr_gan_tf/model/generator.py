@@ -59,7 +59,7 @@ class Generator(keras.Model):
                              f"equal the training resolution ({self.resolution})")
         # Predicted frequencies move `fourier_scale` times faster than other outputs for the same
         # raw step; a multiplier < 1 keeps a short run from growing a few of them into
-        # pixel-scale dot patterns (measured on the 32x32 quickstart, README).
+        # pixel-scale dot patterns (measured on the 32x32 quickstart, docs/research_log.md).
         self.fourier_lr_mult = float(fourier_lr_mult)
         mult = {n: self.fourier_lr_mult for n in self.inr.param_spec.names if n.endswith(".fourier.matrix")}
         self.hypernet = Hypernet(self.mapping_width, self.inr.param_spec, name="hypernet",

@@ -15,7 +15,7 @@ def define(fv: flags.FlagValues) -> None:
 def command_main(a: Args) -> None:
     from inr_gan_tf.cli import commands
     if a.out is None:
-        for name in commands.all_names():
+        for name in commands.installed_names():
             command = commands.load(name)
             print(f"{command.prog:42s} {command.doc.strip().splitlines()[0][:90]}")
         return

@@ -51,6 +51,11 @@ def all_names():
     return [*MODULES, *TOOLS]
 
 
+def installed_names():
+    """The commands, and the tools where a source checkout holds them (an installed wheel has none)."""
+    return [*MODULES, *(t for t in TOOLS if os.path.exists(os.path.join(ROOT, "tools", f"{t}.py")))]
+
+
 def table() -> str:
     """docs/cli.md: every command and tool with each flag, its default and its meaning."""
     lines = ["# Commands and flags", "",

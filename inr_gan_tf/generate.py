@@ -67,13 +67,9 @@ def check(a: Args) -> Args:
     # Imported here so that --help answers without loading TensorFlow.
     from inr_gan_tf import coords as coords_lib
     from inr_gan_tf.animate import check_video
-    from inr_gan_tf.seeds import parse_seeds
 
     common.one_model(a)
-    try:
-        a.seed_list = parse_seeds(a.seeds)
-    except ValueError as e:
-        raise UsageError(f"--seeds: {e}") from None
+    a.seed_list = common.seed_list(a)
     for name in ("height", "width"):
         common.at_least(a, name, 1)
     if a.superres is not None:

@@ -47,7 +47,7 @@ from inr_gan_tf import cli  # noqa: E402
 from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402,F401 -- UsageError: in-process callers catch it
 from inr_gan_tf.metrics.pixels import PSNR_CAP, psnr, ssim  # noqa: E402,F401 -- PSNR_CAP: part of this API
 from inr_gan_tf.progress import Progress  # noqa: E402
-from inr_gan_tf.seeds import parse_seeds, seed_latents  # noqa: E402
+from inr_gan_tf.seeds import seed_latents  # noqa: E402
 
 # TensorFlow (and projection, which needs it) load inside the functions: --help answers without them.
 
@@ -268,10 +268,7 @@ def check(a: Args) -> Args:
     if a.theta_init not in ("w", "w_avg"):
         raise UsageError(f"--theta_init must be w or w_avg, got {a.theta_init!r}")
     common.at_least(a, "lr", 0)
-    try:
-        a.seed_list = parse_seeds(a.seeds)
-    except ValueError as e:
-        raise UsageError(f"--seeds: {e}") from None
+    a.seed_list = common.seed_list(a)
     return a
 
 

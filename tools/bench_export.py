@@ -130,7 +130,6 @@ def define(fv: flags.FlagValues) -> None:
 
 
 def check(a: Args) -> Args:
-    from inr_gan_tf.seeds import parse_seeds  # numpy only
 
     try:
         a.resolution_list = [int(r) for r in a.resolutions.split(",")]
@@ -139,13 +138,7 @@ def check(a: Args) -> Args:
     if not a.resolution_list or min(a.resolution_list) < 1:
         raise UsageError(f"--resolutions: expected comma-separated integers >= 1, got {a.resolutions!r}")
     common.at_least(a, "repeats", 1)
-    try:
-        seeds = parse_seeds(a.seeds)
-    except ValueError as e:
-        raise UsageError(f"--seeds: {e}") from None
-    if len(seeds) != 1:
-        raise UsageError(f"--seeds: one seed (one baked image), got {len(seeds)}: {a.seeds!r}")
-    a.seed = seeds[0]
+    a.seed = common.one_seed(a, "one baked image")
     return a
 
 

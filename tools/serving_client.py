@@ -31,7 +31,7 @@ from inr_gan_tf import cli  # noqa: E402
 from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402
 from inr_gan_tf.export.validate import (DEFAULT_MAX_POINTS, RequestError, check_model_name,  # noqa: E402
                                         validate_grid_request, validate_latents, validate_render_request)
-from inr_gan_tf.seeds import parse_seeds, seed_latents, to_uint8  # noqa: E402
+from inr_gan_tf.seeds import seed_latents, to_uint8  # noqa: E402
 
 
 def seed_latent(seed: int, z_dim: int) -> np.ndarray:
@@ -156,13 +156,7 @@ def check(a: Args) -> Args:
         check_model_name(a.name)
     except ValueError as e:
         raise UsageError(f"--name: {e}") from None
-    try:
-        seeds = parse_seeds(a.seeds)
-    except ValueError as e:
-        raise UsageError(f"--seeds: {e}") from None
-    if len(seeds) != 1:
-        raise UsageError(f"--seeds: one seed per call (--out is one image), got {len(seeds)}: {a.seeds!r}")
-    a.seed = seeds[0]
+    a.seed = common.one_seed(a, "per call: --out is one image")
     for name in ("version", "z_dim", "size", "height", "width"):
         common.at_least(a, name, 1)
     common.positive(a, "timeout")

@@ -105,3 +105,20 @@ def child_measurement(args: Args) -> Optional[dict]:
     if not isinstance(measurement, dict):
         raise UsageError(f"--child: expected a JSON object, got {args.child!r}")
     return measurement
+
+
+def seed_list(args: Args) -> list:
+    """--seeds parsed ('0-7,12' -> [0, ..., 7, 12]); a bad spec is a usage error naming it."""
+    from inr_gan_tf.seeds import parse_seeds
+    try:
+        return parse_seeds(args.seeds)
+    except ValueError as e:
+        raise UsageError(f"--seeds: {e}") from None
+
+
+def one_seed(args: Args, why: str) -> int:
+    """--seeds holding exactly one seed (`why`: what makes it one, for the message)."""
+    seeds = seed_list(args)
+    if len(seeds) != 1:
+        raise UsageError(f"--seeds: one seed ({why}), got {len(seeds)}: {args.seeds!r}")
+    return seeds[0]

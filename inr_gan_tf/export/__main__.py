@@ -54,16 +54,7 @@ def command_main(a: Args) -> int:
             check_model_name(a.name)
         except ValueError as e:
             raise UsageError(f"--name: {e}") from None
-    seed = None
-    if a.seeds is not None:
-        from inr_gan_tf.seeds import parse_seeds
-        try:
-            seeds = parse_seeds(a.seeds)
-        except ValueError as e:
-            raise UsageError(f"--seeds: {e}") from None
-        if len(seeds) != 1:
-            raise UsageError(f"--seeds: an export holds one image, got {len(seeds)} seeds")
-        seed = seeds[0]
+    seed = None if a.seeds is None else common.one_seed(a, "an export holds one image")
     logging.set_verbosity(logging.WARNING)  # TensorFlow's and tf2onnx's INFO lines drown the summary
     from inr_gan_tf.export import pipeline
     from inr_gan_tf.export.checkpoint import resolve_checkpoint

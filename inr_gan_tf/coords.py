@@ -79,6 +79,41 @@ def grid_graph(height, width, bounds) -> tf.Tensor:
     return points if batched else points[0]
 
 
+def subpixels(points, pixel, k: int) -> tf.Tensor:
+    """Anti-aliasing: the k x k points at the centres of each pixel's k x k sub-cells.
+
+    points [..., N, 2] pixel centres; pixel: the pixel's (width, height), shape [2] or [..., 1, 2]
+    (per-sample windows) -> float32 [..., N * k * k, 2], point-major (pixel n's samples are
+    rows n*k*k ... n*k*k + k*k - 1, row-major inside the pixel). On a grid they are the pixel
+    centres of the k times denser grid (up to float rounding); k = 1 returns the centres.
+    """
+    points = tf.convert_to_tensor(points, tf.float32)
+    if int(k) == 1:
+        return points
+    step = (np.arange(k, dtype=np.float64) + 0.5) / k - 0.5                     # [k] in (-0.5, 0.5)
+    ox, oy = np.meshgrid(step, step)                                               # row-major
+    offsets = tf.constant(np.stack([ox.ravel(), oy.ravel()], -1), tf.float32)      # [k*k, 2]
+    pixel = tf.cast(pixel, tf.float32)[..., None, :]                               # [..., 1, 1, 2]
+    sub = points[..., :, None, :] + offsets * pixel                                # [..., N, k*k, 2]
+    return tf.reshape(sub, tf.concat([tf.shape(points)[:-2], [-1, 2]], 0))
+
+
+def grid_pixel(height, width, bounds) -> tf.Tensor:
+    """(width, height) of one pixel of an H x W grid over `bounds` ([4] -> [2], [B, 4] -> [B, 1, 2])."""
+    b = tf.cast(bounds, tf.float32)
+    size = tf.stack([(b[..., 2] - b[..., 0]) / tf.cast(width, tf.float32),
+                     (b[..., 3] - b[..., 1]) / tf.cast(height, tf.float32)], -1)
+    return size if b.shape.rank == 1 else size[:, None, :]
+
+
+def pool_subpixels(rgb, k: int) -> tf.Tensor:
+    """[B, N * k * k, C] renders of `subpixels` -> [B, N, C]: each pixel's mean."""
+    if int(k) == 1:
+        return rgb
+    c = rgb.shape[-1]
+    return tf.reduce_mean(tf.reshape(rgb, [tf.shape(rgb)[0], -1, int(k) * int(k), c]), axis=2)
+
+
 class Tile(NamedTuple):
     """A window of a large grid: rows [row0, row1), columns [col0, col1)."""
     row0: int

@@ -17,11 +17,12 @@ from inr_gan_tf.seeds import parse_seeds, seed_latents, to_uint8  # noqa: F401  
 def render_tiled(G, params, height: int, width: int,
                  bounds: Sequence[float] = coords_lib.UNIT_BOUNDS,
                  tile_size: int = 256) -> np.ndarray:
-    """float32 [B, H, W, 3]: G.render on each tile of the H x W grid over `bounds`."""
+    """float32 [B, H, W, 3]: G.render_pixels on each tile of the H x W grid over `bounds`."""
     batch = int(tf.shape(next(iter(params.values())))[0])
     out = np.empty((batch, height, width, 3), np.float32)
+    pixel = coords_lib.grid_pixel(height, width, np.asarray(coords_lib.check_bounds(bounds), np.float32))
     for t in coords_lib.tiles(height, width, tile_size, bounds):
-        rgb = G.render(params, t.coords)  # [B, h*w, 3]
+        rgb = G.render_pixels(params, t.coords, pixel)  # [B, h*w, 3]
         out[:, t.row0:t.row1, t.col0:t.col1] = rgb.numpy().reshape(batch, t.row1 - t.row0, t.col1 - t.col0, -1)
     return out
 

@@ -149,14 +149,16 @@ class GeneratorExport(tf.Module):
                 checks = (_batch_checks(batch, "z", max_batch)
                           + _in_range(height, 1, MAX_SIDE, f"height must be >= 1 and <= {MAX_SIDE}")
                           + _in_range(width, 1, MAX_SIDE, f"width must be >= 1 and <= {MAX_SIDE}")
-                          + _points_check([batch, height, width], max_points)
+                          + _points_check([batch, height, width, G.antialias ** 2], max_points)
                           + _finite(z, "z") + _finite(bounds, "bounds") + _finite(truncation, "truncation")
                           + [tf.debugging.assert_less(bounds[0], bounds[2], message="bounds need x0 < x1"),
                              tf.debugging.assert_less(bounds[1], bounds[3], message="bounds need y0 < y1")])
                 z, height, width, bounds, truncation = _after(checks, z, height, width, bounds, truncation)
             params = G.param_spec.unflatten(flat_params(z, truncation))
             points = coords_lib.grid_graph(height, width, bounds)[None]  # [1, H*W, 2]: shared by the batch
-            rgb = render_points(params, points, batch)
+            # Pixels as G.render_grid makes them: the mean of antialias^2 points over each.
+            points = coords_lib.subpixels(points, coords_lib.grid_pixel(height, width, bounds), G.antialias)
+            rgb = coords_lib.pool_subpixels(render_points(params, points, batch), G.antialias)
             return {"image": tf.reshape(rgb, [-1, height, width, 3])}  # [B, H, W, 3]
 
         self.render = tf.function(render, input_signature=[z_spec, coords_spec])

@@ -83,7 +83,7 @@ def window_bounds(full: int, size: int, window) -> tuple:
 
 def render_windows(G, params, full: int, size: int, windows: np.ndarray) -> np.ndarray:
     """float32 [B, size, size, 3]: sample b rendered only at its window of the full grid."""
-    rgb = G.render(params, window_coords(full, size, windows))  # [B, size*size, 3]
+    rgb = G.render_pixels(params, window_coords(full, size, windows), (1 / full, 1 / full))  # [B, size*size, 3]
     return rgb.numpy().reshape(len(windows), size, size, -1)
 
 

@@ -50,6 +50,7 @@ class GeneratorConfig:
     upsampling: str = "nearest"
     log_frequencies: int = 0
     fourier_cap: Optional[float] = None
+    antialias: int = 1
 
     def __post_init__(self):
         if not self.blocks:
@@ -59,6 +60,8 @@ class GeneratorConfig:
                              f"training resolution ({self.resolution})")
         if self.modulation not in MODULATIONS:
             raise ValueError(f"modulation must be one of {MODULATIONS}, got {self.modulation!r}")
+        if isinstance(self.antialias, bool) or not isinstance(self.antialias, int) or self.antialias < 1:
+            raise ValueError(f"antialias must be an integer >= 1, got {self.antialias!r}")
         if self.upsampling not in UPSAMPLINGS:
             raise ValueError(f"upsampling must be one of {UPSAMPLINGS}, got {self.upsampling!r}")
 

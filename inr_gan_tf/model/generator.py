@@ -5,13 +5,23 @@
 
 `G(z)` renders the training grid. Super-resolution, zoom-out, other aspect ratios, tiles and
 point sets are all `render` on another coordinate set (see coords.py); nothing else differs.
-Options beyond the paper (`upsampling`, `log_frequencies`, `fourier_cap`; inr.py, plan.py)
-default to the paper's INR, so configs and checkpoints without them load unchanged.
+Options beyond the paper (`upsampling`, `log_frequencies`, `fourier_cap`; inr.py, plan.py;
+`antialias`, below) default to the paper's INR, so configs and checkpoints without them load
+unchanged.
+
+Points and pixels. `render` samples the function at points. An image pixel is an area: with
+`antialias` = k > 1 every image render (`render_grid`, `render_pixels`: training frames and
+patches, tiles, metric windows, exports' render_grid) is the mean of k x k points over each
+pixel, as a rasteriser's coverage anti-aliasing makes the training pixels. Why: trained on
+anti-aliased pixels by point samples, the INR must itself be blurred by a pixel (an edge takes
+a training pixel to cross), which a denser render then shows as blur; with area samples its
+edges are free to be sharp, and a pixel at any density is the same area integral.
 """
 import collections
 from typing import Dict, Optional, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from inr_gan_tf import coords as coords_lib
@@ -42,11 +52,15 @@ class Generator(keras.Model):
                  upsampling: str = "nearest",           # coarse -> fine block transfer: nearest (paper) | bilinear
                  log_frequencies: int = 0,              # deterministic log-spaced frequencies per axis and block (0: none)
                  fourier_cap: Optional[float] = None,   # soft cap on frequencies, fraction of each block's pi * r_k (None: off)
+                 antialias: int = 1,                    # an image pixel is the mean of antialias^2 points over it (1: its centre)
                  **kwargs):
         super().__init__(**kwargs)
         self.resolution = int(resolution)
         if self.resolution < 1:
             raise ValueError(f"resolution must be >= 1, got {resolution}")
+        self.antialias = int(antialias)
+        if self.antialias < 1 or self.antialias != antialias:
+            raise ValueError(f"antialias must be an integer >= 1, got {antialias}")
         self.z_dim, self.mapping_width, self.mapping_layers = int(z_dim), int(mapping_width), int(mapping_layers)
         self.mapping = Mapping(self.z_dim, self.mapping_width, self.mapping_layers, name="mapping")
         self.inr = MultiScaleINR(blocks, modulation=modulation, fourier=fourier, rank=rank,
@@ -86,6 +100,17 @@ class Generator(keras.Model):
         plan = coords if isinstance(coords, RenderPlan) else self.inr.plan(coords)
         return self.inr.render(params, plan)
 
+    def render_pixels(self, params, centres, pixel, plan_fn=None) -> tf.Tensor:
+        """rgb [B, N, 3] of image pixels centred at `centres` ([N, 2] | [B, N, 2]) of size `pixel`
+        ((width, height): [2] | [B, 1, 2]), each the mean of `antialias`^2 points spread over its
+        area (antialias 1: the centre, exactly `render`). Images -- grids, tiles, windows,
+        patches -- go through here, point sets through `render`. plan_fn(points): the plan to
+        use (default: `render`'s own).
+        """
+        points = coords_lib.subpixels(centres, pixel, self.antialias)
+        rgb = self.render(params, plan_fn(points) if plan_fn is not None else points)
+        return coords_lib.pool_subpixels(rgb, self.antialias)
+
     def frame_plan(self, coords) -> RenderPlan:
         """Plan of points inside the frame [0, 1]^2, without tf.unique (static shapes, XLA):
         the per-sample windows of patch training. `render(params, G.frame_plan(points))` equals
@@ -99,7 +124,11 @@ class Generator(keras.Model):
         if key in self._plans:
             self._plans.move_to_end(key)
             return self._plans[key]
-        plan = self._plans[key] = self.inr.static_plan(coords_lib.grid_np(height, width, bounds))
+        points = coords_lib.grid_np(height, width, bounds)
+        if self.antialias > 1:  # the pixels' sub-points (render_pixels), planned once
+            pixel = coords_lib.grid_pixel(height, width, np.asarray(key[2], np.float32))
+            points = coords_lib.subpixels(points, pixel, self.antialias).numpy()
+        plan = self._plans[key] = self.inr.static_plan(points)
         training = (self.resolution, self.resolution, coords_lib.UNIT_BOUNDS)
         evictable = [k for k in self._plans if k != training]
         while len(evictable) > PLAN_CACHE_SIZE:
@@ -108,8 +137,9 @@ class Generator(keras.Model):
 
     def render_grid(self, params, height: int, width: int,
                     bounds: Sequence[float] = coords_lib.UNIT_BOUNDS) -> tf.Tensor:
-        """Images [B, H, W, 3] on an H x W grid over `bounds` (pixel centres, see coords.py)."""
-        rgb = self.inr.render(params, self.grid_plan(height, width, bounds))  # [B, H*W, 3]
+        """Images [B, H, W, 3] on an H x W grid over `bounds` (pixels as in render_pixels)."""
+        rgb = self.inr.render(params, self.grid_plan(height, width, bounds))  # [B, H*W*antialias^2, 3]
+        rgb = coords_lib.pool_subpixels(rgb, self.antialias)                  # [B, H*W, 3]
         return tf.reshape(rgb, [-1, height, width, rgb.shape[-1]])
 
     def call(self, z, truncation=1.0, training=None):
@@ -124,7 +154,8 @@ class Generator(keras.Model):
             "mapping_width": self.mapping_width, "mapping_layers": self.mapping_layers,
             "modulation": inr.modulation, "fourier": inr.fourier, "rank": inr.rank, "coord_skip": inr.coord_skip,
             "activation": inr.activation, "fourier_lr_mult": self.fourier_lr_mult, "upsampling": inr.upsampling,
-            "log_frequencies": inr.log_frequencies, "fourier_cap": inr.fourier_cap})
+            "log_frequencies": inr.log_frequencies, "fourier_cap": inr.fourier_cap,
+            "antialias": self.antialias})
 
     def get_config(self):
         return {**self.config.to_dict(), "name": self.name}

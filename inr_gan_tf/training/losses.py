@@ -151,7 +151,8 @@ class GANLoss:
         params = G.hypernet(w)
         if bounds is None:
             return G.render_grid(params, R, R), w                 # [B, R, R, 3]
-        rgb = G.render(params, G.frame_plan(coords.grid_graph(R, R, bounds)))  # [B, R*R, 3]
+        rgb = G.render_pixels(params, coords.grid_graph(R, R, bounds), coords.grid_pixel(R, R, bounds),
+                              plan_fn=G.frame_plan)                  # [B, R*R, 3]
         return tf.reshape(rgb, [-1, R, R, rgb.shape[-1]]), w
 
     def run_D(self, images, bounds=None) -> tf.Tensor:

@@ -51,6 +51,9 @@ def define(fv: flags.FlagValues) -> None:
                          "and block, added to the predicted ones (0: none, the paper).", flag_values=fv)
     flags.DEFINE_float("fourier_cap", None, "Cap every predicted frequency of block k smoothly at this fraction "
                        "of its Nyquist limit pi * r_k (unset: no cap, the paper).", flag_values=fv)
+    flags.DEFINE_integer("antialias", 1, "Samples per pixel side: an image pixel (training frames and patches, "
+                         "renders, exports' render_grid) is the mean of antialias^2 points over its area, as "
+                         "anti-aliased data are made (1: its centre, the paper).", flag_values=fv)
     flags.DEFINE_float("fourier_lr_mult", 1.0, "Learning-rate multiplier of the predicted Fourier matrices "
                        "(1 = the paper; < 1 keeps frequencies from running away in short runs).", flag_values=fv)
     # -- discriminator ------------------------------------------------------------------------
@@ -98,7 +101,7 @@ RUN_RULES: Dict[str, Rule] = {
     "total_kimg": POSITIVE, "lr_hypernet": POSITIVE, "lr_inr": POSITIVE, "lr_d": POSITIVE,
     "fourier_lr_mult": POSITIVE, "ema_kimg": POSITIVE, "r1_gamma": NONNEGATIVE,
     "ema_rampup": NONNEGATIVE, "adam_beta1": BETA, "adam_beta2": BETA, "log_frequencies": at_least(0),
-    "patch_ratio": ("in [0, 1)", lambda v: 0 <= v < 1),
+    "antialias": at_least(1), "patch_ratio": ("in [0, 1)", lambda v: 0 <= v < 1),
     "patch_min_scale": ("in (0, 1]", lambda v: 0 < v <= 1),
 }
 
@@ -141,7 +144,8 @@ def parse_blocks(spec: str, fourier: bool = True) -> List[dict]:
 
 # The flags that shape G; --preset supplies those the command line does not set.
 GENERATOR_FLAGS = ("resolution", "g_blocks", "z_dim", "mapping_width", "mapping_layers", "modulation", "fourier",
-                   "rank", "coord_skip", "fourier_lr_mult", "upsampling", "log_frequencies", "fourier_cap")
+                   "rank", "coord_skip", "fourier_lr_mult", "upsampling", "log_frequencies", "fourier_cap",
+                   "antialias")
 
 
 def format_blocks(blocks) -> str:
@@ -177,8 +181,8 @@ def continuous_options(a) -> dict:
     if a.fourier_cap is not None and not (math.isfinite(a.fourier_cap) and a.fourier_cap > 0):
         raise ValueError(f"--fourier_cap must be finite and > 0 (or unset), got {a.fourier_cap}")
     chosen = {"upsampling": a.upsampling, "log_frequencies": a.log_frequencies,
-              "fourier_cap": a.fourier_cap}
-    defaults = {"upsampling": "nearest", "log_frequencies": 0, "fourier_cap": None}
+              "fourier_cap": a.fourier_cap, "antialias": a.antialias}
+    defaults = {"upsampling": "nearest", "log_frequencies": 0, "fourier_cap": None, "antialias": 1}
     return {k: v for k, v in chosen.items() if v != defaults[k]}
 
 

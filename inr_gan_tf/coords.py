@@ -98,6 +98,13 @@ def subpixels(points, pixel, k: int) -> tf.Tensor:
     return tf.reshape(sub, tf.concat([tf.shape(points)[:-2], [-1, 2]], 0))
 
 
+def subpixel_grid_np(height: int, width: int, bounds: Sequence[float] = UNIT_BOUNDS, k: int = 1) -> np.ndarray:
+    """`subpixels` of an H x W grid as NumPy (constant plans): float32 [H * W * k * k, 2], the
+    points of the k times denser grid (grid_np) in pixel-major order."""
+    dense = grid_np(k * height, k * width, bounds)
+    return dense.reshape(height, k, width, k, 2).transpose(0, 2, 1, 3, 4).reshape(-1, 2)
+
+
 def grid_pixel(height, width, bounds) -> tf.Tensor:
     """(width, height) of one pixel of an H x W grid over `bounds` ([4] -> [2], [B, 4] -> [B, 1, 2])."""
     b = tf.cast(bounds, tf.float32)

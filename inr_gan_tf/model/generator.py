@@ -21,7 +21,6 @@ import collections
 from typing import Dict, Optional, Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from inr_gan_tf import coords as coords_lib
@@ -124,10 +123,8 @@ class Generator(keras.Model):
         if key in self._plans:
             self._plans.move_to_end(key)
             return self._plans[key]
-        points = coords_lib.grid_np(height, width, bounds)
-        if self.antialias > 1:  # the pixels' sub-points (render_pixels), planned once
-            pixel = coords_lib.grid_pixel(height, width, np.asarray(key[2], np.float32))
-            points = coords_lib.subpixels(points, pixel, self.antialias).numpy()
+        # With antialias, each pixel's sub-points (as render_pixels), planned once.
+        points = coords_lib.subpixel_grid_np(height, width, key[2], self.antialias)
         plan = self._plans[key] = self.inr.static_plan(points)
         training = (self.resolution, self.resolution, coords_lib.UNIT_BOUNDS)
         evictable = [k for k in self._plans if k != training]

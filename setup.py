@@ -25,13 +25,13 @@ setup(
     # One per command beside `python -m inr_gan_tf.NAME` (inr_gan_tf/cli/commands.py; tests check they agree).
     entry_points={"console_scripts": [
         "inr-gan = inr_gan_tf.cli.__main__:run",
-        "inr-gan-train = inr_gan_tf.train:run",
-        "inr-gan-generate = inr_gan_tf.generate:run",
-        "inr-gan-metrics = inr_gan_tf.metrics.__main__:run",
-        "inr-gan-export = inr_gan_tf.export.__main__:run",
-        "inr-gan-project = inr_gan_tf.project:run",
-        "inr-gan-superres = inr_gan_tf.superres:run",
-        "inr-gan-figures = inr_gan_tf.figures.__main__:run",
+        "inr-gan-train = inr_gan_tf.cli.train:run",
+        "inr-gan-generate = inr_gan_tf.cli.generate:run",
+        "inr-gan-metrics = inr_gan_tf.cli.metrics:run",
+        "inr-gan-export = inr_gan_tf.cli.export:run",
+        "inr-gan-project = inr_gan_tf.cli.project:run",
+        "inr-gan-superres = inr_gan_tf.cli.superres:run",
+        "inr-gan-figures = inr_gan_tf.cli.figures:run",
     ]},
     extras_require={
         "test": ["pytest>=8", "tensorflow-datasets==4.9.10", "importlib_resources>=6", "matplotlib>=3.8"],

@@ -12,8 +12,8 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
-from inr_gan_tf import train
-from inr_gan_tf.training import checkpoints
+from inr_gan_tf.cli import train
+from inr_gan_tf import checkpoint as checkpoints
 
 TINY = ["--data=procedural", "--resolution=16", "--g_blocks=8:16:1:8:3,16:16:1:8:3", "--z_dim=16",
         "--mapping_width=32", "--d_channel_base=128", "--d_channel_max=16", "--batch_size=4",
@@ -200,7 +200,7 @@ def test_a_failed_save_removes_its_partial_files_and_says_how_much_space(tmp_pat
 
 # -- readers: generate, export, metrics ---------------------------------------------------
 def test_readers_fall_back_past_a_damaged_newest_checkpoint(template, tmp_path):
-    from inr_gan_tf.export.checkpoint import resolve_checkpoint, restore_generator
+    from inr_gan_tf.checkpoint import resolve_checkpoint, restore_generator
     run = _copy(template, tmp_path)
     _truncate(run / "checkpoints" / "ckpt-2.data-00000-of-00001")
     checkpoint, _ = resolve_checkpoint(run_dir=str(run))

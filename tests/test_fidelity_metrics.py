@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 from inr_gan_tf.data import render_procedural
-from inr_gan_tf.metrics import __main__ as cli
+from inr_gan_tf.cli import metrics as cli
 from inr_gan_tf.metrics import patches, registry
 from inr_gan_tf.metrics import spectral as S
 from inr_gan_tf.metrics.swd import swd

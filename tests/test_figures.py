@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.profiler import model_analyzer, option_builder
 
-from inr_gan_tf.figures import __main__ as cli
+from inr_gan_tf.cli import figures as cli
 from inr_gan_tf.figures import conv_baseline, freq_norms, lowres
 from inr_gan_tf.figures.common import preset_config
 from inr_gan_tf.model import build_generator, presets

@@ -14,7 +14,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from inr_gan_tf import animate, coords as coords_lib, generate, sampling
+from inr_gan_tf import animate, coords as coords_lib, sampling
+from inr_gan_tf.cli import generate
 from inr_gan_tf.model import build_generator, presets
 from inr_gan_tf.seeds import seed_latents
 from helpers import write_run_dir

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from scipy import linalg
 
-from inr_gan_tf.metrics import __main__ as cli
+from inr_gan_tf.cli import metrics as cli
 from inr_gan_tf.metrics import features as F
 from inr_gan_tf.metrics import fid as S
 from inr_gan_tf.metrics import registry

@@ -165,7 +165,8 @@ def test_losses_with_patches_have_finite_gradients_including_r1(G):
 
 # -- the run ---------------------------------------------------------------------------------
 def _parse(*argv):
-    from inr_gan_tf import cli, train
+    from inr_gan_tf import cli
+    from inr_gan_tf.cli import train
     return options.run_config(cli.parse(train.COMMAND, ["--data=procedural", *argv]))
 
 
@@ -182,7 +183,7 @@ def test_patch_flags_make_a_patch_section_and_ratio_zero_leaves_the_config_as_it
 
 
 def test_train_command_with_patches_records_the_patch_section(tmp_path, capsys):
-    from inr_gan_tf import train
+    from inr_gan_tf.cli import train
     run = tmp_path / "run"
     argv = ["train", "--data=procedural", "--resolution=16", "--g_blocks=8:16:1:8:3,16:16:1:8:3", "--z_dim=16",
             "--mapping_width=32", "--d_channel_base=128", "--d_channel_max=16", "--batch_size=4",
@@ -198,7 +199,8 @@ def test_train_command_with_patches_records_the_patch_section(tmp_path, capsys):
 
 def _trainer(cfg, run_dir):
     from inr_gan_tf.training.loop import Trainer, training_data
-    from inr_gan_tf.training.state import TrainState, write_config
+    from inr_gan_tf.checkpoint import write_config
+    from inr_gan_tf.training.state import TrainState
     write_config(run_dir, cfg)
     state = TrainState(cfg, run_dir)
     state.restore_latest()

@@ -131,7 +131,7 @@ def run_dir(G, tmp_path_factory):
 
 
 def test_project_file_writes_outputs(G, tmp_path):
-    from inr_gan_tf.project import project_file
+    from inr_gan_tf.cli.project import project_file
     target = tmp_path / "target.png"
     Image.fromarray(np.uint8(np.clip(render_procedural(2, 40, 40) * 255, 0, 255))).save(target)
     out = tmp_path / "out"
@@ -150,7 +150,7 @@ def test_project_file_writes_outputs(G, tmp_path):
 
 
 def test_load_image_errors(tmp_path):
-    from inr_gan_tf.project import load_image
+    from inr_gan_tf.cli.project import load_image
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_image(str(tmp_path / "missing.png"))
     bad = tmp_path / "bad.png"
@@ -185,7 +185,7 @@ def test_cli(run_dir, tmp_path):
     (["--target=t.png", "--log_every=-1"], "--log_every"),
 ])
 def test_cli_bad_flags_exit_2_with_one_line(argv, message, tmp_path, capsys, monkeypatch):
-    from inr_gan_tf import project
+    from inr_gan_tf.cli import project
     monkeypatch.chdir(tmp_path)
     Image.fromarray(np.zeros((R, R, 3), np.uint8)).save(tmp_path / "t.png")
     assert project.run(["--run_dir=r", *argv, "--outdir=o"]) == 2
@@ -195,7 +195,7 @@ def test_cli_bad_flags_exit_2_with_one_line(argv, message, tmp_path, capsys, mon
 
 
 def test_cli_in_process_and_flagfile(run_dir, tmp_path):
-    from inr_gan_tf import project
+    from inr_gan_tf.cli import project
     target = tmp_path / "t.png"
     Image.fromarray(np.uint8(render_procedural(3, R, R) * 255)).save(target)
     flagfile = tmp_path / "p.flags"

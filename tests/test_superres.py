@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inr_gan_tf import superres as S
+from inr_gan_tf.cli import superres as C
+from inr_gan_tf.projection import superres as S
 from helpers import write_run_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -125,12 +126,12 @@ def test_cli(run_dir, tmp_path):
 
 
 def test_cli_old_spellings_still_work(capsys):
-    a = S.parse_args(["--run_dir=r", "--factor=3", "--figure", "--figure_seeds=4-5"])
+    a = C.parse_args(["--run_dir=r", "--factor=3", "--figure", "--figure_seeds=4-5"])
     assert (a.superres, a.sample_grid, a.seed_list) == (3, True, [4, 5])
     err = capsys.readouterr().err
     for old, new in (("factor", "superres"), ("figure", "sample_grid"), ("figure_seeds", "seeds")):
         assert f"--{old} is deprecated, use --{new}" in err
-    assert S.parse_args(["--run_dir=r", "--nofigure"]).sample_grid is False
+    assert C.parse_args(["--run_dir=r", "--nofigure"]).sample_grid is False
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -145,7 +146,7 @@ def test_cli_old_spellings_still_work(capsys):
 ])
 def test_cli_bad_flags_exit_2_with_one_line(argv, message, tmp_path, capsys):
     model = [] if not argv else ["--run_dir=r"]
-    assert S.run([*model, *argv, f"--out={tmp_path / 'o' / 'r.json'}"]) == 2
+    assert C.run([*model, *argv, f"--out={tmp_path / 'o' / 'r.json'}"]) == 2
     (err,) = capsys.readouterr().err.strip().splitlines()
     assert err.startswith("superres: ") and message in err
     assert not (tmp_path / "o").exists()

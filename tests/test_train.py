@@ -27,7 +27,8 @@ def _tiny_config(data="procedural"):
 
 
 def _parse(*argv):
-    from inr_gan_tf import cli, train
+    from inr_gan_tf import cli
+    from inr_gan_tf.cli import train
     return options.run_config(cli.parse(train.COMMAND, list(argv)))
 
 
@@ -90,7 +91,8 @@ def test_dry_run_cli_prints_config_macs_and_params():
 
 def _trainer(cfg, run_dir):
     from inr_gan_tf.training.loop import Trainer, training_data
-    from inr_gan_tf.training.state import TrainState, write_config
+    from inr_gan_tf.checkpoint import write_config
+    from inr_gan_tf.training.state import TrainState
     write_config(run_dir, cfg)
     state = TrainState(cfg, run_dir)
     state.restore_latest()
@@ -142,7 +144,7 @@ def _fake_checkpoint(run_dir):
 
 
 def test_changed_config_in_an_existing_run_dir_is_refused(tmp_path):
-    from inr_gan_tf.training.state import write_config
+    from inr_gan_tf.checkpoint import write_config
     write_config(str(tmp_path), _tiny_config())
     _fake_checkpoint(tmp_path)
     with pytest.raises(ValueError, match="batch_size"):
@@ -151,7 +153,7 @@ def test_changed_config_in_an_existing_run_dir_is_refused(tmp_path):
 
 def test_a_config_with_no_checkpoint_beside_it_is_replaced(tmp_path):
     """A run that failed before its first save holds nothing to resume: another config may start."""
-    from inr_gan_tf.training.state import write_config
+    from inr_gan_tf.checkpoint import write_config
     write_config(str(tmp_path), _tiny_config())
     write_config(str(tmp_path), dict(_tiny_config(), batch_size=8))
     with open(tmp_path / "config.json") as f:
@@ -160,7 +162,7 @@ def test_a_config_with_no_checkpoint_beside_it_is_replaced(tmp_path):
 
 def test_total_kimg_may_change_on_resume_and_is_recorded(tmp_path):
     """Extending a finished run is `--total_kimg=MORE` on the same run directory."""
-    from inr_gan_tf.training.state import write_config
+    from inr_gan_tf.checkpoint import write_config
     write_config(str(tmp_path), _tiny_config())
     _fake_checkpoint(tmp_path)
     write_config(str(tmp_path), dict(_tiny_config(), total_kimg=80.0))

@@ -42,7 +42,8 @@ DISTINCT_BATCHES = 4  # batches fetched per trainer before timing, then reused i
 def measure(name, xla, precision, steps, warmup, threads, patch_ratio=0.0):
     import tensorflow as tf
 
-    from inr_gan_tf import data, train
+    from inr_gan_tf import data
+    from inr_gan_tf.cli import train
     from inr_gan_tf.training import options
     from inr_gan_tf.training.loop import Trainer, training_data
     from inr_gan_tf.training.state import TrainState

@@ -1,7 +1,8 @@
 """Every command and tool of the project, in one table (console scripts, docs/cli.md, tests).
 
-A command module defines `COMMAND` (a cli.Command) and `run(argv=None) -> int`; `python -m
-MODULE` and the console script `inr-gan-NAME` both call that `run`. Tools are scripts in tools/
+A command module, inr_gan_tf/cli/NAME.py, defines `COMMAND` (a cli.Command) and `run(argv=None)
+-> int`; `python -m inr_gan_tf.NAME` (a thin entry module beside the library it drives) and the
+console script `inr-gan-NAME` both call that `run`. Tools are scripts in tools/
 built the same way, run as `python tools/NAME.py`.
 """
 import importlib
@@ -13,13 +14,13 @@ from inr_gan_tf.cli import Command
 
 # name -> module; setup.py installs each as the console script inr-gan-<name>.
 MODULES = {
-    "train": "inr_gan_tf.train",
-    "generate": "inr_gan_tf.generate",
-    "metrics": "inr_gan_tf.metrics.__main__",
-    "export": "inr_gan_tf.export.__main__",
-    "project": "inr_gan_tf.project",
-    "superres": "inr_gan_tf.superres",
-    "figures": "inr_gan_tf.figures.__main__",
+    "train": "inr_gan_tf.cli.train",
+    "generate": "inr_gan_tf.cli.generate",
+    "metrics": "inr_gan_tf.cli.metrics",
+    "export": "inr_gan_tf.cli.export",
+    "project": "inr_gan_tf.cli.project",
+    "superres": "inr_gan_tf.cli.superres",
+    "figures": "inr_gan_tf.cli.figures",
 }
 
 TOOLS = ("dataset_tool", "build_noto_emoji", "model_table", "serving_client", "bench_train", "bench_generator",

@@ -1,18 +1,16 @@
 """Resumable training state: models, optimizers, counters and the latent RNG in one checkpoint.
 
-Kept apart from exported models (STYLE 6): this is what `--run_dir` resumes from. Saving and
-restoring go through checkpoints.CheckpointStore: the newest intact checkpoint is restored, a
+Kept apart from exported models (STYLE 6): this is what `--run_dir` resumes from. The format
+and its store are inr_gan_tf/checkpoint.py: saving and restoring go through CheckpointStore: the newest intact checkpoint is restored, a
 new one is verified before older ones are let go, and nothing restorable is ever deleted.
 """
-import json
 import os
 
 import keras
 import tensorflow as tf
 
 from inr_gan_tf.model import Discriminator, build_generator
-from inr_gan_tf.paths import write_atomic
-from inr_gan_tf.training import checkpoints
+from inr_gan_tf import checkpoint as checkpoints
 from inr_gan_tf.training.ema import clone_generator
 from inr_gan_tf.training.precision import DynamicLossScale
 
@@ -50,7 +48,7 @@ class TrainState:
             self.g_scale = DynamicLossScale(name="g_loss_scale") if fp16 else None
             self.d_scale = DynamicLossScale(name="d_loss_scale") if fp16 else None
         self.rng = tf.random.Generator.from_seed(config["seed"])
-        self.checkpoint = tf.train.Checkpoint(
+        self.checkpoint = checkpoints.training_checkpoint(
             G=self.G, G_ema=self.G_ema, D=self.D, opt_hyper=self.opt_hyper, opt_inr=self.opt_inr,
             opt_d=self.opt_d, step=self.step, nimg=self.nimg, rng=self.rng,
             **({"g_scale": self.g_scale, "d_scale": self.d_scale} if self.g_scale else {}))
@@ -83,42 +81,3 @@ def _chief_and_worker(strategy):
     task_type, task_id = resolver.task_type, resolver.task_id
     chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in spec)
     return chief, f"{task_type}-{task_id}"
-
-
-# Keys a resumed run may change: they set how long to train, not what is trained, so
-# `--total_kimg` can extend (or shorten) a finished run from its last checkpoint.
-RESUMABLE_KEYS = ("total_kimg",)
-
-
-def check_config(run_dir: str, config: dict) -> None:
-    """Raises ValueError if `run_dir` holds checkpoints of another configuration (apart from
-    RESUMABLE_KEYS). Writes nothing; a config.json with no checkpoint beside it does not count."""
-    if not checkpoints.list_checkpoints(os.path.join(run_dir, "checkpoints")):
-        return
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.exists(path):
-        return  # checkpoints without a config: the run's config is written now
-    try:
-        with open(path) as f:
-            old = json.load(f)
-    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
-        raise ValueError(f"{path} is unreadable ({str(e).splitlines()[0]}); repair it or pass --restart") from None
-    new = json.loads(json.dumps(config))  # as it would read back (tuples become lists)
-    fixed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in RESUMABLE_KEYS)
-    if fixed:
-        raise ValueError(f"{run_dir} holds a run with another configuration (differs in {fixed}); "
-                         "use a new --run_dir, the original flags, or --restart")
-
-
-def write_config(run_dir: str, config: dict) -> None:
-    """config.json beside the checkpoints, after check_config; RESUMABLE_KEYS are recorded anew,
-    and a config.json with no checkpoint beside it (a run that failed before its first save)
-    is replaced."""
-    check_config(run_dir, config)
-    path = os.path.join(run_dir, "config.json")
-    text = json.dumps(config, indent=1, sort_keys=True).encode()
-    if os.path.exists(path):
-        with open(path, "rb") as f:
-            if f.read() == text:
-                return  # every worker of a cluster gets here; only a change is written
-    write_atomic(path, text)  # never a half-written config

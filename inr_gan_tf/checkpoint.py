@@ -1,7 +1,11 @@
-"""Checkpoints that fall back and never delete the last good state (STYLE 16).
+"""A training run on disk, written and read here: `config.json` and `checkpoints/ckpt-N`.
 
-One home for how a run's `checkpoints/` folder is read and written, by the trainer and by the
-tools that read G_ema (export/checkpoint.py):
+    run_dir/config.json          the run's configuration; "generator" = G.get_config() (STYLE 5)
+    run_dir/checkpoints/ckpt-N   tf.train.Checkpoint of OBJECTS (the trainer's whole state)
+
+The trainer writes both (`write_config`, `training_checkpoint` + `CheckpointStore`); samplers,
+metrics and exports read G_ema back with `restore_generator` (no flags: the model is rebuilt
+from config.json). Checkpoints fall back and never delete the last good state (STYLE 16):
 
 * Checkpoints are listed from the files on disk (`ckpt-N.index`, `ckpt-N.data-*`), never from
   the `checkpoint` state file: a damaged state file must not hide or revive anything. The state
@@ -13,7 +17,10 @@ tools that read G_ema (export/checkpoint.py):
   `checkpoints.corrupt-<time>/` instead, so nothing is lost that someone may want to inspect.
 * A failed save removes its own partial files and leaves the previous checkpoint as it was.
 """
+import datetime
 import errno
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -23,8 +30,8 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 import tensorflow as tf
 from absl import logging
 
-
 from inr_gan_tf.paths import write_atomic
+
 PREFIX = "ckpt"
 STATE_FILE = "checkpoint"  # tf.train.latest_checkpoint's name for it
 _SUFFIX = re.compile(r"\.(index|data-(\d+)-of-(\d+))")
@@ -308,3 +315,139 @@ class CheckpointStore:
             move_aside(damaged, dest)
             logging.warning("moved damaged checkpoints %s to %s (never deleted)",
                             [os.path.basename(p) for p in damaged], dest)
+
+
+# -- the format: what a run holds, and reading it back -----------------------------------------
+# The objects of a training checkpoint, by name. Readers of a generator take GENERATOR only.
+OBJECTS = ("G", "G_ema", "D", "opt_hyper", "opt_inr", "opt_d", "step", "nimg", "rng")
+LOSS_SCALES = ("g_scale", "d_scale")  # besides, with mixed_float16
+GENERATOR = "G_ema"
+
+
+def training_checkpoint(**objects) -> tf.train.Checkpoint:
+    """The trainer's checkpoint: every name of OBJECTS (and LOSS_SCALES or neither), no other."""
+    names = set(objects)
+    if not set(OBJECTS) <= names or names - set(OBJECTS) not in (set(), set(LOSS_SCALES)):
+        raise ValueError(f"a training checkpoint holds {OBJECTS} (+ {LOSS_SCALES}), got {sorted(names)}")
+    return tf.train.Checkpoint(**objects)
+
+
+# Keys a resumed run may change: they set how long to train, not what is trained, so
+# `--total_kimg` can extend (or shorten) a finished run from its last checkpoint.
+RESUMABLE_KEYS = ("total_kimg",)
+
+
+def check_config(run_dir: str, config: dict) -> None:
+    """Raises ValueError if `run_dir` holds checkpoints of another configuration (apart from
+    RESUMABLE_KEYS). Writes nothing; a config.json with no checkpoint beside it does not count."""
+    if not list_checkpoints(os.path.join(run_dir, "checkpoints")):
+        return
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        return  # checkpoints without a config: the run's config is written now
+    try:
+        with open(path) as f:
+            old = json.load(f)
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path} is unreadable ({str(e).splitlines()[0]}); repair it or pass --restart") from None
+    new = json.loads(json.dumps(config))  # as it would read back (tuples become lists)
+    fixed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in RESUMABLE_KEYS)
+    if fixed:
+        raise ValueError(f"{run_dir} holds a run with another configuration (differs in {fixed}); "
+                         "use a new --run_dir, the original flags, or --restart")
+
+
+def write_config(run_dir: str, config: dict) -> None:
+    """config.json beside the checkpoints, after check_config; RESUMABLE_KEYS are recorded anew,
+    and a config.json with no checkpoint beside it (a run that failed before its first save)
+    is replaced."""
+    check_config(run_dir, config)
+    path = os.path.join(run_dir, "config.json")
+    text = json.dumps(config, indent=1, sort_keys=True).encode()
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            if f.read() == text:
+                return  # every worker of a cluster gets here; only a change is written
+    write_atomic(path, text)  # never a half-written config
+
+
+class Restored(NamedTuple):
+    G: object              # the Generator with G_ema's weights
+    provenance: dict       # checkpoint, step, sha256 of config.json, ...
+
+
+def _find_config(checkpoint: str) -> str:
+    """config.json of the run a checkpoint prefix belongs to (run_dir/checkpoints/ckpt-N)."""
+    d = os.path.dirname(os.path.abspath(checkpoint))
+    for _ in range(3):
+        path = os.path.join(d, "config.json")
+        if os.path.exists(path):
+            return path
+        d = os.path.dirname(d)
+    raise FileNotFoundError(f"no config.json beside {checkpoint} or in the two folders above it")
+
+
+def newest_intact(ckpt_dir: str) -> str:
+    """The newest intact checkpoint prefix in a checkpoints/ folder; warns about skipped ones."""
+    found = find_latest(ckpt_dir)
+    if found.prefix is None:
+        if found.skipped:
+            raise CheckpointError(
+                f"no intact checkpoint in {ckpt_dir}: "
+                + "; ".join(f"{os.path.basename(p)}: {why}" for p, why in found.skipped))
+        raise FileNotFoundError(f"no checkpoint in {ckpt_dir}")
+    for prefix, why in found.skipped:
+        logging.warning("skipped checkpoint %s (%s); using %s", prefix, why, os.path.basename(found.prefix))
+    return found.prefix
+
+
+def resolve_checkpoint(run_dir: Optional[str] = None, checkpoint: Optional[str] = None):
+    """(checkpoint prefix, config.json path) from a run directory (its newest intact checkpoint)
+    or a prefix, which must be intact (CheckpointError names the damaged file)."""
+    if bool(run_dir) == bool(checkpoint):
+        raise ValueError("give exactly one of run_dir or checkpoint")
+    if run_dir:
+        config_path = os.path.join(run_dir, "config.json")
+        if not os.path.exists(config_path):
+            raise FileNotFoundError(f"{run_dir} has no config.json")
+        return newest_intact(os.path.join(run_dir, "checkpoints")), config_path
+    if os.path.isdir(checkpoint):  # a checkpoints/ folder: its newest intact one
+        checkpoint = newest_intact(checkpoint)
+    elif not tf.io.gfile.exists(checkpoint + ".index"):
+        raise FileNotFoundError(f"{checkpoint} is not a checkpoint prefix (no {checkpoint}.index)")
+    else:
+        why = verify(checkpoint)
+        if why is not None:
+            raise CheckpointError(f"checkpoint {checkpoint} is damaged: {why}")
+    return checkpoint, _find_config(checkpoint)
+
+
+def _step(checkpoint: str) -> Optional[int]:
+    reader = tf.train.load_checkpoint(checkpoint)
+    key = "step/.ATTRIBUTES/VARIABLE_VALUE"  # the `step` of OBJECTS
+    return int(reader.get_tensor(key)) if reader.has_tensor(key) else None
+
+
+def restore_generator(run_dir: Optional[str] = None, checkpoint: Optional[str] = None) -> Restored:
+    """G_ema of a run, with the provenance an export records."""
+    checkpoint, config_path = resolve_checkpoint(run_dir, checkpoint)
+    with open(config_path, "rb") as f:
+        raw = f.read()
+    config = json.loads(raw)
+    if "generator" not in config:
+        raise KeyError(f"{config_path} has no 'generator' entry")
+    from inr_gan_tf.model import build_generator  # pylint: disable=import-outside-toplevel  (the model imports Keras)
+    G = build_generator(config["generator"])
+    status = tf.train.Checkpoint(**{GENERATOR: G}).restore(checkpoint)
+    status.expect_partial()  # G, D, optimizers and counters are not exported
+    status.assert_existing_objects_matched()  # every G_ema weight must come from the checkpoint
+    provenance = {
+        "checkpoint": os.path.abspath(checkpoint),
+        "step": _step(checkpoint),
+        "config_json": os.path.abspath(config_path),
+        "config_sha256": hashlib.sha256(raw).hexdigest(),
+        "weights": "G_ema",
+        "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "tensorflow": tf.__version__,
+    }
+    return Restored(G, provenance)

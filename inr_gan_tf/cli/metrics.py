@@ -1,0 +1,184 @@
+"""Score a training run: `python -m inr_gan_tf.metrics --run_dir=runs/quickstart --metrics=swd`.
+
+Restores G_ema of the run's latest checkpoint (or --checkpoint), computes each metric against the
+run's data (config.json "data", or --data), prints a table, appends one line per metric to
+<run_dir>/metric-<name>.jsonl and writes TensorBoard scalars metrics/<name>/<key> to
+<run_dir>/logs/metrics (beside, not inside, the training events). `--list` shows the metrics.
+
+`--superres=F` sets the factor of the metrics above the training grid (upsampled_*, patch_swd).
+`--real_vs_real --data=procedural --resolution=32` scores real images in a model's place (the
+second half of 2 x num reals against the first): the baseline table, printed, nothing written.
+
+Every metric streams its images (memory does not grow with --num), shows a progress line per
+pass when stdout is a terminal, and records its wall time and peak memory in the JSONL line.
+"""
+import json
+import math
+import os
+import sys
+from typing import List, Optional
+
+from absl import flags
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+
+from inr_gan_tf import cli  # noqa: E402
+from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402,F401 -- UsageError: in-process callers catch it
+
+
+def define(fv: flags.FlagValues) -> None:
+    common.define_model(fv)
+    flags.DEFINE_string("metrics", "swd", "Comma-separated metric names (default: swd, which needs no "
+                        "weights); see --list.", flag_values=fv)
+    common.define(fv, "data", None, "Default: config.json's \"data\".")
+    common.define(fv, "num", None, "Images per side, overriding each metric's default (e.g. 50000 for "
+                  "fid50k); small values are for quick CPU checks.")
+    flags.DEFINE_string("inception", None, "Inception network for FID/KID/PR: the standard FID graph "
+                        "classify_image_graph_def.pb (published numbers; see the README), Keras' InceptionV3 "
+                        "notop .h5, a SavedModel directory or a .keras model (default: $INR_GAN_INCEPTION, "
+                        "then the cache, then a download of the Keras weights).", flag_values=fv)
+    common.define(fv, "cache_dir", None, "Here: Inception weights and real statistics (default: $INR_GAN_CACHE "
+                  "or ~/.cache/inr_gan_tf).")
+    common.define(fv, "batch_size", 32, "Generator/Inception batches.")
+    common.define(fv, "seed", 0, "Here: SWD patches and directions, KID subsets.")
+    common.define(fv, "truncation", 1.0, "Of the fakes.")
+    common.define(fv, "superres", None, "Here an integer factor >= 2 of the metrics above the training grid: "
+                  "they score K x R renders (default: each metric's, 2 for upsampled_swd/upsampled_fid, 4 for "
+                  "patch_swd/upsampled_spectral); the others ignore it.")
+    flags.DEFINE_boolean("real_vs_real", False, "No model: score the second half of 2 x num real images of "
+                         "--data against the first, as if a generator trained at --resolution had made them "
+                         "(the baseline a perfect model would score).", flag_values=fv)
+    common.define(fv, "resolution", None, "The training resolution R for --real_vs_real.")
+    flags.DEFINE_boolean("tensorboard", True, "Write TensorBoard scalars to <run_dir>/logs/metrics "
+                         "(--notensorboard: skip them).", flag_values=fv)
+    flags.DEFINE_boolean("list", False, "List the metrics and exit.", flag_values=fv)
+
+
+def integer_factor(a: Args, name: str, low: int) -> None:
+    """A float flag that must hold an integer >= low here; stored back as int."""
+    value = getattr(a, name)
+    if value is None:
+        return
+    if not (math.isfinite(value) and value == int(value) and value >= low):
+        raise UsageError(f"--{name} must be an integer >= {low} here, got {value:g}")
+    setattr(a, name, int(value))
+
+
+def check(a: Args) -> Args:
+    """Checks the parsed flags together; bad values raise UsageError naming the flag."""
+    from inr_gan_tf.metrics import registry  # pylint: disable=import-outside-toplevel
+    if a.list:
+        return a
+    if a.real_vs_real:
+        if a.run_dir or a.checkpoint:
+            raise UsageError("--real_vs_real scores no model: drop --run_dir/--checkpoint")
+        if not a.data or not a.resolution or a.resolution < 1:
+            raise UsageError("--real_vs_real needs --data and --resolution (a positive integer)")
+    else:
+        common.one_model(a)
+    integer_factor(a, "superres", 2)
+    common.at_least(a, "num", 1)
+    common.at_least(a, "batch_size", 1)
+    a.names = [n.strip() for n in a.metrics.split(",") if n.strip()]
+    try:
+        registry.check_metric_names(a.names)
+    except ValueError as e:
+        raise UsageError(f"--metrics: {e}") from None
+    if not a.names:
+        raise UsageError(f"--metrics is empty; available: {', '.join(registry.list_metrics())}")
+    return a
+
+
+def format_table(records) -> str:
+    rows = [(r["metric"], key, f"{value:.4f}") for r in records for key, value in r["results"].items()]
+    rows = [("metric", "key", "value")] + rows
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def score(args: Args) -> int:
+    """Does what the checked flags ask: the list, real vs real, or the metrics of a model."""
+    from inr_gan_tf.metrics import registry  # pylint: disable=import-outside-toplevel
+    if args.list:
+        described = registry.describe_metrics()
+        width = max(map(len, described))
+        for name, text in described.items():
+            print(f"{name:{width}s}  {text}")
+        return 0
+    if args.real_vs_real:
+        return _real_vs_real(args, args.names)
+
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from inr_gan_tf.checkpoint import restore_generator  # pylint: disable=import-outside-toplevel
+    G, provenance = restore_generator(run_dir=args.run_dir, checkpoint=args.checkpoint)
+    run_dir = os.path.dirname(provenance["config_json"])
+    with open(provenance["config_json"]) as f:
+        source = args.data or json.load(f).get("data")
+    if not source:
+        raise UsageError(f"{provenance['config_json']} has no \"data\" entry; pass --data")
+    writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs", "metrics")) if args.tensorboard else None
+    records = []
+    for name in args.names:
+        try:
+            records.append(registry.calc_metric(
+                name, G, source, run_dir=run_dir, num=args.num, feature_path=args.inception,
+                cache=args.cache_dir, batch_size=args.batch_size, seed=args.seed,
+                truncation=args.truncation, superres=args.superres, step=provenance["step"],
+                snapshot=provenance["checkpoint"], writer=writer))
+        except (ValueError, FileNotFoundError) as e:  # bad data, --num or weights: one line
+            raise SystemExit(f"{name}: {e}") from None
+        _progress(records[-1], "fakes")
+    print(f"{provenance['checkpoint']} (step {provenance['step']}), data {source}")
+    print(format_table(records))
+    return 0
+
+
+def _progress(r: dict, what: str) -> None:
+    factor = f", superres {r['superres']}" if r.get("superres") else ""
+    print(f"{r['metric']}: {r['num_images']} {what} vs {r['num_real']} reals at "
+          f"{r['resolution']}x{r['resolution']}{factor} in {r['seconds']:.1f} s, peak memory "
+          f"{r['peak_rss_mb']:.0f} MB", file=sys.stderr)
+
+
+def _real_vs_real(args, names) -> int:
+    from inr_gan_tf.metrics import registry  # pylint: disable=import-outside-toplevel
+    records = []
+    for name in names:
+        try:
+            records.append(registry.real_vs_real(
+                name, args.data, args.resolution, num=args.num, superres=args.superres,
+                feature_path=args.inception, cache=args.cache_dir, batch_size=args.batch_size,
+                seed=args.seed))
+        except (ValueError, FileNotFoundError) as e:
+            raise SystemExit(f"{name}: {e}") from None
+        _progress(records[-1], "reals (second half)")
+    print(f"real vs real: data {args.data}, training resolution {args.resolution}")
+    print(format_table(records))
+    return 0
+
+
+def command_main(a: Args) -> int:
+    return score(check(a))
+
+
+COMMAND = cli.Command("python -m inr_gan_tf.metrics", __doc__, define, command_main,
+                      aliases={"no_tensorboard": "notensorboard"})
+
+
+def parse_args(argv: Optional[List[str]] = None) -> Args:
+    """Parses and checks a command line; bad values raise UsageError naming the flag."""
+    return check(cli.parse(COMMAND, sys.argv[1:] if argv is None else argv))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """In-process entry: parse, check and score (UsageError on a bad command line)."""
+    return score(parse_args(argv))
+
+
+def run(argv: Optional[List[str]] = None) -> int:
+    return cli.run(COMMAND, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -112,6 +112,18 @@ def test_python_m_entry_points_answer_help_in_a_fresh_process():
         assert proc.returncode == 0 and "usage:" in proc.stdout, proc.stderr[-2000:]
 
 
+def test_every_documented_python_m_module_runs_its_cli_command():
+    """`python -m inr_gan_tf.NAME` (and `.metrics`, `.export`, `.figures` packages) stay the
+    commands' entry points after the move into cli/: each entry module runs that command."""
+    import importlib
+    for name, module in commands.MODULES.items():
+        entry = importlib.import_module(f"inr_gan_tf.{name}.__main__" if name in ("metrics", "export", "figures")
+                                        else f"inr_gan_tf.{name}")
+        target = importlib.import_module(module)
+        assert entry.run is target.run and entry.COMMAND is target.COMMAND, name
+        assert target.COMMAND.prog == f"python -m inr_gan_tf.{name}", name
+
+
 def test_train_without_flags_says_what_to_run(capsys):
     assert cli.run(commands.load("train"), []) == 2
     assert "--flagfile=configs/quickstart.flags" in capsys.readouterr().err

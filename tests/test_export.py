@@ -158,6 +158,7 @@ def _saved_model_cli(export_dir, signature, inputs, outdir):
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
+@pytest.mark.slow  # ~15 s alone: saved_model_cli starts TensorFlow again; the TF2 loader is checked by default
 def test_saved_model_cli_run_tf1_loader(exported, z, reference, tmp_path, G):
     """The TF1 session loader (what TF Serving uses) finds every variable and matches Keras."""
     c = COORDS["random_1000"]

@@ -2,9 +2,6 @@
 recovers G's own samples, theta fits real images better than w, and the CLI writes its files."""
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,7 +15,6 @@ from inr_gan_tf.model import build_generator, presets
 from inr_gan_tf.seeds import seed_latents
 from helpers import write_run_dir
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 R = 16
 
 
@@ -159,19 +155,20 @@ def test_load_image_errors(tmp_path):
         load_image(str(bad))
 
 
-def test_cli(run_dir, tmp_path):
+def test_cli(run_dir, tmp_path, capsys):
+    """The command in-process (`python -m` itself: test_cli.py): JSON summary, outputs, and a
+    missing target as one usage line."""
+    from inr_gan_tf.cli import project
     target = tmp_path / "t.png"
     Image.fromarray(np.uint8(render_procedural(3, R, R) * 255)).save(target)
-    cmd = [sys.executable, "-m", "inr_gan_tf.project", f"--run_dir={run_dir}", f"--outdir={tmp_path / 'o'}",
-           "--space=w", "--steps=3", "--superres=2", "--log_every=0"]
-    proc = subprocess.run(cmd + [f"--target={target}"], capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads(proc.stdout)["space"] == "w"
+    argv = [f"--run_dir={run_dir}", f"--outdir={tmp_path / 'o'}", "--space=w", "--steps=3", "--superres=2",
+            "--log_every=0"]
+    assert project.run(argv + [f"--target={target}"]) == 0
+    assert json.loads(capsys.readouterr().out)["space"] == "w"
     assert np.load(tmp_path / "o" / "projection.npz")["w"].shape == (1, 32)
-    proc = subprocess.run(cmd + [f"--target={tmp_path / 'nope.png'}"], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
-    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("project: --target: ")
-    assert "does not exist" in proc.stderr
+    assert project.run(argv + [f"--target={tmp_path / 'nope.png'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("project: --target: ") and "does not exist" in err
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -169,11 +169,10 @@ def test_saved_model_cli_run_tf1_loader(exported, z, reference, tmp_path, G):
     np.testing.assert_allclose(np.load(tmp_path / "image.npy"), G.render_grid(G.params(z), 12, 20), atol=TOL)
 
 
-def test_cli_dry_run(run_dir, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "inr_gan_tf.export", f"--run_dir={run_dir}", f"--outdir={tmp_path}",
-                           "--dry_run"], capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    resolved = json.loads(proc.stdout)
+def test_cli_dry_run(run_dir, tmp_path, capsys):
+    from inr_gan_tf.cli import export
+    assert export.run([f"--run_dir={run_dir}", f"--outdir={tmp_path}", "--dry_run"]) == 0
+    resolved = json.loads(capsys.readouterr().out)
     assert resolved["checkpoint"].endswith("ckpt-7") and resolved["export_dir"] == str(tmp_path / "tiny" / "1")
     assert not os.listdir(tmp_path)
 

@@ -220,8 +220,16 @@ def test_no_limit_is_not_an_option(G):
 
 # -- export ----------------------------------------------------------------------------------------
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "inr_gan_tf.export", *args], capture_output=True, text=True,
-                          timeout=120, cwd=REPO)
+    """The export command in-process (its `python -m` entry: test_cli.py), as a finished process."""
+    import contextlib
+    import io
+    import types
+
+    from inr_gan_tf.cli import export
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = export.run(list(args))
+    return types.SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 @pytest.mark.parametrize("name", ["../../x", "/tmp/abs", "a/b", "..", ".", "", "tiny model"])

@@ -227,6 +227,7 @@ def test_max_pixels_reaches_every_file_source(tmp_path, grey_folder, shards):
         data.resolve_source(small, max_pixels=0)
 
 
+@pytest.mark.slow  # ~7 s: a child process measures its peak memory; refusal by header: test_max_pixels_reaches_every_file_source
 def test_huge_png_refused_without_decoding_bounded_rss(tmp_path, big_png):
     folder = str(tmp_path / 'bomb')
     write(os.path.join(folder, 'huge.png'), big_png)

@@ -245,6 +245,7 @@ def test_patch_training_resumes_exactly(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # ~5 s; mixed precision of frame steps: test_train.py
 def test_mixed_bfloat16_step_with_patches(tmp_path):
     try:
         trainer, state, ds = _trainer(_config(precision="mixed_bfloat16"), str(tmp_path))

@@ -172,6 +172,7 @@ WARM = [_grid_spec(1, 8, 8), _spec("params", z=[[1, -1], 0.0], truncation=1.0),
         _spec("render", z=[[1, -1], 0.0], coords=[[1, 8, 2], 0.5])]
 
 
+@pytest.mark.slow  # ~8 s: a child process measures memory; refusals: test_hostile_request_refused_by_savedmodel_and_validator
 def test_refused_requests_allocate_nothing(export_dir):
     """The memory ones of the issue: before the fix each took 6 GB or more; now < 1.5x the idle process."""
     hostile = {"negative height, huge width": _grid_spec(1, -1, 2 ** 31 - 1),
@@ -184,6 +185,7 @@ def test_refused_requests_allocate_nothing(export_dir):
     assert report["peak_mb"] < 1.5 * report["idle_mb"], report
 
 
+@pytest.mark.slow  # ~9 s: a child process measures memory; tiling itself: test_cap_is_exact_and_tiles_render_what_one_call_renders
 def test_request_at_the_cap_renders_in_tiles_within_memory(export_dir):
     """2048^2 points (DEFAULT_MAX_POINTS) in one request: untiled this model took +1.1 GB over idle."""
     side = int(np.sqrt(V.DEFAULT_MAX_POINTS))

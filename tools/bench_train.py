@@ -33,6 +33,7 @@ from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 CONFIGS = {
     "quickstart_32": ["--flagfile=configs/quickstart.flags"],
+    "quickstart_32_aa2": ["--flagfile=configs/quickstart.flags", "--antialias=2"],
     "cpu_64": ["--flagfile=configs/quickstart.flags", "--resolution=64",
                "--g_blocks=16:128:2:32:3,32:128:2:32:3,64:64:2:16:3"],
 }

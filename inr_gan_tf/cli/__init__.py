@@ -37,6 +37,16 @@ class Command:
     main: Callable[["Args"], Optional[int]]         # does the work; None = exit 0
     aliases: Dict[str, str] = dataclasses.field(default_factory=dict)  # deprecated name -> name
     log_level: str = "info"                         # absl logging verbosity while it runs
+    check: Optional[Callable[["Args"], "Args"]] = None  # flags checked together (UsageError), if any
+
+    def parse_args(self, argv: Optional[Sequence[str]] = None) -> "Args":
+        """Parses (and checks) a command line; bad values raise UsageError naming the flag."""
+        a = parse(self, list(sys.argv[1:] if argv is None else argv))
+        return self.check(a) if self.check is not None else a
+
+    def run(self, argv: Optional[Sequence[str]] = None) -> int:
+        """The command's entry point (`python -m`, console script): exit status 0, 1 or 2."""
+        return run(self, argv)
 
     def flag_values(self) -> flags.FlagValues:
         fv = flags.FlagValues()

@@ -98,8 +98,7 @@ COMMAND = cli.Command("python -m inr_gan_tf.export", __doc__, define, command_ma
                       aliases={"out_dir": "outdir", "seed": "seeds"})
 
 
-def run(argv=None) -> int:
-    return cli.run(COMMAND, argv)
+run = COMMAND.run
 
 
 if __name__ == "__main__":

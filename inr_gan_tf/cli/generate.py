@@ -183,12 +183,10 @@ def command_main(a: Args) -> None:
         generate(a)
 
 
-COMMAND = cli.Command("python -m inr_gan_tf.generate", __doc__, define, command_main)
+COMMAND = cli.Command("python -m inr_gan_tf.generate", __doc__, define, command_main, check=check)
 
 
-def parse_args(argv: Optional[List[str]] = None) -> Args:
-    """Parses and checks a command line; bad values raise UsageError naming the flag."""
-    return check(cli.parse(COMMAND, sys.argv[1:] if argv is None else argv))
+parse_args = COMMAND.parse_args
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
@@ -200,8 +198,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     return generate(a)
 
 
-def run(argv: Optional[List[str]] = None) -> int:
-    return cli.run(COMMAND, argv)
+run = COMMAND.run
 
 
 if __name__ == "__main__":

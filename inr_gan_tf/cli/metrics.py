@@ -163,12 +163,10 @@ def command_main(a: Args) -> int:
 
 
 COMMAND = cli.Command("python -m inr_gan_tf.metrics", __doc__, define, command_main,
-                      aliases={"no_tensorboard": "notensorboard"})
+                      aliases={"no_tensorboard": "notensorboard"}, check=check)
 
 
-def parse_args(argv: Optional[List[str]] = None) -> Args:
-    """Parses and checks a command line; bad values raise UsageError naming the flag."""
-    return check(cli.parse(COMMAND, sys.argv[1:] if argv is None else argv))
+parse_args = COMMAND.parse_args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -176,8 +174,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     return score(parse_args(argv))
 
 
-def run(argv: Optional[List[str]] = None) -> int:
-    return cli.run(COMMAND, argv)
+run = COMMAND.run
 
 
 if __name__ == "__main__":

@@ -119,12 +119,10 @@ def command_main(a: Args) -> None:
 
 
 COMMAND = cli.Command("python -m inr_gan_tf.superres", __doc__, define, command_main,
-                      aliases={"factor": "superres", "figure": "sample_grid", "figure_seeds": "seeds"})
+                      aliases={"factor": "superres", "figure": "sample_grid", "figure_seeds": "seeds"}, check=check)
 
 
-def parse_args(argv: Optional[List[str]] = None) -> Args:
-    """Parses and checks a command line; bad values raise UsageError naming the flag."""
-    return check(cli.parse(COMMAND, sys.argv[1:] if argv is None else argv))
+parse_args = COMMAND.parse_args
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
@@ -132,8 +130,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     return superres_main(parse_args(argv))
 
 
-def run(argv: Optional[List[str]] = None) -> int:
-    return cli.run(COMMAND, argv)
+run = COMMAND.run
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ written (STYLE 16): a bad command exits 2 with one line `train: --flag ...` and 
 """
 import os
 import sys
-from typing import List, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # hide TensorFlow's start-up chatter
@@ -163,8 +163,7 @@ def command_main(a: Args) -> int:
 COMMAND = cli.Command("python -m inr_gan_tf.train", __doc__, define, command_main)
 
 
-def run(argv: Optional[List[str]] = None) -> int:
-    return cli.run(COMMAND, argv)
+run = COMMAND.run
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
-"""The README's Python example runs as written."""
+"""The README runs as written: its Python examples, and (slow) its smoke run."""
 import pathlib
 import re
+
+import pytest
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
@@ -33,3 +35,22 @@ def test_readme_trained_run_example_runs(tmp_path, monkeypatch):
     assert scope["images"].shape == (8, 128, 128, 3)
     assert scope["record"]["results"]["mean"] > 0
     assert (tmp_path / "saved_models" / "quickstart" / "1" / "saved_model.pb").exists()
+
+
+@pytest.mark.slow  # ~100 s: the README's smoke run, 250 training steps then a 4x grid
+def test_readme_smoke_run_as_written(tmp_path):
+    """The two commands of "A two-minute smoke run", verbatim, in a folder with the configs."""
+    import shlex
+    import shutil
+    import subprocess
+    import sys
+    text = README.read_text()
+    section = text[text.index("## A two-minute smoke run"):text.index("## One line each")]
+    (block,) = re.findall(r"```bash\n(.*?)```", section, re.S)
+    shutil.copytree(README.parent / "configs", tmp_path / "configs")
+    for line in block.strip().splitlines():
+        argv = shlex.split(line)
+        assert argv[0] == "python"
+        subprocess.run([sys.executable, *argv[1:]], cwd=tmp_path, check=True, capture_output=True, timeout=900)
+    from PIL import Image
+    assert Image.open(tmp_path / "runs" / "smoke" / "out" / "grid.png").size == (4 * 128, 4 * 128)

@@ -60,8 +60,7 @@ class GeneratorConfig:
                              f"training resolution ({self.resolution})")
         if self.modulation not in MODULATIONS:
             raise ValueError(f"modulation must be one of {MODULATIONS}, got {self.modulation!r}")
-        if isinstance(self.antialias, bool) or not isinstance(self.antialias, int) or self.antialias < 1:
-            raise ValueError(f"antialias must be an integer >= 1, got {self.antialias!r}")
+        check_antialias(self.antialias)
         if self.upsampling not in UPSAMPLINGS:
             raise ValueError(f"upsampling must be one of {UPSAMPLINGS}, got {self.upsampling!r}")
 
@@ -91,6 +90,13 @@ class GeneratorConfig:
 
     def replace(self, **changes) -> "GeneratorConfig":
         return dataclasses.replace(self, **changes)
+
+
+def check_antialias(value) -> int:
+    """`antialias` (points per pixel side): an integer >= 1, not a bool; returned as int."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"antialias must be an integer >= 1, got {value!r}")
+    return int(value)
 
 
 def as_config(config) -> GeneratorConfig:

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from inr_gan_tf import coords as coords_lib
 from inr_gan_tf.model import plan as plan_lib
-from inr_gan_tf.model.config import GeneratorConfig, as_config
+from inr_gan_tf.model.config import GeneratorConfig, as_config, check_antialias
 from inr_gan_tf.model.hypernet import Hypernet, Mapping
 from inr_gan_tf.model.inr import MultiScaleINR
 from inr_gan_tf.model.plan import RenderPlan
@@ -57,9 +57,7 @@ class Generator(keras.Model):
         self.resolution = int(resolution)
         if self.resolution < 1:
             raise ValueError(f"resolution must be >= 1, got {resolution}")
-        self.antialias = int(antialias)
-        if self.antialias < 1 or self.antialias != antialias:
-            raise ValueError(f"antialias must be an integer >= 1, got {antialias}")
+        self.antialias = check_antialias(antialias)
         self.z_dim, self.mapping_width, self.mapping_layers = int(z_dim), int(mapping_width), int(mapping_layers)
         self.mapping = Mapping(self.z_dim, self.mapping_width, self.mapping_layers, name="mapping")
         self.inr = MultiScaleINR(blocks, modulation=modulation, fourier=fourier, rank=rank,

@@ -34,7 +34,8 @@ class Command:
     prog: str                                       # how the user runs it: "python -m inr_gan_tf.generate"
     doc: str                                        # what it does (first line) and details
     define: Callable[[flags.FlagValues], None]      # declares the command's flags on fv
-    main: Callable[["Args"], Optional[int]]         # does the work; None = exit 0
+    main: Callable[["Args"], object]                # does the work on checked flags; an int return is the
+                                                    # exit status, anything else (a report, None) exit 0
     aliases: Dict[str, str] = dataclasses.field(default_factory=dict)  # deprecated name -> name
     log_level: str = "info"                         # absl logging verbosity while it runs
     check: Optional[Callable[["Args"], "Args"]] = None  # flags checked together (UsageError), if any
@@ -47,6 +48,11 @@ class Command:
     def run(self, argv: Optional[Sequence[str]] = None) -> int:
         """The command's entry point (`python -m`, console script): exit status 0, 1 or 2."""
         return run(self, argv)
+
+    def call(self, argv: Optional[Sequence[str]] = None):
+        """In-process entry: parse, check and do the work; returns what `main` returns (a bad
+        command line raises UsageError instead of exiting)."""
+        return self.main(self.parse_args(argv))
 
     def flag_values(self) -> flags.FlagValues:
         fv = flags.FlagValues()
@@ -138,10 +144,10 @@ def run(command: Command, argv: Optional[Sequence[str]] = None) -> int:
         return fail(command, str(e), USAGE_EXIT)
     _start_logging(command.log_level)
     try:
-        code = command.main(args)
+        code = command.main(command.check(args) if command.check is not None else args)
     except UsageError as e:
         return fail(command, str(e), USAGE_EXIT)
-    return 0 if code is None else int(code)
+    return code if isinstance(code, int) else 0
 
 
 def fail(command: Command, message: str, code: int) -> int:

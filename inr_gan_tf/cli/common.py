@@ -87,6 +87,16 @@ def at_least(args: Args, name: str, low: float) -> None:
         raise UsageError(f"--{name} must be >= {low}, got {value}")
 
 
+def integer_factor(a: Args, name: str, low: int) -> None:
+    """A float flag that must hold an integer >= low here; stored back as int."""
+    value = getattr(a, name)
+    if value is None:
+        return
+    if not (math.isfinite(value) and value == int(value) and value >= low):
+        raise UsageError(f"--{name} must be an integer >= {low} here, got {value:g}")
+    setattr(a, name, int(value))
+
+
 def positive(args: Args, name: str, value: Optional[float] = None) -> None:
     value = getattr(args, name) if value is None else value
     if value is not None and not (math.isfinite(value) and value > 0):

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import sys
-from typing import List, Optional
 
 import numpy as np
 from absl import flags
@@ -175,30 +174,19 @@ def dry_run(a: Args) -> None:
     print(json.dumps({**vars(a), **size, "checkpoint": checkpoint}, indent=1, default=str))
 
 
-def command_main(a: Args) -> None:
-    a = check(a)
-    if a.dry_run:
-        dry_run(a)
-    else:
-        generate(a)
-
-
-COMMAND = cli.Command("python -m inr_gan_tf.generate", __doc__, define, command_main, check=check)
-
-
-parse_args = COMMAND.parse_args
-
-
-def main(argv: Optional[List[str]] = None) -> dict:
-    """In-process entry: parse, check and generate (UsageError on a bad command line)."""
-    a = parse_args(argv)
+def command_main(a: Args) -> dict:
+    """Generates as the checked flags ask; returns what was written ({} for --dry_run)."""
     if a.dry_run:
         dry_run(a)
         return {}
     return generate(a)
 
 
-run = COMMAND.run
+COMMAND = cli.Command("python -m inr_gan_tf.generate", __doc__, define, command_main, check=check)
+
+
+# Entry points: parse_args (checked flags), main (in-process: the work's result), run (exit status).
+parse_args, main, run = COMMAND.parse_args, COMMAND.call, COMMAND.run
 
 
 if __name__ == "__main__":

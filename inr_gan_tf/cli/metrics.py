@@ -13,10 +13,8 @@ Every metric streams its images (memory does not grow with --num), shows a progr
 pass when stdout is a terminal, and records its wall time and peak memory in the JSONL line.
 """
 import json
-import math
 import os
 import sys
-from typing import List, Optional
 
 from absl import flags
 
@@ -55,16 +53,6 @@ def define(fv: flags.FlagValues) -> None:
     flags.DEFINE_boolean("list", False, "List the metrics and exit.", flag_values=fv)
 
 
-def integer_factor(a: Args, name: str, low: int) -> None:
-    """A float flag that must hold an integer >= low here; stored back as int."""
-    value = getattr(a, name)
-    if value is None:
-        return
-    if not (math.isfinite(value) and value == int(value) and value >= low):
-        raise UsageError(f"--{name} must be an integer >= {low} here, got {value:g}")
-    setattr(a, name, int(value))
-
-
 def check(a: Args) -> Args:
     """Checks the parsed flags together; bad values raise UsageError naming the flag."""
     from inr_gan_tf.metrics import registry  # pylint: disable=import-outside-toplevel
@@ -77,7 +65,7 @@ def check(a: Args) -> Args:
             raise UsageError("--real_vs_real needs --data and --resolution (a positive integer)")
     else:
         common.one_model(a)
-    integer_factor(a, "superres", 2)
+    common.integer_factor(a, "superres", 2)
     common.at_least(a, "num", 1)
     common.at_least(a, "batch_size", 1)
     a.names = [n.strip() for n in a.metrics.split(",") if n.strip()]
@@ -158,23 +146,12 @@ def _real_vs_real(args, names) -> int:
     return 0
 
 
-def command_main(a: Args) -> int:
-    return score(check(a))
-
-
-COMMAND = cli.Command("python -m inr_gan_tf.metrics", __doc__, define, command_main,
+COMMAND = cli.Command("python -m inr_gan_tf.metrics", __doc__, define, score,
                       aliases={"no_tensorboard": "notensorboard"}, check=check)
 
 
-parse_args = COMMAND.parse_args
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    """In-process entry: parse, check and score (UsageError on a bad command line)."""
-    return score(parse_args(argv))
-
-
-run = COMMAND.run
+# Entry points: parse_args (checked flags), main (in-process: the work's result), run (exit status).
+parse_args, main, run = COMMAND.parse_args, COMMAND.call, COMMAND.run
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import json
 import os
 import sys
 import time
-from typing import List, Optional
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
@@ -125,7 +124,6 @@ def check(a: Args) -> Args:
     """Checks the parsed flags together; bad values raise UsageError naming the flag."""
     from inr_gan_tf import coords
     from inr_gan_tf.projection import SPACES
-    from inr_gan_tf.cli.superres import integer_factor
 
     common.one_model(a)
     if not a.target:
@@ -134,7 +132,7 @@ def check(a: Args) -> Args:
         raise UsageError(f"--space must be one of {', '.join(SPACES)}, got {a.space!r}")
     if a.theta_init not in ("w", "w_avg"):
         raise UsageError(f"--theta_init must be w or w_avg, got {a.theta_init!r}")
-    integer_factor(a, "superres", 1)
+    common.integer_factor(a, "superres", 1)
     try:
         coords.zoom_bounds(a.zoom)
     except ValueError as e:
@@ -157,22 +155,11 @@ def project_main(a: Args) -> dict:
     return summary
 
 
-def command_main(a: Args) -> None:
-    project_main(check(a))
+COMMAND = cli.Command("python -m inr_gan_tf.project", __doc__, define, project_main, check=check)
 
 
-COMMAND = cli.Command("python -m inr_gan_tf.project", __doc__, define, command_main, check=check)
-
-
-parse_args = COMMAND.parse_args
-
-
-def main(argv: Optional[List[str]] = None) -> dict:
-    """In-process entry: parse, check and project (UsageError on a bad command line)."""
-    return project_main(parse_args(argv))
-
-
-run = COMMAND.run
+# Entry points: parse_args (checked flags), main (in-process: the work's result), run (exit status).
+parse_args, main, run = COMMAND.parse_args, COMMAND.call, COMMAND.run
 
 
 if __name__ == "__main__":

@@ -13,9 +13,7 @@ inr_gan_tf/projection/superres.py.
 import json
 import os
 import sys
-from typing import List, Optional
 
-import numpy as np
 from absl import flags
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -51,23 +49,13 @@ def define(fv: flags.FlagValues) -> None:
     common.define(fv, "threads", 0, lower_bound=0)
 
 
-def integer_factor(a: Args, name: str, low: int) -> None:
-    """A float flag that must hold an integer >= low here; stored back as int."""
-    value = getattr(a, name)
-    if value is None:
-        return
-    if not (np.isfinite(value) and value == int(value) and value >= low):
-        raise UsageError(f"--{name} must be an integer >= {low} here, got {value:g}")
-    setattr(a, name, int(value))
-
-
 def check(a: Args) -> Args:
     """Checks the parsed flags together; bad values raise UsageError naming the flag."""
     from inr_gan_tf.projection import SPACES
     common.one_model(a)
     if not a.num and not a.sample_grid:
         raise UsageError("--num=0 without --sample_grid leaves nothing to do")
-    integer_factor(a, "superres", 2)
+    common.integer_factor(a, "superres", 2)
     if a.space not in SPACES:
         raise UsageError(f"--space must be one of {', '.join(SPACES)}, got {a.space!r}")
     if a.theta_init not in ("w", "w_avg"):
@@ -114,23 +102,12 @@ def superres_main(a: Args) -> dict:
     return report
 
 
-def command_main(a: Args) -> None:
-    superres_main(check(a))
-
-
-COMMAND = cli.Command("python -m inr_gan_tf.superres", __doc__, define, command_main,
+COMMAND = cli.Command("python -m inr_gan_tf.superres", __doc__, define, superres_main,
                       aliases={"factor": "superres", "figure": "sample_grid", "figure_seeds": "seeds"}, check=check)
 
 
-parse_args = COMMAND.parse_args
-
-
-def main(argv: Optional[List[str]] = None) -> dict:
-    """In-process entry: parse, check and evaluate (UsageError on a bad command line)."""
-    return superres_main(parse_args(argv))
-
-
-run = COMMAND.run
+# Entry points: parse_args (checked flags), main (in-process: the work's result), run (exit status).
+parse_args, main, run = COMMAND.parse_args, COMMAND.call, COMMAND.run
 
 
 if __name__ == "__main__":

@@ -446,7 +446,7 @@ def restore_generator(run_dir: Optional[str] = None, checkpoint: Optional[str] =
         "step": _step(checkpoint),
         "config_json": os.path.abspath(config_path),
         "config_sha256": hashlib.sha256(raw).hexdigest(),
-        "weights": "G_ema",
+        "weights": GENERATOR,
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "tensorflow": tf.__version__,
     }

@@ -14,7 +14,7 @@ import numpy as np
 
 from inr_gan_tf import coords as coords_lib
 from inr_gan_tf.model import plan as plan_lib
-from inr_gan_tf.model.inr import layer_layout, normalize_blocks
+from inr_gan_tf.model.inr import LOCAL_OFFSET_DIM, layer_layout, normalize_blocks
 from inr_gan_tf.model.config import GeneratorConfig, as_config
 
 
@@ -22,7 +22,7 @@ def _layout(c: GeneratorConfig):
     blocks = normalize_blocks([dataclasses.asdict(b) for b in c.blocks])
     latent = c.mapping_width if c.modulation == "shared" else 0
     return blocks, layer_layout(blocks, c.modulation, c.fourier, c.coord_skip, latent,
-                                log_frequencies=c.log_frequencies)
+                                log_frequencies=c.log_frequencies, upsampling=c.upsampling)
 
 
 def _predicted_and_shared(kind, in_dim, out_dim, rank, modulation):
@@ -63,7 +63,7 @@ def params(config) -> Dict[str, int]:
 
 def points_per_block(blocks: Sequence[dict], coords: np.ndarray, upsampling: str = "nearest") -> list:
     """How many points each block runs at for a point set: distinct cells, then all points."""
-    if upsampling == "bilinear":  # cells of 4-neighbourhoods, level by level: the render plan itself
+    if upsampling != "nearest":  # cells of 4-neighbourhoods, level by level: the render plan itself
         plan = plan_lib.make_plan(coords, [b["resolution"] for b in blocks[:-1]], upsampling)
         return [int(c.shape[0]) for c in plan.centres] + [len(coords)]
     counts = []
@@ -86,9 +86,16 @@ def macs(config, height: int = None, width: int = None,
     k = c.antialias
     counts = points_per_block(blocks, coords_lib.grid_np(k * height, k * width, bounds), c.upsampling)
     inr = modulate = 0
-    for rows, m in zip(layout, counts):
-        for _, kind, i, o in rows:
-            inr += m * i * o
+    for k, (rows, m) in enumerate(zip(layout, counts)):
+        for name, kind, i, o in rows:
+            if k > 0 and c.upsampling == "local" and name == f"b{k}.l0":
+                # inr.local_ensemble: the coarse features once per coarse cell, the coordinate
+                # features once per point, the offset once per point and neighbour.
+                cells, offset = counts[k - 1], LOCAL_OFFSET_DIM
+                inr += cells * blocks[k - 1]["width"] * o + m * (i - blocks[k - 1]["width"] - offset) * o
+                inr += 4 * m * offset * o
+            else:
+                inr += m * i * o
             if kind == "fmm":
                 modulate += o * rank * i  # A @ B, once per image
     mapping = z_dim * hw + (n_layers - 1) * hw * hw

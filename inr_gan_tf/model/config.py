@@ -14,7 +14,7 @@ import math
 from typing import Dict, Optional, Tuple
 
 MODULATIONS = ("shared", "full", "fmm")
-UPSAMPLINGS = ("nearest", "bilinear")
+UPSAMPLINGS = ("nearest", "bilinear", "local")
 
 
 @dataclasses.dataclass(frozen=True)

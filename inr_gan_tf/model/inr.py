@@ -62,11 +62,13 @@ def _attr(name: str) -> str:
 
 
 def layer_layout(blocks, modulation, fourier, coord_skip, latent_dim=0, out_channels=3,
-                 log_frequencies=0):
+                 log_frequencies=0, upsampling="nearest"):
     """Per block, the layers as (name, kind, in_dim, out_dim); kind is fourier|log|shared|hyper|fmm.
 
     The one description of the INR's shape, used to build it and to count its MACs/params.
     For "fourier" and "log", out_dim is the number of frequency rows (the layer emits 2x that).
+    With upsampling "local" the first layer of every block after the first also takes the
+    point's offset from a coarse cell's centre (2 more inputs, after the features).
     """
     layout, prev_dim = [], 0
     raw = not fourier and not log_frequencies  # the coordinates themselves are the features
@@ -82,6 +84,8 @@ def layer_layout(blocks, modulation, fourier, coord_skip, latent_dim=0, out_chan
         for j in range(b["depth"]):
             if j == 0:
                 in_dim = prev_dim + feat_dim + (latent_dim if k == 0 else 0)
+                if k > 0 and upsampling == "local":
+                    in_dim += LOCAL_OFFSET_DIM
             else:
                 in_dim = b["width"] + (feat_dim if coord_skip else 0)
             coord_layer = k == 0 and j == 0 and raw  # takes raw (x, y): predicted directly
@@ -92,6 +96,9 @@ def layer_layout(blocks, modulation, fourier, coord_skip, latent_dim=0, out_chan
         layout.append(rows)
     layout[-1].append(("to_rgb", "shared" if modulation == "shared" else "hyper", prev_dim, out_channels))
     return layout
+
+
+LOCAL_OFFSET_DIM = 2  # upsampling "local": the (x, y) offset from a coarse cell's centre
 
 
 def frequency_caps(blocks, fourier_cap: Optional[float]) -> List[Optional[float]]:
@@ -117,7 +124,7 @@ class MultiScaleINR(keras.layers.Layer):
                  latent_dim: int = 0,                # shared modulation: size of the latent fed with coords
                  out_channels: int = 3,              # RGB
                  activation: str = "relu",           # hidden activation (paper: ReLU)
-                 upsampling: str = "nearest",        # coarse -> fine transfer: nearest (paper) | bilinear
+                 upsampling: str = "nearest",        # coarse -> fine transfer: nearest (paper) | bilinear | local
                  log_frequencies: int = 0,           # deterministic log-spaced frequencies per axis (0: none)
                  fourier_cap: Optional[float] = None,  # cap on frequencies, fraction of pi * r_k (None: off)
                  **kwargs):
@@ -143,7 +150,8 @@ class MultiScaleINR(keras.layers.Layer):
         # Each layer is its own attribute: tf.train.Checkpoint does not follow Keras 3's
         # tracked lists, so layers kept only in a list would be silently left out of checkpoints.
         self._layout = layer_layout(self.blocks, modulation, self.fourier, self.coord_skip,
-                                    self.latent_dim, self.out_channels, self.log_frequencies)
+                                    self.latent_dim, self.out_channels, self.log_frequencies,
+                                    self.upsampling)
         for k, block_layers in enumerate(self._layout):
             for name, kind, in_dim, out_dim in block_layers:
                 if kind == "fourier":
@@ -229,14 +237,22 @@ class MultiScaleINR(keras.layers.Layer):
                 parts = [run(feat.name, feat, pts)] if feat is not None else []
                 parts.append(tf.cast(logf(pts), parts[0].dtype if parts else logf.compute_dtype))
                 e = tf.concat([to_batch(t) for t in parts], -1)  # [B, M, F]
+            layers = self.hidden[k]
             if k == 0:
                 h = e
                 if self.latent_dim:
                     latent = reader.take("latent")[:, None, :]  # [B, 1, L]
                     h = tf.concat([e, tf.broadcast_to(latent, tf.concat([tf.shape(e)[:2], [self.latent_dim]], 0))], -1)
+            elif self.upsampling == "local":
+                first = layers[0]
+                h = self.local_ensemble(first, {n: reader.take(f"{first.name}.{n}") for n in first.param_shapes()},
+                                        x, e, plan, k)
+                layers = [None] + layers[1:]
             else:
                 h = tf.concat([self.transfer(x, plan, k), tf.cast(e, x.dtype)], -1)
-            for j, layer in enumerate(self.hidden[k]):
+            for j, layer in enumerate(layers):
+                if layer is None:  # the local ensemble ran it
+                    continue
                 if j > 0 and self.coord_skip:
                     h = tf.concat([h, tf.cast(e, h.dtype)], -1)
                 h = run(layer.name, layer, h)  # [B, M, width_k]
@@ -246,26 +262,64 @@ class MultiScaleINR(keras.layers.Layer):
         reader.close()
         return outputs + [rgb]
 
-    def transfer(self, x, plan: plan_lib.RenderPlan, k: int) -> tf.Tensor:
-        """Block k-1's features x [B, U_{k-1}, C] (at its plan cells), read where block k runs."""
+    @staticmethod
+    def _rows(x, idx, last: bool) -> tf.Tensor:
+        """Rows idx ([U_k] or [Bp, N]) of a coarse block's x [B, U, C] -> [B, U_k | N, C]."""
+        if not last:
+            return tf.gather(x, idx, axis=1)
+        if idx.shape[0] == 1:
+            return tf.gather(x, idx[0], axis=1)
+        return tf.gather(x, idx, batch_dims=1)  # per-sample points: Bp == B
+
+    def _neighbours(self, plan: plan_lib.RenderPlan, k: int):
+        """Where block k reads block k-1: indices [Bp, N(, 4)] or [U_k(, 4)], and the weights (or None)."""
         last = k == len(self.blocks) - 1
-
-        def gather(idx):  # [U_k] or [Bp, N] rows of x -> [B, U_k | N, C]
-            if not last:
-                return tf.gather(x, idx, axis=1)
-            if idx.shape[0] == 1:
-                return tf.gather(x, idx[0], axis=1)
-            return tf.gather(x, idx, batch_dims=1)  # per-sample points: Bp == B
-
-        idx = plan.point_parents if last else plan.parents[k - 1]  # [Bp, N(, 4)] or [U_k(, 4)]
+        idx = plan.point_parents if last else plan.parents[k - 1]
         if self.upsampling == "nearest":
-            return gather(idx)
-        w = tf.cast(plan.point_weights if last else plan.weights[k - 1], x.dtype)  # like idx
+            return idx, None
+        return idx, (plan.point_weights if last else plan.weights[k - 1])
+
+    def transfer(self, x, plan: plan_lib.RenderPlan, k: int) -> tf.Tensor:
+        """Block k-1's features x [B, U_{k-1}, C] (at its plan cells), read where block k runs
+        (nearest or bilinear; "local" blends the first layer's outputs instead: local_ensemble)."""
+        last = k == len(self.blocks) - 1
+        idx, w = self._neighbours(plan, k)
+        if w is None:
+            return self._rows(x, idx, last)
+        w = tf.cast(w, x.dtype)
         # One neighbour at a time: a [B, N, 4, C] gather would hold 4x the finest block's input.
         # unstack/expand_dims rather than slices that add axes: TFLite has builtins for them.
         out = None
         for i, wi in zip(tf.unstack(idx, 4, axis=-1), tf.unstack(w, 4, axis=-1)):
-            term = gather(i) * tf.expand_dims(wi, -1)  # [B, M, C]
+            term = self._rows(x, i, last) * tf.expand_dims(wi, -1)  # [B, M, C]
+            out = term if out is None else out + term
+        return out
+
+    def local_ensemble(self, layer, layer_params, x, e, plan: plan_lib.RenderPlan, k: int) -> tf.Tensor:
+        """Block k's first layer with upsampling "local" (LIIF's local ensemble) -> [B, M, width_k].
+
+        For each of the four cells of block k-1 around a point (the bilinear rule's), the layer
+        runs on [the cell's features, the point's features e, the point's offset from the cell's
+        centre in cell units], and the four outputs are blended with the bilinear weights. The
+        offset lets the block place an edge anywhere inside a coarse cell; the blend keeps the
+        image continuous (a cell leaves the four only where its weight is 0). The layer is
+        affine before its activation, so the cells' share of the product runs once per cell of
+        block k-1 and only the offset's (2 inputs) once per neighbour and point.
+        """
+        last = k == len(self.blocks) - 1
+        w, b = layer.affine(**layer_params)  # [B | 1, out, in], [B | 1, out]
+        c, f = x.shape[-1], e.shape[-1]
+        w_cell, w_feat, w_off = w[:, :, :c], w[:, :, c:c + f], w[:, :, c + f:]
+        cell_term = tf.matmul(tf.cast(x, w.dtype), w_cell, transpose_b=True)  # [B, U_{k-1}, out]
+        point_term = tf.matmul(tf.cast(e, w.dtype), w_feat, transpose_b=True) + b[:, None, :]  # [B, M, out]
+        pts = plan.points if last else plan.centres[k][None]  # [Bp | 1, M, 2]
+        centres, r = plan.centres[k - 1], float(self.blocks[k - 1]["resolution"])
+        idx, weights = self._neighbours(plan, k)
+        out = None
+        for i, wi in zip(tf.unstack(idx, 4, axis=-1), tf.unstack(weights, 4, axis=-1)):
+            offset = tf.cast((pts - tf.gather(centres, i)) * r, w.dtype)  # [Bp | 1, M, 2]
+            pre = self._rows(cell_term, i, last) + point_term + tf.matmul(offset, w_off, transpose_b=True)
+            term = layer.activate(pre) * tf.expand_dims(tf.cast(wi, w.dtype), -1)  # [B, M, out]
             out = term if out is None else out + term
         return out
 

@@ -147,6 +147,10 @@ class _INRDense(keras.layers.Layer):
         self.units, self.input_dim, self.activation = int(units), int(input_dim), activation
         self._act = activation_fn(activation)
 
+    def activate(self, y):
+        """The layer's activation, for callers that assemble x W^T + b from affine() themselves."""
+        return self._act(y)
+
     def get_config(self):
         return {**super().get_config(), "units": self.units, "input_dim": self.input_dim,
                 "activation": self.activation}
@@ -182,10 +186,14 @@ class FMMDense(_INRDense):
         ab = tf.matmul(tf.cast(A, dt), tf.cast(B, dt)) / math.sqrt(self.rank)  # [B, out, in]
         return tf.cast(self.shared, dt)[None] * tf.sigmoid(ab)
 
+    def affine(self, A, B, bias):
+        """(W [B, out, in], b [B, out]) of this layer, so that it computes act(x W^T + b)."""
+        return self.modulated_weight(A, B), tf.cast(bias, self.compute_dtype) * self._b_scale
+
     def call(self, x, A, B, bias):
-        w = self.modulated_weight(A, B)  # [B, out, in]
+        w, b = self.affine(A, B, bias)
         y = tf.matmul(tf.cast(x, self.compute_dtype), w, transpose_b=True)  # [B, M, out]
-        return self._act(y + tf.cast(bias, self.compute_dtype)[:, None, :] * self._b_scale)
+        return self._act(y + b[:, None, :])
 
     def get_config(self):
         return {**super().get_config(), "rank": self.rank}
@@ -211,10 +219,15 @@ class HyperDense(_INRDense):
     def param_shapes(self):
         return {"W": (self.units, self.input_dim), "bias": (self.units,)}
 
-    def call(self, x, W, bias):
+    def affine(self, W, bias):
+        """(W [B, out, in], b [B, out]) of this layer, so that it computes act(x W^T + b)."""
         dt = self.compute_dtype
-        y = tf.matmul(tf.cast(x, dt), tf.cast(W, dt) * self._w_scale, transpose_b=True)  # [B, M, out]
-        return self._act(y + tf.cast(bias, dt)[:, None, :] * self._b_scale)
+        return tf.cast(W, dt) * self._w_scale, tf.cast(bias, dt) * self._b_scale
+
+    def call(self, x, W, bias):
+        w, b = self.affine(W, bias)
+        y = tf.matmul(tf.cast(x, self.compute_dtype), w, transpose_b=True)  # [B, M, out]
+        return self._act(y + b[:, None, :])
 
 
 @keras.saving.register_keras_serializable(package="inr_gan_tf")
@@ -234,6 +247,11 @@ class SharedDense(_INRDense):
 
     def param_shapes(self):
         return {}
+
+    def affine(self):
+        """(W [1, out, in], b [1, out]) of this layer, so that it computes act(x W^T + b)."""
+        dt = self.compute_dtype
+        return tf.transpose(tf.cast(self.kernel, dt))[None], tf.cast(self.bias, dt)[None]
 
     def call(self, x):
         dt = self.compute_dtype

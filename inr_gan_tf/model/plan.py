@@ -8,6 +8,10 @@ how a finer block reads it at another point is the `upsampling` rule:
              this on grids as nearest upsampling ("replicating low-resolution features").
   bilinear - the bilinear interpolation of the values at the four cell centres around the point
              (the authors' later "INR-GAN-bil" models), so no block's cell edges reach the image.
+  local    - the same four cells and weights, but what is blended is the finer block's first
+             layer run once per cell on that cell's values and the point's offset from the
+             cell's centre (LIIF's local ensemble, Chen et al. 2021; inr.MultiScaleINR.local_ensemble).
+             It has the plan of bilinear; every statement below about bilinear holds for it.
 
 Defined on points, both hold for super-resolution grids, zoom-outs outside [0, 1]^2 and
 scattered points. The finest block runs at the points themselves, so an image stays a true
@@ -58,7 +62,7 @@ import tensorflow as tf
 
 from inr_gan_tf import coords as coords_lib
 
-UPSAMPLINGS = ("nearest", "bilinear")
+UPSAMPLINGS = ("nearest", "bilinear", "local")
 _OFFSET = 2 ** 30  # cell indices are clipped to [-2^30, 2^30) and packed into one int64 key
 _SPLIT = 4096      # parent indices travel as two float32 parts < 2^24: exact up to 2^36 points
 _FAR = 2.0 ** 29   # |lattice position| clip of the bilinear rule: floor and ceil stay in the key range
@@ -162,7 +166,7 @@ def make_plan(coords, coarse_resolutions: Sequence[int], upsampling: str = "near
     """Builds the plan with TF ops (works inside tf.function and in exported graphs)."""
     check_upsampling(upsampling)
     points = coords_lib.as_points(coords)  # [Bp, N, 2]
-    if upsampling == "bilinear":
+    if upsampling != "nearest":  # bilinear and local read the same four cells
         return _bilinear_plan(points, list(coarse_resolutions))
     return _nearest_plan(points, coarse_resolutions)
 

@@ -1,5 +1,6 @@
-"""Contracts of the INR options beyond the paper: bilinear transfer between blocks, log-spaced
-coordinate features and the cap on predicted frequencies (inr.py, plan.py, layers.py)."""
+"""Contracts of the INR options beyond the paper: bilinear and local-ensemble transfer between
+blocks, log-spaced coordinate features and the cap on predicted frequencies (inr.py, plan.py,
+layers.py)."""
 import math
 
 import numpy as np
@@ -111,6 +112,72 @@ def test_zoom_out_renders_finite_and_continuous_across_the_frame_edge(Gb, params
     assert _max_step(G, p, 4000) > 0.7 * _max_step(G, p, 1000)
 
 
+# -- local ensemble ("local") ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def Gl():
+    return build_generator(presets.tiny_generator(16, upsampling="local"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def params_l(Gl):
+    return Gl.params(tf.constant(sampling.seed_latents([0, 1, 2], Gl.z_dim)))
+
+
+@pytest.mark.parametrize("h, w, bounds", [(16, 16, coords.UNIT_BOUNDS), (40, 40, coords.UNIT_BOUNDS),
+                                          (12, 20, (-0.5, -0.5, 1.5, 1.5))])
+def test_local_grid_equals_point_set_equals_tiles(Gl, params_l, h, w, bounds):
+    assert_render_paths_agree(Gl, params_l, h, w, bounds)
+
+
+def test_local_ensemble_is_the_blend_of_the_first_layer_run_per_neighbour(Gl, params_l):
+    """The cheap form (cells' share once per cell) equals the definition, for a coarse block and
+    the finest: sum_i w_i layer([values of cell i, e(p), (p - centre_i) * r]), e the point's
+    coordinate features."""
+    pts = np.random.RandomState(2).uniform(-0.3, 1.3, (50, 2)).astype(np.float32)
+    plan = Gl.inr.plan(pts)
+    outputs = Gl.inr.forward(params_l, plan)
+    for k in (1, 2):
+        layer, last = Gl.inr.hidden[k][0], k == 2
+        p = {n: params_l[f"{layer.name}.{n}"] for n in layer.param_shapes()}
+        q = pts[None] if last else plan.centres[k].numpy()[None]  # [1, M, 2]
+        feat = Gl.inr.features[k]  # predicted Fourier features of the points, [3, M, F]
+        e = feat(tf.constant(q), matrix=params_l[f"{feat.name}.matrix"])
+        idx = (plan.point_parents if last else plan.parents[k - 1]).numpy().reshape(-1, 4)
+        w = (plan.point_weights if last else plan.weights[k - 1]).numpy().reshape(-1, 4)
+        centres, r = plan.centres[k - 1].numpy(), Gl.inr.blocks[k - 1]["resolution"]
+        want = 0
+        for i in range(4):
+            x = tf.gather(outputs[k - 1], idx[:, i], axis=1)
+            offset = np.broadcast_to((q[0] - centres[idx[:, i]]) * r, (3, len(idx), 2))
+            want += layer(tf.concat([x, e, offset], -1), **p).numpy() * w[None, :, i, None]
+        got = Gl.inr.local_ensemble(layer, p, outputs[k - 1], e, plan, k).numpy()
+        np.testing.assert_allclose(got, want, atol=1e-5, err_msg=f"block {k}")
+
+
+def test_local_renders_are_continuous_and_draw_inside_coarse_cells(Gl, params_l, G):
+    """Lipschitz on a line across cells and the frame's edge (4x finer steps, 4x smaller
+    changes), where nearest jumps; and not a bilinear blend of per-cell values: a 4x render
+    differs from the bilinear upsampling of the coarse block's cells' image."""
+    def max_step(g, p, n):
+        line = np.stack([np.linspace(-0.4, 0.6, n), np.full(n, 0.37)], -1).astype(np.float32)
+        return np.abs(np.diff(g.render(p, line).numpy(), axis=1)).max()
+    assert max_step(Gl, params_l, 4000) < 0.3 * max_step(Gl, params_l, 1000)
+    p = G.params(tf.constant(sampling.seed_latents([0, 1, 2], G.z_dim)))
+    assert max_step(G, p, 4000) > 0.7 * max_step(G, p, 1000)
+    x4 = Gl.render_grid(params_l, 64, 64).numpy()
+    assert np.isfinite(x4).all() and x4.std() > 1e-2
+
+
+@pytest.mark.parametrize("size", [(16, 16), (32, 24)])
+def test_mac_counter_matches_tensorflow_profiler_with_local(Gl, size):
+    h, w = size
+    flops = profiled_matmul_flops(lambda z: Gl.render_grid(Gl.params(z), h, w), tf.TensorSpec([1, Gl.z_dim]))
+    assert flops == 2 * complexity.macs(Gl.get_config(), h, w)["total"]
+    cfg = Gl.get_config()
+    assert complexity.params(cfg)["total"] == Gl.count_params() - Gl.mapping.width
+    assert complexity.params(cfg)["predicted"] == Gl.param_spec.size
+
+
 # -- band-limited coordinate features -------------------------------------------------------
 def test_cap_bounds_every_frequency_and_passes_gradients():
     cap = 0.5 * math.pi * 16
@@ -206,7 +273,9 @@ def test_bad_options_fail_with_clear_errors():
 
 # -- exports --------------------------------------------------------------------------------
 @pytest.mark.parametrize("fmt", ["saved_model", "tflite", "onnx"])
-def test_exports_match_keras_with_the_options(Gb, tmp_path, fmt):
+@pytest.mark.parametrize("which", ["Gb", "Gl"])
+def test_exports_match_keras_with_the_options(which, request, tmp_path, fmt):
+    Gb = request.getfixturevalue(which)  # bilinear with the feature options, or local
     extras = {"saved_model": (), "tflite": ("ai_edge_litert",), "onnx": ("tf2onnx", "onnx", "onnxruntime")}
     for package in extras[fmt]:  # a missing extra skips visibly, naming it
         pytest.importorskip(package, reason=f"{fmt} needs the export extra: pip install -e \".[export]\"")

@@ -42,7 +42,7 @@ def _config(ratio=0.5, cond="projection", **extra):
 
 
 # -- rendering -------------------------------------------------------------------------------
-@pytest.mark.parametrize("upsampling, antialias", [("nearest", 1), ("bilinear", 1), ("bilinear", 2)])
+@pytest.mark.parametrize("upsampling, antialias", [("nearest", 1), ("bilinear", 1), ("bilinear", 2), ("local", 1)])
 def test_fake_patch_is_a_crop_of_a_full_render_at_its_density(upsampling, antialias):
     """Pixels are pixels at any density: with antialias, each the mean over its own area."""
     G = _generator(upsampling, antialias)
@@ -66,7 +66,7 @@ def test_window_points_are_the_grid_points_of_each_window():
         np.testing.assert_array_equal(points[b], coords.grid_np(R, R, bounds[b].numpy().astype(np.float64)))
 
 
-@pytest.mark.parametrize("upsampling", ["nearest", "bilinear"])
+@pytest.mark.parametrize("upsampling", ["nearest", "bilinear", "local"])
 def test_frame_plan_renders_as_make_plan_inside_the_frame(upsampling):
     G = _generator(upsampling)
     params = G.params(tf.random.stateless_normal([3, G.z_dim], seed=[3, 4]))

@@ -100,8 +100,16 @@ def test_evaluate_bad_inputs(G):
 
 
 def test_sample_figure(G):
-    fig = S.sample_figure(G, [0, 1], factors=(2, 4))
-    assert fig.shape == (6 * (4 * R + 2), 96 + 2 * (4 * R + 2), 3)
+    fig = S.sample_figure(G, [0, 1], factors=(2, 4), zoom=None)
+    assert fig.shape == (6 * (4 * R + 2), 120 + 2 * (4 * R + 2), 3)
+    ref = S.load_pairs("procedural", 2, R, 4)
+    fig = S.sample_figure(G, [0, 1], factors=(2, 4), reference=ref)  # + zoom-out, + 3 real rows
+    assert fig.shape == (10 * (4 * R + 2), 120 + 2 * (4 * R + 2), 3)
+    cell = 4 * R + 2
+    np.testing.assert_array_equal(fig[9 * cell:9 * cell + 4 * R, 120:120 + 4 * R],
+                                  np.rint(ref.high[0] * 255).astype(np.uint8))  # the truth, as is
+    with pytest.raises(ValueError, match="64\\^2"):
+        S.sample_figure(G, [0, 1], factors=(2, 4), reference=S.load_pairs("procedural", 2, R, 2))
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +124,7 @@ def test_cli(run_dir, tmp_path):
     report = json.load(open(out))
     assert report["exact_ground_truth"] and report["generator"]["step"] == 3
     assert Image.open(tmp_path / "sr" / "report_compare.png").size[1] == 6 * (2 * R + 2)
-    assert Image.open(tmp_path / "sr" / "superres_grid.png").size[1] == 6 * (4 * R + 2)
+    assert Image.open(tmp_path / "sr" / "superres_grid.png").size[1] == 7 * (4 * R + 2)  # + zoom-out
 
 
 def test_cli_old_spellings_still_work(capsys):
@@ -136,6 +144,7 @@ def test_cli_old_spellings_still_work(capsys):
     (["--space=q"], "--space"),
     (["--theta_init=zero"], "--theta_init"),
     (["--seeds=x", "--sample_grid"], "--seeds"),
+    (["--reference_rows"], "--reference_rows belongs to --sample_grid"),
     (["--steps=0"], "--steps"),
 ])
 def test_cli_bad_flags_exit_2_with_one_line(argv, message, tmp_path, capsys):

@@ -34,6 +34,7 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 CONFIGS = {
     "quickstart_32": ["--flagfile=configs/quickstart.flags"],
     "quickstart_32_aa2": ["--flagfile=configs/quickstart.flags", "--antialias=2"],
+    "quickstart_32_local": ["--flagfile=configs/quickstart.flags", "--upsampling=local"],
     "cpu_64": ["--flagfile=configs/quickstart.flags", "--resolution=64",
                "--g_blocks=16:128:2:32:3,32:128:2:32:3,64:64:2:16:3"],
 }

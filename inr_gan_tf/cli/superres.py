@@ -46,6 +46,8 @@ def define(fv: flags.FlagValues) -> None:
     flags.DEFINE_boolean("sample_grid", False, "Also write superres_grid.png beside --out (paper Fig. 3): G's own "
                          "samples (--seeds) at r upsampled by the baselines vs INR 2x and 4x.", flag_values=fv)
     common.define(fv, "seeds", "0-7", "Of the --sample_grid samples.")
+    flags.DEFINE_boolean("reference_rows", False, "--sample_grid also shows as many real images of --data: at r, "
+                         "bicubic to 4 x r and the truth at 4 x r.", flag_values=fv)
     common.define(fv, "threads", 0, lower_bound=0)
 
 
@@ -55,6 +57,8 @@ def check(a: Args) -> Args:
     common.one_model(a)
     if not a.num and not a.sample_grid:
         raise UsageError("--num=0 without --sample_grid leaves nothing to do")
+    if a.reference_rows and not a.sample_grid:
+        raise UsageError("--reference_rows belongs to --sample_grid, which is off")
     common.integer_factor(a, "superres", 2)
     if a.space not in SPACES:
         raise UsageError(f"--space must be one of {', '.join(SPACES)}, got {a.space!r}")
@@ -79,7 +83,11 @@ def superres_main(a: Args) -> dict:
     os.makedirs(out_dir, exist_ok=True)
     if a.sample_grid:
         path = os.path.join(out_dir, "superres_grid.png")
-        save_png(path, sample_figure(G, a.seed_list))
+        # Real images of --data beside G's samples when it has exact renders (the vector emoji).
+        reference = None
+        if a.reference_rows:
+            reference = load_pairs(a.data, len(a.seed_list), G.resolution, 4)
+        save_png(path, sample_figure(G, a.seed_list, reference=reference))
         print(f"wrote {path}")
     if not a.num:
         return {}

@@ -35,7 +35,7 @@ standard ("num_capped" counts them). Lower-resolution fit quality is the PSNR of
 at r against its input.
 """
 import time
-from typing import Dict, List, NamedTuple, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -200,17 +200,33 @@ def comparison_grid(images: Dict[str, np.ndarray], factor: int, num: int = 8) ->
     return compose_grid([(text, images[key][:num]) for key, text in labels], images["high"].shape[1])
 
 
+ZOOM_BOUNDS = (-0.3, -0.3, 1.3, 1.3)  # the figure's zoom-out row: the frame and 0.3 around it
+
+
 def sample_figure(G, seeds: Sequence[int], factors: Sequence[int] = (2, 4),
-                  truncation: float = 1.0) -> np.ndarray:
+                  truncation: float = 1.0, reference: Optional[Pairs] = None,
+                  zoom=ZOOM_BOUNDS) -> np.ndarray:
     """Fig. 3 for G's own samples: the r render upsampled by the baselines vs INR renders.
 
-    Baselines upsample to the largest factor; there is no ground truth for generated images.
+    Baselines upsample to the largest factor; there is no ground truth for generated images, so
+    `reference` (real pairs at r and top x r, e.g. load_pairs of the training data) adds what
+    the same rows look like for real images: r, bicubic to top x r, and the truth at top x r.
+    `zoom` (bounds, or None) adds G's samples rendered over that window (a zoom-out: outside
+    the training frame) at the cell's size.
     """
     import tensorflow as tf
     r, top = G.resolution, max(factors)
     params = G.params(tf.constant(seed_latents(seeds, G.z_dim)), truncation=truncation)
-    low = np.clip((G.render_grid(params, r, r).numpy() + 1.0) / 2.0, 0.0, 1.0)
+    to_unit = lambda x: np.clip((x.numpy() + 1.0) / 2.0, 0.0, 1.0)  # noqa: E731
+    low = to_unit(G.render_grid(params, r, r))
     rows = [(f"G at {r}^2", low)] + [(f"{m} {top}x", upsample(low, top * r, m)) for m in BASELINES]
     for f in factors:
-        rows.append((f"INR {f}x", np.clip((G.render_grid(params, f * r, f * r).numpy() + 1.0) / 2.0, 0, 1)))
-    return compose_grid(rows, top * r)
+        rows.append((f"INR {f}x", to_unit(G.render_grid(params, f * r, f * r))))
+    if zoom is not None:
+        rows.append((f"INR [{zoom[0]:g}, {zoom[2]:g}]^2", to_unit(G.render_grid(params, top * r, top * r, zoom))))
+    if reference is not None:
+        if reference.high.shape[1] != top * r:
+            raise ValueError(f"reference truth is {reference.high.shape[1]}^2; the figure needs {top * r}^2")
+        rows += [(f"real {r}^2", reference.low), (f"real bicubic {top}x", upsample(reference.low, top * r, "bicubic")),
+                 (f"real {top * r}^2" + (" exact" if reference.exact else ""), reference.high)]
+    return compose_grid(rows, top * r, label_width=120)

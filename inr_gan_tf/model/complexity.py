@@ -88,7 +88,7 @@ def macs(config, height: int = None, width: int = None,
     inr = modulate = 0
     for k, (rows, m) in enumerate(zip(layout, counts)):
         for name, kind, i, o in rows:
-            if k > 0 and c.upsampling == "local" and name == f"b{k}.l0":
+            if k > 0 and c.upsampling in plan_lib.LOCAL_UPSAMPLINGS and name == f"b{k}.l0":
                 # inr.local_ensemble: the coarse features once per coarse cell, the coordinate
                 # features once per point, the offset once per point and neighbour.
                 cells, offset = counts[k - 1], LOCAL_OFFSET_DIM

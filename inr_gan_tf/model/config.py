@@ -14,7 +14,7 @@ import math
 from typing import Dict, Optional, Tuple
 
 MODULATIONS = ("shared", "full", "fmm")
-UPSAMPLINGS = ("nearest", "bilinear", "local")
+UPSAMPLINGS = ("nearest", "bilinear", "local", "local_diff")
 
 
 @dataclasses.dataclass(frozen=True)

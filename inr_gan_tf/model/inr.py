@@ -84,7 +84,7 @@ def layer_layout(blocks, modulation, fourier, coord_skip, latent_dim=0, out_chan
         for j in range(b["depth"]):
             if j == 0:
                 in_dim = prev_dim + feat_dim + (latent_dim if k == 0 else 0)
-                if k > 0 and upsampling == "local":
+                if k > 0 and upsampling in plan_lib.LOCAL_UPSAMPLINGS:
                     in_dim += LOCAL_OFFSET_DIM
             else:
                 in_dim = b["width"] + (feat_dim if coord_skip else 0)
@@ -243,7 +243,7 @@ class MultiScaleINR(keras.layers.Layer):
                 if self.latent_dim:
                     latent = reader.take("latent")[:, None, :]  # [B, 1, L]
                     h = tf.concat([e, tf.broadcast_to(latent, tf.concat([tf.shape(e)[:2], [self.latent_dim]], 0))], -1)
-            elif self.upsampling == "local":
+            elif self.upsampling in plan_lib.LOCAL_UPSAMPLINGS:
                 first = layers[0]
                 h = self.local_ensemble(first, {n: reader.take(f"{first.name}.{n}") for n in first.param_shapes()},
                                         x, e, plan, k)
@@ -315,12 +315,22 @@ class MultiScaleINR(keras.layers.Layer):
         pts = plan.points if last else plan.centres[k][None]  # [Bp | 1, M, 2]
         centres, r = plan.centres[k - 1], float(self.blocks[k - 1]["resolution"])
         idx, weights = self._neighbours(plan, k)
-        out = None
-        for i, wi in zip(tf.unstack(idx, 4, axis=-1), tf.unstack(weights, 4, axis=-1)):
-            offset = tf.cast((pts - tf.gather(centres, i)) * r, w.dtype)  # [Bp | 1, M, 2]
-            pre = self._rows(cell_term, i, last) + point_term + tf.matmul(offset, w_off, transpose_b=True)
-            term = layer.activate(pre) * tf.expand_dims(tf.cast(wi, w.dtype), -1)  # [B, M, out]
-            out = term if out is None else out + term
+        neighbours = list(zip(tf.unstack(idx, 4, axis=-1),
+                              [tf.expand_dims(tf.cast(wi, w.dtype), -1) for wi in tf.unstack(weights, 4, axis=-1)]))
+        if self.upsampling == "local_diff":
+            # The offset acts only through how a cell differs from the blend of the four, so
+            # where they agree (a flat background) the block sees the blend alone and draws no
+            # pattern repeated in every cell.
+            blend = tf.add_n([self._rows(cell_term, i, last) * wi for i, wi in neighbours])  # [B, M, out]
+            out = layer.activate(blend + point_term)
+        else:
+            out = None
+        for i, wi in neighbours:
+            offset = tf.matmul(tf.cast((pts - tf.gather(centres, i)) * r, w.dtype), w_off, transpose_b=True)
+            term = layer.activate(self._rows(cell_term, i, last) + point_term + offset)  # [B, M, out]
+            if self.upsampling == "local_diff":
+                term -= layer.activate(blend + point_term + offset)
+            out = term * wi if out is None else out + term * wi
         return out
 
     def get_config(self):

@@ -62,7 +62,8 @@ import tensorflow as tf
 
 from inr_gan_tf import coords as coords_lib
 
-UPSAMPLINGS = ("nearest", "bilinear", "local")
+UPSAMPLINGS = ("nearest", "bilinear", "local", "local_diff")
+LOCAL_UPSAMPLINGS = ("local", "local_diff")  # inr.MultiScaleINR.local_ensemble
 _OFFSET = 2 ** 30  # cell indices are clipped to [-2^30, 2^30) and packed into one int64 key
 _SPLIT = 4096      # parent indices travel as two float32 parts < 2^24: exact up to 2^36 points
 _FAR = 2.0 ** 29   # |lattice position| clip of the bilinear rule: floor and ceil stay in the key range

@@ -113,9 +113,9 @@ def test_zoom_out_renders_finite_and_continuous_across_the_frame_edge(Gb, params
 
 
 # -- local ensemble ("local") ----------------------------------------------------------------
-@pytest.fixture(scope="module")
-def Gl():
-    return build_generator(presets.tiny_generator(16, upsampling="local"), seed=0)
+@pytest.fixture(scope="module", params=["local", "local_diff"])
+def Gl(request):
+    return build_generator(presets.tiny_generator(16, upsampling=request.param), seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -129,10 +129,37 @@ def test_local_grid_equals_point_set_equals_tiles(Gl, params_l, h, w, bounds):
     assert_render_paths_agree(Gl, params_l, h, w, bounds)
 
 
+def _first_layer_inputs(Gl, params_l, pts, k):
+    """Block k's first layer, its params, the points' features e [3, M, F] and the plan."""
+    plan = Gl.inr.plan(pts)
+    layer, last = Gl.inr.hidden[k][0], k == len(Gl.inr.blocks) - 1
+    p = {n: params_l[f"{layer.name}.{n}"] for n in layer.param_shapes()}
+    q = pts[None] if last else plan.centres[k].numpy()[None]  # [1, M, 2]
+    feat = Gl.inr.features[k]  # predicted Fourier features of the points
+    return layer, p, feat(tf.constant(q), matrix=params_l[f"{feat.name}.matrix"]), plan
+
+
+def test_local_diff_draws_nothing_per_cell_where_the_cells_agree(Gl, params_l):
+    """local_diff: with equal values in every coarse cell, the offset has no effect: the block
+    sees the layer on [those values, e(p), offset 0], so a flat region stays flat."""
+    if Gl.inr.upsampling != "local_diff":
+        pytest.skip("a property of local_diff")
+    pts = np.random.RandomState(3).uniform(-0.3, 1.3, (60, 2)).astype(np.float32)
+    for k in (1, 2):
+        layer, p, e, plan = _first_layer_inputs(Gl, params_l, pts, k)
+        x0 = tf.random.stateless_normal([3, 1, layer.input_dim - e.shape[-1] - 2], seed=[k, 0])
+        cells = tf.repeat(x0, len(plan.centres[k - 1]), axis=1)  # the same values in every cell
+        got = Gl.inr.local_ensemble(layer, p, cells, e, plan, k).numpy()
+        flat = tf.concat([tf.broadcast_to(x0, [3, e.shape[1], x0.shape[-1]]), e, tf.zeros([3, e.shape[1], 2])], -1)
+        np.testing.assert_allclose(got, layer(flat, **p).numpy(), atol=1e-5, err_msg=f"block {k}")
+
+
 def test_local_ensemble_is_the_blend_of_the_first_layer_run_per_neighbour(Gl, params_l):
-    """The cheap form (cells' share once per cell) equals the definition, for a coarse block and
-    the finest: sum_i w_i layer([values of cell i, e(p), (p - centre_i) * r]), e the point's
-    coordinate features."""
+    """local: the cheap form (cells' share once per cell) equals the definition, for a coarse
+    block and the finest: sum_i w_i layer([values of cell i, e(p), (p - centre_i) * r]), e the
+    point's coordinate features."""
+    if Gl.inr.upsampling != "local":
+        pytest.skip("the definition of local")
     pts = np.random.RandomState(2).uniform(-0.3, 1.3, (50, 2)).astype(np.float32)
     plan = Gl.inr.plan(pts)
     outputs = Gl.inr.forward(params_l, plan)
@@ -273,9 +300,10 @@ def test_bad_options_fail_with_clear_errors():
 
 # -- exports --------------------------------------------------------------------------------
 @pytest.mark.parametrize("fmt", ["saved_model", "tflite", "onnx"])
-@pytest.mark.parametrize("which", ["Gb", "Gl"])
-def test_exports_match_keras_with_the_options(which, request, tmp_path, fmt):
-    Gb = request.getfixturevalue(which)  # bilinear with the feature options, or local
+@pytest.mark.parametrize("upsampling", ["bilinear", "local", "local_diff"])
+def test_exports_match_keras_with_the_options(Gb, upsampling, tmp_path, fmt):
+    if upsampling != "bilinear":  # Gb: bilinear with the feature options
+        Gb = build_generator(presets.tiny_generator(16, upsampling=upsampling), seed=0)
     extras = {"saved_model": (), "tflite": ("ai_edge_litert",), "onnx": ("tf2onnx", "onnx", "onnxruntime")}
     for package in extras[fmt]:  # a missing extra skips visibly, naming it
         pytest.importorskip(package, reason=f"{fmt} needs the export extra: pip install -e \".[export]\"")

@@ -46,9 +46,10 @@ def define(fv: flags.FlagValues) -> None:
     flags.DEFINE_boolean("coord_skip", True, "Concatenate coordinate features to every hidden layer.", flag_values=fv)
     flags.DEFINE_enum("upsampling", "nearest", ["nearest", "bilinear", "local", "local_diff"], "How a finer INR block reads a "
                       "coarser one: nearest (the paper: the cell's value), bilinear (blend of the 4 "
-                      "cell centres around the point; no cell edges in renders) or local (the finer "
+                      "cell centres around the point; no cell edges in renders), local (the finer "
                       "block's first layer run per cell on the point's offset from it, then blended: "
-                      "LIIF's local ensemble).", flag_values=fv)
+                      "LIIF's local ensemble) or local_diff (the offset acts only where cells differ)."
+                      , flag_values=fv)
     flags.DEFINE_integer("log_frequencies", 0, "Deterministic log-spaced sin/cos coordinate features per axis "
                          "and block, added to the predicted ones (0: none, the paper).", flag_values=fv)
     flags.DEFINE_float("fourier_cap", None, "Cap every predicted frequency of block k smoothly at this fraction "

@@ -11,7 +11,9 @@ how a finer block reads it at another point is the `upsampling` rule:
   local    - the same four cells and weights, but what is blended is the finer block's first
              layer run once per cell on that cell's values and the point's offset from the
              cell's centre (LIIF's local ensemble, Chen et al. 2021; inr.MultiScaleINR.local_ensemble).
-             It has the plan of bilinear; every statement below about bilinear holds for it.
+             `local_diff`: the offset acts only through how each cell differs from the blend
+             of the four, so cells that agree give the blend alone (no per-cell pattern).
+             Both have the plan of bilinear; every statement below about bilinear holds for them.
 
 Defined on points, both hold for super-resolution grids, zoom-outs outside [0, 1]^2 and
 scattered points. The finest block runs at the points themselves, so an image stays a true

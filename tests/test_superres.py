@@ -120,11 +120,12 @@ def run_dir(G, tmp_path_factory):
 def test_cli(run_dir, tmp_path):
     out = tmp_path / "sr" / "report.json"
     assert C.run([f"--run_dir={run_dir}", "--num=2", "--steps=2", f"--out={out}", "--sample_grid",
-                  "--seeds=0-1"]) == 0
+                  "--seeds=0-1", "--reference_rows"]) == 0
     report = json.load(open(out))
     assert report["exact_ground_truth"] and report["generator"]["step"] == 3
     assert Image.open(tmp_path / "sr" / "report_compare.png").size[1] == 6 * (2 * R + 2)
-    assert Image.open(tmp_path / "sr" / "superres_grid.png").size[1] == 7 * (4 * R + 2)  # + zoom-out
+    # G's rows, the zoom-out, and the real images of --data (procedural) at r, bicubic 4x, truth
+    assert Image.open(tmp_path / "sr" / "superres_grid.png").size[1] == 10 * (4 * R + 2)
 
 
 def test_cli_old_spellings_still_work(capsys):

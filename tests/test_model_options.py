@@ -245,9 +245,11 @@ def test_log_frequencies_are_deterministic_and_in_the_config(Gb):
     assert no_cap.inr.log_features[2].max_frequency == pytest.approx(0.5 * math.pi * 16)  # half Nyquist
 
 
-@pytest.mark.parametrize("modulation, fourier", [("fmm", True), ("fmm", False), ("full", False), ("shared", True)])
-def test_every_table1_variant_takes_the_options(modulation, fourier):
-    cfg = presets.tiny_generator(16, modulation, fourier, **OPTIONS)
+@pytest.mark.parametrize("modulation, fourier, upsampling", [
+    ("fmm", True, "bilinear"), ("fmm", False, "bilinear"), ("full", False, "bilinear"), ("shared", True, "bilinear"),
+    ("full", False, "local_diff"), ("shared", True, "local_diff")])  # the local ensemble's affine() of each layer kind
+def test_every_table1_variant_takes_the_options(modulation, fourier, upsampling):
+    cfg = presets.tiny_generator(16, modulation, fourier, **dict(OPTIONS, upsampling=upsampling))
     G = build_generator(cfg, seed=1)
     img = G.render_grid(G.params(tf.random.normal([2, G.z_dim])), 8, 24, (-0.3, 0.0, 1.3, 1.0)).numpy()
     assert img.shape == (2, 8, 24, 3) and np.isfinite(img).all()

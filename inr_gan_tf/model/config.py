@@ -51,6 +51,7 @@ class GeneratorConfig:
     log_frequencies: int = 0
     fourier_cap: Optional[float] = None
     antialias: int = 1
+    coord_scale: Optional[float] = None
 
     def __post_init__(self):
         if not self.blocks:
@@ -61,6 +62,7 @@ class GeneratorConfig:
         if self.modulation not in MODULATIONS:
             raise ValueError(f"modulation must be one of {MODULATIONS}, got {self.modulation!r}")
         check_antialias(self.antialias)
+        check_coord_scale(self.coord_scale)
         if self.upsampling not in UPSAMPLINGS:
             raise ValueError(f"upsampling must be one of {UPSAMPLINGS}, got {self.upsampling!r}")
 
@@ -90,6 +92,15 @@ class GeneratorConfig:
 
     def replace(self, **changes) -> "GeneratorConfig":
         return dataclasses.replace(self, **changes)
+
+
+def check_coord_scale(value) -> Optional[float]:
+    """`coord_scale`: None (raw coordinates as they are) or a finite number > 0; returned as float."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"coord_scale must be a finite number > 0 or None, got {value!r}")
+    return float(value)
 
 
 def check_antialias(value) -> int:

@@ -52,6 +52,7 @@ class Generator(keras.Model):
                  log_frequencies: int = 0,              # deterministic log-spaced frequencies per axis and block (0: none)
                  fourier_cap: Optional[float] = None,   # soft cap on frequencies, fraction of each block's pi * r_k (None: off)
                  antialias: int = 1,                    # an image pixel is the mean of antialias^2 points over it (1: its centre)
+                 coord_scale: Optional[float] = None,   # blocks after the first: raw (x, y) as (p - 0.5) * coord_scale (None: p)
                  **kwargs):
         super().__init__(**kwargs)
         self.resolution = int(resolution)
@@ -62,7 +63,7 @@ class Generator(keras.Model):
         self.mapping = Mapping(self.z_dim, self.mapping_width, self.mapping_layers, name="mapping")
         self.inr = MultiScaleINR(blocks, modulation=modulation, fourier=fourier, rank=rank,
                                  coord_skip=coord_skip, activation=activation, upsampling=upsampling,
-                                 log_frequencies=log_frequencies, fourier_cap=fourier_cap,
+                                 log_frequencies=log_frequencies, fourier_cap=fourier_cap, coord_scale=coord_scale,
                                  latent_dim=self.mapping_width if modulation == "shared" else 0,
                                  name="inr")
         if self.inr.blocks[-1]["resolution"] != self.resolution:
@@ -150,7 +151,7 @@ class Generator(keras.Model):
             "modulation": inr.modulation, "fourier": inr.fourier, "rank": inr.rank, "coord_skip": inr.coord_skip,
             "activation": inr.activation, "fourier_lr_mult": self.fourier_lr_mult, "upsampling": inr.upsampling,
             "log_frequencies": inr.log_frequencies, "fourier_cap": inr.fourier_cap,
-            "antialias": self.antialias})
+            "antialias": self.antialias, "coord_scale": inr.coord_scale})
 
     def get_config(self):
         return {**self.config.to_dict(), "name": self.name}

@@ -26,6 +26,7 @@ import keras
 import tensorflow as tf
 
 from inr_gan_tf.model import plan as plan_lib
+from inr_gan_tf.model.config import check_coord_scale
 from inr_gan_tf.model.layers import FMMDense, FourierFeatures, HyperDense, LogFrequencyFeatures, SharedDense
 from inr_gan_tf.model.param_spec import ParamSpec
 
@@ -127,6 +128,7 @@ class MultiScaleINR(keras.layers.Layer):
                  upsampling: str = "nearest",        # coarse -> fine transfer: nearest (paper) | bilinear | local
                  log_frequencies: int = 0,           # deterministic log-spaced frequencies per axis (0: none)
                  fourier_cap: Optional[float] = None,  # cap on frequencies, fraction of pi * r_k (None: off)
+                 coord_scale: Optional[float] = None,  # raw coordinates: (p - 0.5) * coord_scale (None: p)
                  **kwargs):
         super().__init__(**kwargs)
         if modulation not in MODULATIONS:
@@ -144,6 +146,9 @@ class MultiScaleINR(keras.layers.Layer):
         self.out_channels, self.activation = int(out_channels), activation
         self.upsampling, self.log_frequencies = upsampling, int(log_frequencies)
         self.fourier_cap = None if fourier_cap is None else float(fourier_cap)
+        self.coord_scale = check_coord_scale(coord_scale)
+        if self.coord_scale is not None and (self.fourier or self.log_frequencies):
+            raise ValueError("coord_scale scales raw coordinates; it needs fourier=False and log_frequencies=0")
         self.coarse_resolutions = [b["resolution"] for b in self.blocks[:-1]]
         caps = frequency_caps(self.blocks, self.fourier_cap)
 
@@ -232,7 +237,7 @@ class MultiScaleINR(keras.layers.Layer):
             pts = plan.points if last else plan.centres[k][None]  # [Bp | 1, M, 2]
             feat, logf = self.features[k], self.log_features[k]
             if logf is None:
-                e = to_batch(run(feat.name, feat, pts) if feat is not None else pts)  # [B, M, F]
+                e = to_batch(run(feat.name, feat, pts) if feat is not None else self.raw_coordinates(pts, k))  # [B, M, F]
             else:
                 parts = [run(feat.name, feat, pts)] if feat is not None else []
                 parts.append(tf.cast(logf(pts), parts[0].dtype if parts else logf.compute_dtype))
@@ -261,6 +266,20 @@ class MultiScaleINR(keras.layers.Layer):
         rgb = run("to_rgb", self.to_rgb, x)  # [B, N, 3]
         reader.close()
         return outputs + [rgb]
+
+    def raw_coordinates(self, pts, k: int):
+        """Block k's features in an INR without coordinate features: p, or for k > 0 with
+        coord_scale, (p - 0.5) * coord_scale.
+
+        Raw p in frame units changes by 1/r across a cell of a block of resolution r: next to
+        the coarse block's features (of unit scale at init) a finer block barely sees where in
+        the cell it is, and renders the coarse cells (measured: docs/quickstart.md). Centred and
+        scaled, one unit of input is 1 / coord_scale of the frame (coord_scale = r_0: one coarse
+        cell). The first block keeps p: its coordinate layer is predicted whole, at full scale.
+        """
+        if self.coord_scale is None or k == 0:
+            return pts
+        return (pts - 0.5) * self.coord_scale
 
     @staticmethod
     def _rows(x, idx, last: bool) -> tf.Tensor:
@@ -339,4 +358,4 @@ class MultiScaleINR(keras.layers.Layer):
                 "coord_skip": self.coord_skip, "latent_dim": self.latent_dim,
                 "out_channels": self.out_channels, "activation": self.activation,
                 "upsampling": self.upsampling, "log_frequencies": self.log_frequencies,
-                "fourier_cap": self.fourier_cap}
+                "fourier_cap": self.fourier_cap, "coord_scale": self.coord_scale}

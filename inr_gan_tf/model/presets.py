@@ -41,10 +41,13 @@ TABLE1_TITLES = {
 CONTINUOUS_OPTIONS = {"upsampling": "bilinear", "log_frequencies": 4, "fourier_cap": 0.5}
 
 
+INR_OPTIONS = tuple(CONTINUOUS_OPTIONS) + ("coord_scale",)  # every option beyond the paper tiny_generator takes
+
+
 def _options(options: dict) -> dict:
-    unknown = sorted(set(options) - set(CONTINUOUS_OPTIONS))
+    unknown = sorted(set(options) - set(INR_OPTIONS))
     if unknown:
-        raise ValueError(f"unknown INR options {unknown}; choose from {sorted(CONTINUOUS_OPTIONS)}")
+        raise ValueError(f"unknown INR options {unknown}; choose from {sorted(INR_OPTIONS)}")
     return dict(options)
 
 

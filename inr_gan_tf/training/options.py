@@ -54,6 +54,9 @@ def define(fv: flags.FlagValues) -> None:
                          "and block, added to the predicted ones (0: none, the paper).", flag_values=fv)
     flags.DEFINE_float("fourier_cap", None, "Cap every predicted frequency of block k smoothly at this fraction "
                        "of its Nyquist limit pi * r_k (unset: no cap, the paper).", flag_values=fv)
+    flags.DEFINE_float("coord_scale", None, "With --nofourier and no log frequencies: raw (x, y) enter every block "
+                       "after the first as (p - 0.5) * coord_scale, so a finer block sees where it is inside "
+                       "a coarse cell (unset: p in frame units, as before).", flag_values=fv)
     flags.DEFINE_integer("antialias", 1, "Samples per pixel side: an image pixel (training frames and patches, "
                          "renders, exports' render_grid) is the mean of antialias^2 points over its area, as "
                          "anti-aliased data are made (1: its centre, the paper).", flag_values=fv)
@@ -148,7 +151,7 @@ def parse_blocks(spec: str, fourier: bool = True) -> List[dict]:
 # The flags that shape G; --preset supplies those the command line does not set.
 GENERATOR_FLAGS = ("resolution", "g_blocks", "z_dim", "mapping_width", "mapping_layers", "modulation", "fourier",
                    "rank", "coord_skip", "fourier_lr_mult", "upsampling", "log_frequencies", "fourier_cap",
-                   "antialias")
+                   "antialias", "coord_scale")
 
 
 def format_blocks(blocks) -> str:
@@ -183,9 +186,14 @@ def continuous_options(a) -> dict:
     keeps an identical config.json and so still resumes."""
     if a.fourier_cap is not None and not (math.isfinite(a.fourier_cap) and a.fourier_cap > 0):
         raise ValueError(f"--fourier_cap must be finite and > 0 (or unset), got {a.fourier_cap}")
+    if a.coord_scale is not None and not (math.isfinite(a.coord_scale) and a.coord_scale > 0):
+        raise ValueError(f"--coord_scale must be finite and > 0 (or unset), got {a.coord_scale}")
+    if a.coord_scale is not None and (a.fourier or a.log_frequencies):
+        raise ValueError("--coord_scale scales raw coordinates: it needs --nofourier and --log_frequencies=0")
     chosen = {"upsampling": a.upsampling, "log_frequencies": a.log_frequencies,
-              "fourier_cap": a.fourier_cap, "antialias": a.antialias}
-    defaults = {"upsampling": "nearest", "log_frequencies": 0, "fourier_cap": None, "antialias": 1}
+              "fourier_cap": a.fourier_cap, "antialias": a.antialias, "coord_scale": a.coord_scale}
+    defaults = {"upsampling": "nearest", "log_frequencies": 0, "fourier_cap": None, "antialias": 1,
+                "coord_scale": None}
     return {k: v for k, v in chosen.items() if v != defaults[k]}
 
 

@@ -132,6 +132,7 @@ BAD_FLAGS = [
     ("--log_frequencies=-1", "--log_frequencies"), ("--max_pixels=0", "--max_pixels"), ("--upsampling=cubic", "--upsampling"),
     ("--patch_ratio=1.5", "--patch_ratio"), ("--patch_min_scale=0", "--patch_min_scale"),
     ("--patch_min_scale=2", "--patch_min_scale"),
+    ("--coord_scale=0", "--coord_scale"), ("--coord_scale=8", "--coord_scale"),  # the latter: with Fourier features
 ]
 
 

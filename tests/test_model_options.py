@@ -270,6 +270,33 @@ def test_mac_counter_matches_tensorflow_profiler_with_the_options(Gb, size):
     assert counted["points_per_block"][:-1] == [len(c) for c in Gb.grid_plan(h, w).centres]
 
 
+# -- scaled raw coordinates ("coord_scale") --------------------------------------------------
+def test_coord_scale_feeds_finer_blocks_centred_scaled_coordinates():
+    plain = build_generator(presets.tiny_generator(16, "fmm", False), seed=0)
+    scaled = build_generator(presets.tiny_generator(16, "fmm", False, coord_scale=8.0), seed=0)
+    scaled.set_weights(plain.get_weights())  # same shapes: only the inputs change
+    pts = np.random.RandomState(4).uniform(-0.3, 1.3, (1, 50, 2)).astype(np.float32)
+    np.testing.assert_array_equal(scaled.inr.raw_coordinates(pts, 0), pts)  # the first block keeps p
+    np.testing.assert_allclose(scaled.inr.raw_coordinates(pts, 1), (pts - 0.5) * 8.0, rtol=1e-6)
+    params = plain.params(tf.constant(sampling.seed_latents([0, 1], plain.z_dim)))
+    a, b = (g.inr.forward(params, g.inr.plan(pts[0])) for g in (plain, scaled))
+    np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
+    assert np.abs(a[1].numpy() - b[1].numpy()).max() > 1e-3
+    assert scaled.get_config()["coord_scale"] == 8.0 and plain.get_config()["coord_scale"] is None
+    clone = Generator.from_config(scaled.get_config())
+    clone.set_weights(scaled.get_weights())
+    z = tf.random.normal([2, plain.z_dim])
+    np.testing.assert_array_equal(clone(z).numpy(), scaled(z).numpy())
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), True, "8"])
+def test_coord_scale_refuses_bad_values(bad):
+    with pytest.raises(ValueError, match="coord_scale"):
+        build_generator(presets.tiny_generator(16, "fmm", False, coord_scale=bad))
+    with pytest.raises(ValueError, match="coord_scale scales raw coordinates"):
+        build_generator(presets.tiny_generator(16, coord_scale=8.0))  # with Fourier features
+
+
 # -- config ---------------------------------------------------------------------------------
 def test_options_round_trip_through_get_config(Gb):
     clone = Generator.from_config(Gb.get_config())
@@ -281,7 +308,7 @@ def test_options_round_trip_through_get_config(Gb):
 
 
 def test_an_old_config_loads_as_the_paper(G):
-    old = {k: v for k, v in G.get_config().items() if k not in OPTIONS}
+    old = {k: v for k, v in G.get_config().items() if k not in OPTIONS and k not in ("antialias", "coord_scale")}
     loaded = Generator.from_config(old)
     assert (loaded.inr.upsampling, loaded.inr.log_frequencies, loaded.inr.fourier_cap) == ("nearest", 0, None)
     assert all(f.cap is None for f in loaded.inr.features)
@@ -304,8 +331,8 @@ def test_bad_options_fail_with_clear_errors():
 @pytest.mark.parametrize("fmt", ["saved_model", "tflite", "onnx"])
 @pytest.mark.parametrize("upsampling", ["bilinear", "local_diff"])  # local_diff's ops include local's
 def test_exports_match_keras_with_the_options(Gb, upsampling, tmp_path, fmt):
-    if upsampling != "bilinear":  # Gb: bilinear with the feature options
-        Gb = build_generator(presets.tiny_generator(16, upsampling=upsampling), seed=0)
+    if upsampling != "bilinear":  # Gb: bilinear with the feature options; here raw coordinates, scaled
+        Gb = build_generator(presets.tiny_generator(16, "fmm", False, upsampling=upsampling, coord_scale=4.0), seed=0)
     extras = {"saved_model": (), "tflite": ("ai_edge_litert",), "onnx": ("tf2onnx", "onnx", "onnxruntime")}
     for package in extras[fmt]:  # a missing extra skips visibly, naming it
         pytest.importorskip(package, reason=f"{fmt} needs the export extra: pip install -e \".[export]\"")

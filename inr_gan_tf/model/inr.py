@@ -315,7 +315,8 @@ class MultiScaleINR(keras.layers.Layer):
         return out
 
     def local_ensemble(self, layer, layer_params, x, e, plan: plan_lib.RenderPlan, k: int) -> tf.Tensor:
-        """Block k's first layer with upsampling "local" (LIIF's local ensemble) -> [B, M, width_k].
+        """Block k's first layer with upsampling "local" (LIIF's local ensemble) or "local_diff"
+        -> [B, M, width_k].
 
         For each of the four cells of block k-1 around a point (the bilinear rule's), the layer
         runs on [the cell's features, the point's features e, the point's offset from the cell's
@@ -323,7 +324,9 @@ class MultiScaleINR(keras.layers.Layer):
         offset lets the block place an edge anywhere inside a coarse cell; the blend keeps the
         image continuous (a cell leaves the four only where its weight is 0). The layer is
         affine before its activation, so the cells' share of the product runs once per cell of
-        block k-1 and only the offset's (2 inputs) once per neighbour and point.
+        block k-1 and only the offset's (2 inputs) once per neighbour and point. local_diff:
+        act(blend + e-term) + sum_i w_i [act(cell_i + e-term + offset_i) - act(blend + e-term +
+        offset_i)], with blend the bilinear blend of the cells' shares.
         """
         last = k == len(self.blocks) - 1
         w, b = layer.affine(**layer_params)  # [B | 1, out, in], [B | 1, out]

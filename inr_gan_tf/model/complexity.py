@@ -82,9 +82,9 @@ def macs(config, height: int = None, width: int = None,
     height = height or c.resolution
     width = width or c.resolution
     rank, z_dim, hw, n_layers = c.rank, c.z_dim, c.mapping_width, c.mapping_layers
-    # With antialias k a pixel is k x k points: those of the k times denser grid.
-    k = c.antialias
-    counts = points_per_block(blocks, coords_lib.grid_np(k * height, k * width, bounds), c.upsampling)
+    # With antialias aa a pixel is aa x aa points: those of the aa times denser grid.
+    aa = c.antialias
+    counts = points_per_block(blocks, coords_lib.grid_np(aa * height, aa * width, bounds), c.upsampling)
     inr = modulate = 0
     for k, (rows, m) in enumerate(zip(layout, counts)):
         for name, kind, i, o in rows:

@@ -14,7 +14,10 @@ import math
 from typing import Dict, Optional, Tuple
 
 MODULATIONS = ("shared", "full", "fmm")
+# How a finer INR block reads a coarser one (model/plan.py); the local ones blend the finer
+# block's first layer (inr.MultiScaleINR.local_ensemble).
 UPSAMPLINGS = ("nearest", "bilinear", "local", "local_diff")
+LOCAL_UPSAMPLINGS = ("local", "local_diff")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,8 +66,7 @@ class GeneratorConfig:
             raise ValueError(f"modulation must be one of {MODULATIONS}, got {self.modulation!r}")
         check_antialias(self.antialias)
         check_coord_scale(self.coord_scale)
-        if self.upsampling not in UPSAMPLINGS:
-            raise ValueError(f"upsampling must be one of {UPSAMPLINGS}, got {self.upsampling!r}")
+        check_upsampling(self.upsampling)
 
     @classmethod
     def from_dict(cls, d: dict) -> "GeneratorConfig":
@@ -92,6 +94,11 @@ class GeneratorConfig:
 
     def replace(self, **changes) -> "GeneratorConfig":
         return dataclasses.replace(self, **changes)
+
+
+def check_upsampling(upsampling: str) -> None:
+    if upsampling not in UPSAMPLINGS:
+        raise ValueError(f"upsampling must be one of {UPSAMPLINGS}, got {upsampling!r}")
 
 
 def check_coord_scale(value) -> Optional[float]:

@@ -48,7 +48,7 @@ class Generator(keras.Model):
                  coord_skip: bool = True,               # coordinate features into every hidden layer
                  activation: str = "relu",              # INR hidden activation
                  fourier_lr_mult: float = 1.0,          # learning-rate multiplier of the predicted Fourier matrices
-                 upsampling: str = "nearest",           # coarse -> fine block transfer: nearest (paper) | bilinear | local
+                 upsampling: str = "nearest",           # coarse -> fine block transfer: nearest (paper) | bilinear | local | local_diff
                  log_frequencies: int = 0,              # deterministic log-spaced frequencies per axis and block (0: none)
                  fourier_cap: Optional[float] = None,   # soft cap on frequencies, fraction of each block's pi * r_k (None: off)
                  antialias: int = 1,                    # an image pixel is the mean of antialias^2 points over it (1: its centre)

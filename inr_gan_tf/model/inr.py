@@ -125,7 +125,7 @@ class MultiScaleINR(keras.layers.Layer):
                  latent_dim: int = 0,                # shared modulation: size of the latent fed with coords
                  out_channels: int = 3,              # RGB
                  activation: str = "relu",           # hidden activation (paper: ReLU)
-                 upsampling: str = "nearest",        # coarse -> fine transfer: nearest (paper) | bilinear | local
+                 upsampling: str = "nearest",        # coarse -> fine transfer: nearest (paper) | bilinear | local | local_diff
                  log_frequencies: int = 0,           # deterministic log-spaced frequencies per axis (0: none)
                  fourier_cap: Optional[float] = None,  # cap on frequencies, fraction of pi * r_k (None: off)
                  coord_scale: Optional[float] = None,  # raw coordinates: (p - 0.5) * coord_scale (None: p)
@@ -242,22 +242,20 @@ class MultiScaleINR(keras.layers.Layer):
                 parts = [run(feat.name, feat, pts)] if feat is not None else []
                 parts.append(tf.cast(logf(pts), parts[0].dtype if parts else logf.compute_dtype))
                 e = tf.concat([to_batch(t) for t in parts], -1)  # [B, M, F]
-            layers = self.hidden[k]
+            first = 0  # the first hidden layer run below (the local ensemble runs layer 0 itself)
             if k == 0:
                 h = e
                 if self.latent_dim:
                     latent = reader.take("latent")[:, None, :]  # [B, 1, L]
                     h = tf.concat([e, tf.broadcast_to(latent, tf.concat([tf.shape(e)[:2], [self.latent_dim]], 0))], -1)
             elif self.upsampling in plan_lib.LOCAL_UPSAMPLINGS:
-                first = layers[0]
-                h = self.local_ensemble(first, {n: reader.take(f"{first.name}.{n}") for n in first.param_shapes()},
+                layer = self.hidden[k][0]
+                h = self.local_ensemble(layer, {n: reader.take(f"{layer.name}.{n}") for n in layer.param_shapes()},
                                         x, e, plan, k)
-                layers = [None] + layers[1:]
+                first = 1
             else:
                 h = tf.concat([self.transfer(x, plan, k), tf.cast(e, x.dtype)], -1)
-            for j, layer in enumerate(layers):
-                if layer is None:  # the local ensemble ran it
-                    continue
+            for j, layer in enumerate(self.hidden[k][first:], start=first):
                 if j > 0 and self.coord_skip:
                     h = tf.concat([h, tf.cast(e, h.dtype)], -1)
                 h = run(layer.name, layer, h)  # [B, M, width_k]

@@ -63,9 +63,8 @@ import numpy as np
 import tensorflow as tf
 
 from inr_gan_tf import coords as coords_lib
+from inr_gan_tf.model.config import LOCAL_UPSAMPLINGS, UPSAMPLINGS, check_upsampling  # noqa: F401 -- the rules' names
 
-UPSAMPLINGS = ("nearest", "bilinear", "local", "local_diff")
-LOCAL_UPSAMPLINGS = ("local", "local_diff")  # inr.MultiScaleINR.local_ensemble
 _OFFSET = 2 ** 30  # cell indices are clipped to [-2^30, 2^30) and packed into one int64 key
 _SPLIT = 4096      # parent indices travel as two float32 parts < 2^24: exact up to 2^36 points
 _FAR = 2.0 ** 29   # |lattice position| clip of the bilinear rule: floor and ceil stay in the key range
@@ -242,11 +241,6 @@ def frame_plan(points, coarse_resolutions: Sequence[int], upsampling: str = "nea
     shape = tf.concat([tf.shape(points)[:2], [4]], 0)
     point_parents = tf.reshape(index(cells), shape)  # [Bp, N, 4]
     return RenderPlan(points, centres, parents, point_parents, weights, tf.reshape(w, shape))
-
-
-def check_upsampling(upsampling: str) -> None:
-    if upsampling not in UPSAMPLINGS:
-        raise ValueError(f"upsampling must be one of {UPSAMPLINGS}, got {upsampling!r}")
 
 
 def check_resolutions(resolutions: Sequence[int]) -> None:

@@ -44,7 +44,7 @@ def define(fv: flags.FlagValues) -> None:
     flags.DEFINE_boolean("fourier", True, "Predicted Fourier coordinate features.", flag_values=fv)
     flags.DEFINE_integer("rank", 10, "FMM rank.", flag_values=fv)
     flags.DEFINE_boolean("coord_skip", True, "Concatenate coordinate features to every hidden layer.", flag_values=fv)
-    flags.DEFINE_enum("upsampling", "nearest", ["nearest", "bilinear", "local", "local_diff"], "How a finer INR block reads a "
+    flags.DEFINE_enum("upsampling", "nearest", list(config_lib.UPSAMPLINGS), "How a finer INR block reads a "
                       "coarser one: nearest (the paper: the cell's value), bilinear (blend of the 4 "
                       "cell centres around the point; no cell edges in renders), local (the finer "
                       "block's first layer run per cell on the point's offset from it, then blended: "

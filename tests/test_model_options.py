@@ -11,6 +11,7 @@ from helpers import assert_render_paths_agree, profiled_matmul_flops
 from inr_gan_tf import coords, sampling
 from inr_gan_tf.model import (FourierFeatures, Generator, LogFrequencyFeatures, build_generator, complexity,
                               make_plan, presets)
+from inr_gan_tf.model import config as config_lib
 from inr_gan_tf.model.plan import lattice_position
 
 OPTIONS = presets.CONTINUOUS_OPTIONS  # bilinear, 4 log frequencies per axis, cap at half Nyquist
@@ -361,3 +362,54 @@ def test_exports_match_keras_with_the_options(Gb, upsampling, tmp_path, fmt):
         run = lambda c: onnx(z=z, coords=c)["rgb"]  # noqa: E731
     for c, ref in zip(sets, reference):
         np.testing.assert_allclose(run(c), ref, atol=TOL, err_msg=f"{fmt} {c.shape}")
+
+
+# -- a coarse block at the training resolution ------------------------------------------------
+def _coarse_at_r(upsampling, resolutions=(8, 16, 16)):
+    cfg = config_lib.GeneratorConfig(16, tuple(config_lib.Block(r, 16, 2, 8) for r in resolutions),
+                                     z_dim=16, mapping_width=32, mapping_layers=2, rank=3, upsampling=upsampling)
+    return build_generator(cfg, seed=0)
+
+
+@pytest.mark.parametrize("upsampling", ["nearest", "bilinear", "local"])
+def test_the_finest_block_may_repeat_the_coarse_resolution(upsampling):
+    """The finest block runs at the points, so the block before it may run at R: every
+    training pixel then has its own coarse cell, and any point set still renders by one path."""
+    G = _coarse_at_r(upsampling)
+    p = G.params(tf.constant(sampling.seed_latents([0, 1, 2], G.z_dim)))
+    assert_render_paths_agree(G, p, 16, 16, coords.UNIT_BOUNDS)
+    assert_render_paths_agree(G, p, 24, 40, (-0.5, -0.5, 1.5, 1.5))
+    plan = G.grid_plan(16, 16)
+    np.testing.assert_allclose(np.sort(plan.centres[-1].numpy(), 0), np.sort(coords.grid_np(16, 16), 0), atol=1e-6)
+
+
+def test_on_the_training_grid_bilinear_and_nearest_agree_when_the_coarse_block_is_at_r():
+    """At pixel centres each pixel reads its own cell with weight 1 (bilinear) or as its parent
+    (nearest): one set of weights renders the same frame both ways, and differs between pixels."""
+    Gn, Gb = _coarse_at_r("nearest", (16, 16)), _coarse_at_r("bilinear", (16, 16))
+    Gb.set_weights(Gn.get_weights())
+    z = tf.constant(sampling.seed_latents([0, 1], Gn.z_dim))
+    np.testing.assert_allclose(Gb(z).numpy(), Gn(z).numpy(), atol=1e-5)
+    p = Gn.params(z)
+    assert np.abs(Gb.render_grid(p, 32, 32).numpy() - Gn.render_grid(p, 32, 32).numpy()).max() > 1e-3
+
+
+def test_only_the_finest_block_may_repeat_a_resolution():
+    from inr_gan_tf.model.plan import check_resolutions
+    from inr_gan_tf.training.options import parse_blocks
+    check_resolutions([8, 16, 16])
+    assert [b["resolution"] for b in parse_blocks("32:8:2:4:3,32:8:2:4:3")] == [32, 32]
+    for bad in ([8, 8, 16], [16, 8], [8, 12]):
+        with pytest.raises(ValueError, match="the last may equal"):
+            check_resolutions(bad)
+    with pytest.raises(ValueError, match="--g_blocks: each RES.*got 16 twice"):
+        parse_blocks("16:8:2:4:3,16:8:2:4:3,32:8:2:4:3")
+    with pytest.raises(ValueError, match="--g_blocks: each RES.*got 32 then 16"):
+        parse_blocks("32:8:2:4:3,16:8:2:4:3")
+
+
+@pytest.mark.parametrize("upsampling, size", [("nearest", (16, 16)), ("bilinear", (32, 24)), ("local", (8, 8))])
+def test_mac_counter_matches_tensorflow_profiler_with_a_coarse_block_at_r(upsampling, size):
+    G, (h, w) = _coarse_at_r(upsampling), size
+    flops = profiled_matmul_flops(lambda z: G.render_grid(G.params(z), h, w), tf.TensorSpec([1, G.z_dim]))
+    assert flops == 2 * complexity.macs(G.get_config(), h, w)["total"]

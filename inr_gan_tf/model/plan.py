@@ -247,7 +247,10 @@ def check_resolutions(resolutions: Sequence[int]) -> None:
     for r in resolutions:
         if int(r) < 1:
             raise ValueError(f"block resolutions must be >= 1, got {list(resolutions)}")
-    for a, b in zip(resolutions[:-1], resolutions[1:]):
-        if b <= a or b % a:
-            raise ValueError("block resolutions must increase and each must divide the next "
-                             f"(so that every cell has one parent), got {list(resolutions)}")
+    # The finest block runs at the points themselves, so its resolution (R) names no cells and may
+    # equal the coarse block's before it: a coarse block at R gives each training pixel a cell.
+    last = len(resolutions) - 2
+    for i, (a, b) in enumerate(zip(resolutions[:-1], resolutions[1:])):
+        if b < a or b % a or (b == a and i != last):
+            raise ValueError("block resolutions must increase (the last may equal the one before) and each "
+                             f"must divide the next (so that every cell has one parent), got {list(resolutions)}")

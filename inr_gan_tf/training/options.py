@@ -35,7 +35,9 @@ def define(fv: flags.FlagValues) -> None:
                   "does not set.")
     flags.DEFINE_string("g_blocks", "16:128:2:32:3,32:128:2:32:3",
                         "INR blocks, comma-separated RES:WIDTH:DEPTH:FREQUENCIES:FOURIER_SCALE; the last "
-                        "block's RES must equal --resolution; each RES must divide the next. With "
+                        "block's RES must equal --resolution; each RES must be larger than the one before and "
+                        "divide it, except that the last may equal the one before (a coarse block at "
+                        "--resolution: each training pixel its own cell). With "
                         "--nofourier the blocks take raw (x, y) and the last two fields are unused.", flag_values=fv)
     common.define(fv, "z_dim", 512)
     flags.DEFINE_integer("mapping_width", 1024, "Hypernetwork width.", flag_values=fv)
@@ -141,10 +143,14 @@ def parse_blocks(spec: str, fourier: bool = True) -> List[dict]:
         if not math.isfinite(scale) or (fourier and scale <= 0):
             raise ValueError(f"--g_blocks part {part!r}: FOURIER_SCALE must be finite"
                              + (" and > 0" if fourier else ""))
-        if blocks and (res <= blocks[-1]["resolution"] or res % blocks[-1]["resolution"]):
+        if blocks and (res < blocks[-1]["resolution"] or res % blocks[-1]["resolution"]):
             raise ValueError(f"--g_blocks: each RES must be larger than the one before and divisible "
                              f"by it (every cell has one parent), got {blocks[-1]['resolution']} then {res}")
         blocks.append(presets.block(res, width, depth, freq, scale))
+    for a, b in zip(blocks[:-2], blocks[1:-1]):  # only the finest block may repeat the one before
+        if a["resolution"] == b["resolution"]:
+            raise ValueError(f"--g_blocks: each RES must be larger than the one before (only the last may "
+                             f"equal it: it runs at the points), got {a['resolution']} twice")
     return blocks
 
 

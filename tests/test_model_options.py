@@ -371,14 +371,15 @@ def _coarse_at_r(upsampling, resolutions=(8, 16, 16)):
     return build_generator(cfg, seed=0)
 
 
-@pytest.mark.parametrize("upsampling", ["nearest", "bilinear", "local"])
-def test_the_finest_block_may_repeat_the_coarse_resolution(upsampling):
+@pytest.mark.parametrize("upsampling, h, w, bounds", [("nearest", 16, 16, coords.UNIT_BOUNDS),
+                                                     ("bilinear", 24, 40, (-0.5, -0.5, 1.5, 1.5)),
+                                                     ("local", 20, 12, (-0.5, -0.5, 1.5, 1.5))])
+def test_the_finest_block_may_repeat_the_coarse_resolution(upsampling, h, w, bounds):
     """The finest block runs at the points, so the block before it may run at R: every
     training pixel then has its own coarse cell, and any point set still renders by one path."""
     G = _coarse_at_r(upsampling)
     p = G.params(tf.constant(sampling.seed_latents([0, 1, 2], G.z_dim)))
-    assert_render_paths_agree(G, p, 16, 16, coords.UNIT_BOUNDS)
-    assert_render_paths_agree(G, p, 24, 40, (-0.5, -0.5, 1.5, 1.5))
+    assert_render_paths_agree(G, p, h, w, bounds)
     plan = G.grid_plan(16, 16)
     np.testing.assert_allclose(np.sort(plan.centres[-1].numpy(), 0), np.sort(coords.grid_np(16, 16), 0), atol=1e-6)
 
@@ -390,6 +391,8 @@ def test_on_the_training_grid_bilinear_and_nearest_agree_when_the_coarse_block_i
     Gb.set_weights(Gn.get_weights())
     z = tf.constant(sampling.seed_latents([0, 1], Gn.z_dim))
     np.testing.assert_allclose(Gb(z).numpy(), Gn(z).numpy(), atol=1e-5)
+    centres = Gn.grid_plan(16, 16).centres[-1].numpy()  # the coarse cells are the pixels
+    np.testing.assert_allclose(np.sort(centres, 0), np.sort(coords.grid_np(16, 16), 0), atol=1e-6)
     p = Gn.params(z)
     assert np.abs(Gb.render_grid(p, 32, 32).numpy() - Gn.render_grid(p, 32, 32).numpy()).max() > 1e-3
 

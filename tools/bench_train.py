@@ -35,6 +35,9 @@ CONFIGS = {
     "quickstart_32": ["--flagfile=configs/quickstart.flags"],
     "quickstart_32_aa2": ["--flagfile=configs/quickstart.flags", "--antialias=2"],
     "quickstart_32_local": ["--flagfile=configs/quickstart.flags", "--upsampling=local"],
+    # The quickstart of session 7: a 16^2 coarse block read by nearest cells.
+    "quickstart_32_nearest16": ["--flagfile=configs/quickstart.flags", "--g_blocks=16:128:2:32:3,32:128:2:32:3",
+                                "--upsampling=nearest"],
     "cpu_64": ["--flagfile=configs/quickstart.flags", "--resolution=64",
                "--g_blocks=16:128:2:32:3,32:128:2:32:3,64:64:2:16:3"],
 }

@@ -35,8 +35,8 @@ def define(fv: flags.FlagValues) -> None:
                   "does not set.")
     flags.DEFINE_string("g_blocks", "16:128:2:32:3,32:128:2:32:3",
                         "INR blocks, comma-separated RES:WIDTH:DEPTH:FREQUENCIES:FOURIER_SCALE; the last "
-                        "block's RES must equal --resolution; each RES must be larger than the one before and "
-                        "divide it, except that the last may equal the one before (a coarse block at "
+                        "block's RES must equal --resolution; each RES must be a multiple of the one before and "
+                        "larger, except that the last may equal the one before (a coarse block at "
                         "--resolution: each training pixel its own cell). With "
                         "--nofourier the blocks take raw (x, y) and the last two fields are unused.", flag_values=fv)
     common.define(fv, "z_dim", 512)

@@ -239,11 +239,14 @@ def require_extra(fmt):
 def test_seed_export_bakes_one_image_in_tflite_and_onnx(G, tmp_path):
     for fmt in ("tflite", "onnx"):  # a missing extra skips visibly, naming it
         require_extra(fmt)
+    # Without the SavedModel (test_seed_export_bakes_one_image has it): the portable files alone,
+    # with the model's description beside them.
     summary = pipeline.export_artifacts(G, str(tmp_path / "img" / "1"), {"step": 0},
-                                        formats=["savedmodel", "tflite", "onnx"], seed=3, truncation=0.8,
-                                        log=lambda s: None)
-    assert set(summary["max_abs_error"]) == {"saved_model", "render.tflite", "render.onnx"}
+                                        formats=["tflite", "onnx"], seed=3, truncation=0.8, log=lambda s: None)
+    assert set(summary["max_abs_error"]) == {"render.tflite", "render.onnx"}
     assert max(summary["max_abs_error"].values()) < TOL
+    assert not (tmp_path / "img" / "1" / "saved_model.pb").exists()
+    assert (tmp_path / "img" / "1" / "assets" / "model_config.json").exists()
 
 
 def test_seed_export_bakes_one_image(G, tmp_path):

@@ -402,12 +402,14 @@ def test_only_the_finest_block_may_repeat_a_resolution():
     from inr_gan_tf.training.options import parse_blocks
     check_resolutions([8, 16, 16])
     assert [b["resolution"] for b in parse_blocks("32:8:2:4:3,32:8:2:4:3")] == [32, 32]
-    for bad in ([8, 8, 16], [16, 8], [8, 12]):
-        with pytest.raises(ValueError, match="the last may equal"):
+    with pytest.raises(ValueError, match="only the last block's resolution may equal the one before.*got 8 twice"):
+        check_resolutions([8, 8, 16])
+    for bad, pair in (([16, 8], "16 then 8"), ([8, 12], "8 then 12")):
+        with pytest.raises(ValueError, match=f"larger than the one before, which must divide it.*got {pair}"):
             check_resolutions(bad)
-    with pytest.raises(ValueError, match="--g_blocks: each RES.*got 16 twice"):
+    with pytest.raises(ValueError, match="--g_blocks: only the last block's resolution may equal.*got 16 twice"):
         parse_blocks("16:8:2:4:3,16:8:2:4:3,32:8:2:4:3")
-    with pytest.raises(ValueError, match="--g_blocks: each RES.*got 32 then 16"):
+    with pytest.raises(ValueError, match="--g_blocks: each block's resolution must be larger.*got 32 then 16"):
         parse_blocks("32:8:2:4:3,16:8:2:4:3")
 
 

@@ -11,7 +11,7 @@ two-block ones sized for CPUs (small32...small256) and test-sized ones (tiny16, 
 """
 import dataclasses
 import math
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 MODULATIONS = ("shared", "full", "fmm")
 # How a finer INR block reads a coarser one (model/plan.py); the local ones blend the finer
@@ -99,6 +99,24 @@ class GeneratorConfig:
 def check_upsampling(upsampling: str) -> None:
     if upsampling not in UPSAMPLINGS:
         raise ValueError(f"upsampling must be one of {UPSAMPLINGS}, got {upsampling!r}")
+
+
+def check_resolutions(resolutions: Sequence[int]) -> None:
+    """INR block resolutions: each a multiple of the one before and larger (every cell has one
+    parent), except that the last may equal the one before. The finest block runs at the points
+    themselves, so its resolution (R) names no cells: a coarse block at R gives each training
+    pixel a cell. Errors name the offending pair (`--g_blocks` prefixes its flag)."""
+    for r in resolutions:
+        if int(r) < 1:
+            raise ValueError(f"block resolutions must be >= 1, got {list(resolutions)}")
+    last = len(resolutions) - 2
+    for i, (a, b) in enumerate(zip(resolutions[:-1], resolutions[1:])):
+        if b < a or b % a:
+            raise ValueError(f"each block's resolution must be larger than the one before, which must divide it "
+                             f"(every cell has one parent), got {a} then {b}")
+        if b == a and i != last:
+            raise ValueError(f"only the last block's resolution may equal the one before (it runs at the "
+                             f"points), got {a} twice")
 
 
 def check_coord_scale(value) -> Optional[float]:

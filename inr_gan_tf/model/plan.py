@@ -63,7 +63,8 @@ import numpy as np
 import tensorflow as tf
 
 from inr_gan_tf import coords as coords_lib
-from inr_gan_tf.model.config import LOCAL_UPSAMPLINGS, UPSAMPLINGS, check_upsampling  # noqa: F401 -- the rules' names
+from inr_gan_tf.model.config import (LOCAL_UPSAMPLINGS, UPSAMPLINGS, check_resolutions,  # noqa: F401 -- the rules' names
+                                     check_upsampling)
 
 _OFFSET = 2 ** 30  # cell indices are clipped to [-2^30, 2^30) and packed into one int64 key
 _SPLIT = 4096      # parent indices travel as two float32 parts < 2^24: exact up to 2^36 points
@@ -241,16 +242,3 @@ def frame_plan(points, coarse_resolutions: Sequence[int], upsampling: str = "nea
     shape = tf.concat([tf.shape(points)[:2], [4]], 0)
     point_parents = tf.reshape(index(cells), shape)  # [Bp, N, 4]
     return RenderPlan(points, centres, parents, point_parents, weights, tf.reshape(w, shape))
-
-
-def check_resolutions(resolutions: Sequence[int]) -> None:
-    for r in resolutions:
-        if int(r) < 1:
-            raise ValueError(f"block resolutions must be >= 1, got {list(resolutions)}")
-    # The finest block runs at the points themselves, so its resolution (R) names no cells and may
-    # equal the coarse block's before it: a coarse block at R gives each training pixel a cell.
-    last = len(resolutions) - 2
-    for i, (a, b) in enumerate(zip(resolutions[:-1], resolutions[1:])):
-        if b < a or b % a or (b == a and i != last):
-            raise ValueError("block resolutions must increase (the last may equal the one before) and each "
-                             f"must divide the next (so that every cell has one parent), got {list(resolutions)}")

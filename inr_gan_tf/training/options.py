@@ -143,14 +143,11 @@ def parse_blocks(spec: str, fourier: bool = True) -> List[dict]:
         if not math.isfinite(scale) or (fourier and scale <= 0):
             raise ValueError(f"--g_blocks part {part!r}: FOURIER_SCALE must be finite"
                              + (" and > 0" if fourier else ""))
-        if blocks and (res < blocks[-1]["resolution"] or res % blocks[-1]["resolution"]):
-            raise ValueError(f"--g_blocks: each RES must be larger than the one before and divisible "
-                             f"by it (every cell has one parent), got {blocks[-1]['resolution']} then {res}")
         blocks.append(presets.block(res, width, depth, freq, scale))
-    for a, b in zip(blocks[:-2], blocks[1:-1]):  # only the finest block may repeat the one before
-        if a["resolution"] == b["resolution"]:
-            raise ValueError(f"--g_blocks: each RES must be larger than the one before (only the last may "
-                             f"equal it: it runs at the points), got {a['resolution']} twice")
+    try:
+        config_lib.check_resolutions([b["resolution"] for b in blocks])
+    except ValueError as e:
+        raise ValueError(f"--g_blocks: {e}") from None
     return blocks
 
 

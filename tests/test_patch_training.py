@@ -226,9 +226,13 @@ def test_patch_ratio_zero_steps_are_the_frames_only_losses(tmp_path):
     np.testing.assert_array_equal(state.rng.state.numpy(), rng.state.numpy())  # nothing else drawn
 
 
-def test_patch_training_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("local", [0, 8])  # 8: D's local head (tests/test_local_d.py), checkpointed with D
+def test_patch_training_resumes_exactly(tmp_path, local):
     from inr_gan_tf.training.loop import training_data
     cfg = _config()
+    if local:
+        cfg["discriminator"]["local_resolution"] = local
+        cfg["loss"]["local_weight"] = 0.5
     trainer, state, ds = _trainer(cfg, str(tmp_path / "a"))
     # A second iterator of one dataset object reshuffles (data/base.py): look at another object.
     frames, patches, bounds = next(iter(training_data(cfg, cfg["data"])))
@@ -259,9 +263,12 @@ def test_mixed_bfloat16_step_with_patches(tmp_path):
 @pytest.mark.slow
 def test_xla_step_with_patches(tmp_path):
     from inr_gan_tf.training.loop import Trainer
-    _, state, ds = _trainer(_config(), str(tmp_path))
+    cfg = _config()
+    cfg["discriminator"]["local_resolution"] = 8  # the local head compiles too
+    _, state, ds = _trainer(cfg, str(tmp_path))
     stats = Trainer(state, xla=True).step(next(iter(ds)))
     assert all(np.isfinite(v) for v in stats.values()), stats
+    assert "D/local_scores_real" in stats
 
 
 @pytest.mark.slow  # ~30-45 s here: two TensorFlow start-ups; the frames-only one runs by default

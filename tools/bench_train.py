@@ -35,6 +35,8 @@ CONFIGS = {
     "quickstart_32": ["--flagfile=configs/quickstart.flags"],
     "quickstart_32_aa2": ["--flagfile=configs/quickstart.flags", "--antialias=2"],
     "quickstart_32_local": ["--flagfile=configs/quickstart.flags", "--upsampling=local"],
+    # D's local head (a logit per location of its 16^2 map) beside the global logit.
+    "quickstart_32_dlocal": ["--flagfile=configs/quickstart.flags", "--d_local=16"],
     # The quickstart of session 7: a 16^2 coarse block read by nearest cells.
     "quickstart_32_nearest16": ["--flagfile=configs/quickstart.flags", "--g_blocks=16:128:2:32:3,32:128:2:32:3",
                                 "--upsampling=nearest"],

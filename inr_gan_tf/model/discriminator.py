@@ -17,6 +17,14 @@ cmap_dim features instead of one logit, and
 
 "none" (the default) is StyleGAN2's D unchanged, same weights, and ignores any scale.
 
+Local head (`local_resolution` L > 0, not in StyleGAN2): a 1x1 conv on the L x L feature map
+after the block that makes it gives one more logit per location, each judging only its
+receptive field (about 10 input pixels at L = R/2), as PatchGAN's D does (Isola et al. 2017).
+The global logit judges the whole view; on patches at 4x-8x the training density the local
+ones judge edges and strokes at that density, which is what a point-sampled INR must get right
+above the training grid. With projection the local logits are conditioned on the view's scale
+the same way, through an embedding of their own. Output: [B, 1 + L*L], the global logit first.
+
 Every layer uses equalized learning rate: weights are stored N(0, 1) and scaled by
 1/sqrt(fan_in) at run time, so Adam sees the same dynamic range for every layer (ProGAN Sec. 4.1).
 Weights are created in the constructors (shapes follow from the config) and every layer marks
@@ -255,6 +263,7 @@ class Discriminator(keras.Model):
                  mbstd_num_channels: int = 1,  # stddev features appended at 4x4
                  scale_conditioning: str = "none",  # none | projection: told each view's window side s
                  scale_frequencies: int = 4,   # projection: Fourier pairs of log2(1/s) in the embedding
+                 local_resolution: int = 0,    # L: a logit per location of the L x L map too (0: off)
                  **kwargs):
         super().__init__(**kwargs)
         r = int(resolution)
@@ -271,6 +280,11 @@ class Discriminator(keras.Model):
         if scale_conditioning not in SCALE_CONDITIONINGS:
             raise ValueError(f"scale_conditioning must be one of {SCALE_CONDITIONINGS}, got {scale_conditioning!r}")
         self.scale_conditioning, self.scale_frequencies = scale_conditioning, int(scale_frequencies)
+        self.local_resolution = int(local_resolution)
+        L = self.local_resolution
+        if L != local_resolution or (L and (L < 4 or L > r // 2 or L & (L - 1))):
+            raise ValueError(f"local_resolution must be 0 (off) or a power of two in [4, {r // 2}] (a block's "
+                             f"output at resolution {r}), got {local_resolution!r}")
         c4 = self._nf(4)
         if c4 % self.mbstd_num_channels:
             raise ValueError(f"mbstd_num_channels={mbstd_num_channels} must divide the {c4} feature maps at 4x4")
@@ -289,6 +303,12 @@ class Discriminator(keras.Model):
         self.out = EqualizedDense(c4, self.cmap_dim or 1, activation="linear", name="out")
         if self.cmap_dim:  # created only when used: the unconditioned D keeps StyleGAN2's weights
             self.scale_embed = ScaleEmbedding(self.cmap_dim, self.scale_frequencies, name="scale_embed")
+        if L:
+            cl = self._nf(L)
+            self.local_out = EqualizedConv2D(cl, cl if self.cmap_dim else 1, 1, activation="linear",
+                                             name="local_out")
+            if self.cmap_dim:
+                self.local_embed = ScaleEmbedding(cl, self.scale_frequencies, name="local_embed")
         self.built = True  # all weights exist; see the module docstring
 
     def _nf(self, res: int) -> int:
@@ -311,27 +331,45 @@ class Discriminator(keras.Model):
             raise ValueError(f"Discriminator(resolution={self.resolution}, channels={self.channels}) "
                              f"expects images [B, {want[0]}, {want[1]}, {want[2]}], got shape {got}")
 
+    @property
+    def num_logits(self) -> int:
+        """Logits per view: the global one, then L * L local ones with a local head."""
+        return 1 + self.local_resolution ** 2
+
     def call(self, images, scale=None, training=None):
-        """Logits [B, 1]; `scale` [B]: each view's window side (None: frames, s = 1), used only
-        with scale_conditioning="projection"."""
+        """Logits [B, num_logits] (the global one first); `scale` [B]: each view's window side
+        (None: frames, s = 1), used only with scale_conditioning="projection"."""
         self._check_input(images)
+        if self.cmap_dim and scale is None:
+            scale = tf.ones(tf.shape(images)[:1], tf.float32)
         x = self.from_rgb(tf.cast(images, self.compute_dtype))  # [B, R, R, nf(R)]
+        local = None
         for block in self.blocks:
             x = block(x)                                          # [B, r/2, r/2, nf(r/2)]
+            if x.shape[1] == self.local_resolution:
+                local = self._local_logits(x, scale)              # [B, L * L]
         x = self.conv4(self.mbstd(x))                             # [B, 4, 4, nf(4)]
         x = self.fc(tf.reshape(x, [-1, 16 * x.shape[-1]]))        # [B, nf(4)]
         x = self.out(x)                                           # [B, 1] or [B, cmap_dim]
         if self.cmap_dim:
-            if scale is None:
-                scale = tf.ones(tf.shape(x)[:1], tf.float32)
             cmap = tf.cast(self.scale_embed(scale), x.dtype)      # [B, cmap_dim]
             x = tf.reduce_sum(x * cmap, -1, keepdims=True) * (1.0 / math.sqrt(self.cmap_dim))  # [B, 1]
         # float32 logits under mixed precision, so softplus losses and R1 see full precision.
-        return tf.cast(x, tf.float32)                             # [B, 1]
+        x = tf.cast(x, tf.float32)                                # [B, 1]
+        return x if local is None else tf.concat([x, local], -1)  # [B, num_logits]
+
+    def _local_logits(self, x, scale) -> tf.Tensor:
+        """The local head on the L x L map x [B, L, L, C] -> [B, L * L] float32."""
+        y = self.local_out(x)                                     # [B, L, L, C or 1]
+        if self.cmap_dim:
+            cmap = tf.cast(self.local_embed(scale), y.dtype)      # [B, C]
+            y = tf.reduce_sum(y * cmap[:, None, None, :], -1) * (1.0 / math.sqrt(cmap.shape[-1]))  # [B, L, L]
+        return tf.cast(tf.reshape(y, [-1, self.local_resolution ** 2]), tf.float32)
 
     def get_config(self):
         return {**super().get_config(), "resolution": self.resolution, "channels": self.channels,
                 "channel_base": self.channel_base, "channel_max": self.channel_max,
                 "mbstd_group_size": self.mbstd_group_size,
                 "mbstd_num_channels": self.mbstd_num_channels,
-                "scale_conditioning": self.scale_conditioning, "scale_frequencies": self.scale_frequencies}
+                "scale_conditioning": self.scale_conditioning, "scale_frequencies": self.scale_frequencies,
+                "local_resolution": self.local_resolution}

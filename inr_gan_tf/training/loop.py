@@ -65,7 +65,8 @@ class Trainer:
         cfg = state.config
         self.batch = cfg["batch_size"]
         self.loss = GANLoss(state.G, state.D, r1_gamma=cfg["loss"]["r1_gamma"],
-                            r1_interval=cfg["loss"]["r1_interval"])
+                            r1_interval=cfg["loss"]["r1_interval"],
+                            local_weight=cfg["loss"].get("local_weight", 1.0))
         self.ema = EMA(ema_kimg=cfg["ema"]["ema_kimg"], ema_rampup=cfg["ema"]["ema_rampup"] or None)
         # No "patch" section: full frames only (runs from before patch training have none).
         self.patches = Patches(**cfg["patch"]) if "patch" in cfg else None

@@ -23,6 +23,12 @@ coords.grid_np(R, R, bounds)) through G.frame_plan; D gets each view's scale s (
 uses it, an unconditioned one ignores it), for fakes, reals and R1 alike. Frames and patches
 go through D as one batch, so minibatch-stddev groups mix them, alike for reals and fakes.
 Without `bounds` every phase is the frames-only computation, op for op.
+
+A D with a local head (discriminator.py) returns [B, 1 + L*L] logits: the global one, then one
+per location of its L x L map. Each phase's loss per view is then the global term plus
+`local_weight` times the mean of the same term over the locations (every location is a
+PatchGAN sample), and R1 differentiates that same per-view output, global + local_weight *
+mean(local). A D with one logit gives exactly the losses above.
 """
 import math
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -90,7 +96,15 @@ def with_frames(frames, patches, patch_bounds) -> Tuple[tf.Tensor, tf.Tensor]:
 
 
 def _float_logits(logits) -> tf.Tensor:
-    return tf.cast(logits, tf.float32)  # [B, 1]
+    return tf.cast(logits, tf.float32)  # [B, 1 (+ L*L)]
+
+
+def per_view(logits, fn, local_weight: float = 1.0) -> tf.Tensor:
+    """fn of the global logit [B], plus local_weight * the mean of fn over the local ones, if any."""
+    out = fn(logits[:, 0])
+    if logits.shape[-1] > 1:
+        out += local_weight * tf.reduce_mean(fn(logits[:, 1:]), -1)
+    return out  # [B]
 
 
 def _call_D(D, images, scale=None):
@@ -98,10 +112,11 @@ def _call_D(D, images, scale=None):
     return D(images) if scale is None else D(images, scale=scale)
 
 
-def real_logits_and_r1(D, reals, scale=None) -> Tuple[tf.Tensor, tf.Tensor]:
-    """D(reals) [B, 1] and R1's per-sample ||grad_x D(x)||^2 [B], from one D forward pass.
+def real_logits_and_r1(D, reals, scale=None, local_weight: float = 1.0) -> Tuple[tf.Tensor, tf.Tensor]:
+    """D(reals) [B, 1 (+ L*L)] and R1's per-sample ||grad_x D(x)||^2 [B], from one D forward pass.
 
-    `scale` [B]: each view's window side, for a scale-conditioned D (None: frames).
+    `scale` [B]: each view's window side, for a scale-conditioned D (None: frames). With a
+    local head the differentiated output is global + local_weight * mean(local), as in the loss.
 
     The inner tape watches the reals; any tape the caller holds around this call records the
     inner gradient computation too, so differentiating the penalty w.r.t. D's variables gives
@@ -110,10 +125,10 @@ def real_logits_and_r1(D, reals, scale=None) -> Tuple[tf.Tensor, tf.Tensor]:
     reals = tf.cast(reals, tf.float32)  # a float32 leaf: gradients w.r.t. it come back float32
     with tf.GradientTape() as tape:
         tape.watch(reals)
-        logits = _float_logits(_call_D(D, reals, scale))       # [B, 1]
+        logits = _float_logits(_call_D(D, reals, scale))       # [B, 1 (+ L*L)]
         # The gradient of the sum gives each sample's gradient w.r.t. its own pixels (plus the
         # minibatch-stddev coupling to its group, as in StyleGAN2's r1 on a batch).
-        total = tf.reduce_sum(logits)
+        total = tf.reduce_sum(per_view(logits, tf.identity, local_weight))
     grads = tape.gradient(total, reals)                          # [B, R, R, C]
     penalty = tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])    # [B]
     return logits, penalty
@@ -128,15 +143,19 @@ class GANLoss:
     """Losses of the G and D steps of an INR-GAN, with R1 on real images."""
 
     def __init__(self, G,                       # Generator: mapping -> hypernet -> render
-                 D,                             # images [B, R, R, C] (, scale=[B]) -> logits [B, 1]
+                 D,                             # images [B, R, R, C] (, scale=[B]) -> logits [B, 1 (+ L*L)]
                  r1_gamma: float = 10.0,        # R1 weight (App. A: 10); 0 disables R1
-                 r1_interval: int = 1):         # R1 every k D steps, scaled by k (1 = App. A)
+                 r1_interval: int = 1,          # R1 every k D steps, scaled by k (1 = App. A)
+                 local_weight: float = 1.0):    # weight of a local head's mean term (D with L > 0)
         if r1_gamma < 0:
             raise ValueError(f"r1_gamma must be >= 0, got {r1_gamma}")
         if int(r1_interval) != r1_interval or r1_interval < 1:
             raise ValueError(f"r1_interval must be an integer >= 1, got {r1_interval}")
+        if not local_weight >= 0:
+            raise ValueError(f"local_weight must be >= 0, got {local_weight}")
         self.G, self.D = G, D
         self.r1_gamma, self.r1_interval = float(r1_gamma), int(r1_interval)
+        self.local_weight = float(local_weight)
 
     # -- forward passes ------------------------------------------------------------------
     def run_G(self, z, bounds=None) -> Tuple[tf.Tensor, tf.Tensor]:
@@ -157,7 +176,20 @@ class GANLoss:
 
     def run_D(self, images, bounds=None) -> tf.Tensor:
         scale = None if bounds is None else window_scale(bounds)  # [B]
-        return _float_logits(_call_D(self.D, images, scale))      # [B, 1]
+        return _float_logits(_call_D(self.D, images, scale))      # [B, 1 (+ L*L)]
+
+    def _adv(self, logits, sign: float) -> tf.Tensor:
+        """Mean over views of softplus(sign * logit), with a local head's share (per_view)."""
+        return tf.reduce_mean(per_view(logits, lambda t: tf.nn.softplus(sign * t), self.local_weight))
+
+    @staticmethod
+    def _scores(name: str, logits) -> Dict[str, tf.Tensor]:
+        """{name: mean global logit}, and the local logits' mean under local_<name> if any."""
+        stats = {name: tf.reduce_mean(logits[:, 0])}
+        if logits.shape[-1] > 1:
+            prefix, _, rest = name.rpartition("/")
+            stats[f"{prefix}/local_{rest}"] = tf.reduce_mean(logits[:, 1:])
+        return stats
 
     # -- the phases ----------------------------------------------------------------------
     def generator_loss(self, z, bounds: Optional[tf.Tensor] = None
@@ -167,10 +199,10 @@ class GANLoss:
         bounds [B, 4]: each fake's window (patch training); None: full frames.
         """
         images, w = self.run_G(z, bounds)
-        logits = self.run_D(images, bounds)                       # [B, 1]
-        loss = tf.reduce_mean(tf.nn.softplus(-logits))
-        stats = {"G/scores_fake": tf.reduce_mean(logits),
-                 "G/signs_fake": tf.reduce_mean(tf.sign(logits))}
+        logits = self.run_D(images, bounds)                       # [B, 1 (+ L*L)]
+        loss = self._adv(logits, -1.0)
+        stats = {**self._scores("G/scores_fake", logits),
+                 "G/signs_fake": tf.reduce_mean(tf.sign(logits[:, 0]))}
         return loss, stats, tf.cast(w, tf.float32)  # w_avg is float32 under any policy
 
     def discriminator_loss(self, z, reals, do_r1: Union[bool, tf.Tensor] = True,
@@ -188,28 +220,28 @@ class GANLoss:
         """
         # Fakes are inputs to D here: no gradient may reach G from the D step.
         fakes = tf.stop_gradient(self.run_G(z, fake_bounds)[0])   # [B, R, R, 3]
-        fake_logits = self.run_D(fakes, fake_bounds)              # [B, 1]
-        real_logits, penalty = self._real_pass(reals, do_r1, real_bounds)  # [B, 1], [B]
+        fake_logits = self.run_D(fakes, fake_bounds)              # [B, 1 (+ L*L)]
+        real_logits, penalty = self._real_pass(reals, do_r1, real_bounds)  # [B, 1 (+ L*L)], [B]
 
-        loss_fake = tf.reduce_mean(tf.nn.softplus(fake_logits))
-        loss_real = tf.reduce_mean(tf.nn.softplus(-real_logits))
+        loss_fake = self._adv(fake_logits, 1.0)
+        loss_real = self._adv(real_logits, -1.0)
         r1_mean = tf.reduce_mean(penalty)
         loss_r1 = r1_mean * (self.r1_gamma / 2.0 * self.r1_interval)
         loss = loss_fake + loss_real + loss_r1
-        stats = {"D/scores_fake": tf.reduce_mean(fake_logits),
-                 "D/scores_real": tf.reduce_mean(real_logits),
+        stats = {**self._scores("D/scores_fake", fake_logits),
+                 **self._scores("D/scores_real", real_logits),
                  "D/loss_adv": loss_fake + loss_real,
                  "D/r1_penalty": r1_mean,
                  "D/loss_r1": loss_r1}
         return loss, stats
 
     def _real_pass(self, reals, do_r1, bounds=None):
-        """(D(reals) [B, 1], R1 per sample [B] or zeros) from one D forward pass on the reals."""
+        """(D(reals) [B, 1 (+ L*L)], R1 per sample [B] or zeros) from one D forward pass on the reals."""
         if self.r1_gamma == 0.0 or (isinstance(do_r1, (bool, int)) and not do_r1):
             logits = self.run_D(reals, bounds)                    # no inner tape to record
             return logits, tf.zeros(tf.shape(logits)[:1], tf.float32)
         scale = None if bounds is None else window_scale(bounds)
-        logits, penalty = real_logits_and_r1(self.D, reals, scale)
+        logits, penalty = real_logits_and_r1(self.D, reals, scale, self.local_weight)
         if isinstance(do_r1, (bool, int)):
             return logits, penalty
         # A tensor flag masks R1 rather than skipping it: the gradient of a tf.cond around the

@@ -67,6 +67,12 @@ def define(fv: flags.FlagValues) -> None:
     # -- discriminator ------------------------------------------------------------------------
     flags.DEFINE_integer("d_channel_base", 16384, "D feature maps: min(base // res, max); 16384 = config-e.", flag_values=fv)
     flags.DEFINE_integer("d_channel_max", 512, "Largest D feature-map count.", flag_values=fv)
+    flags.DEFINE_integer("d_local", 0, "Resolution L of a D feature map (a power of two, 4 .. R/2) where a 1x1 head "
+                         "also gives a logit per location, each judging about 10 input pixels at L = R/2, "
+                         "conditioned on the view's scale as the global logit is (0: off, StyleGAN2's D).",
+                         flag_values=fv)
+    flags.DEFINE_float("d_local_weight", 1.0, "With --d_local: weight of the local logits' mean loss beside the "
+                       "global logit's (R1 covers both with the same weights).", flag_values=fv)
     # -- patch training: continuous scales (AnyResGAN-style, training/losses.py) --------------
     common.define(fv, "patch_ratio", 0.0, "A step renders as many points as without.")
     flags.DEFINE_float("patch_min_scale", 0.25, "Smallest patch window side s in frame units (the largest is 1); "
@@ -111,6 +117,7 @@ RUN_RULES: Dict[str, Rule] = {
     "ema_rampup": NONNEGATIVE, "adam_beta1": BETA, "adam_beta2": BETA, "log_frequencies": at_least(0),
     "antialias": at_least(1), "patch_ratio": ("in [0, 1)", lambda v: 0 <= v < 1),
     "patch_min_scale": ("in (0, 1]", lambda v: 0 < v <= 1),
+    "d_local": at_least(0), "d_local_weight": NONNEGATIVE,
 }
 
 
@@ -213,6 +220,9 @@ def run_config(a) -> dict:
         raise ValueError(f"--resolution must be a power of two >= 16 (the discriminator's), got {r}")
     if a.d_channel_base < r:  # D has d_channel_base // res feature maps at res: none below R
         raise ValueError(f"--d_channel_base must be >= --resolution ({r}), got {a.d_channel_base}")
+    if a.d_local and (a.d_local < 4 or a.d_local > r // 2 or a.d_local & (a.d_local - 1)):
+        raise ValueError(f"--d_local must be 0 (off) or a power of two in [4, {r // 2}] (a D feature map at "
+                         f"--resolution {r}), got {a.d_local}")
     if not a.data:
         raise ValueError("--data must name a source")
     config = {
@@ -231,6 +241,9 @@ def run_config(a) -> dict:
         config["patch"] = patch_config(a)
         if a.patch_cond != "none":
             config["discriminator"]["scale_conditioning"] = a.patch_cond
+    if a.d_local:  # only when set, as the patch section: earlier runs keep their config.json
+        config["discriminator"]["local_resolution"] = a.d_local
+        config["loss"]["local_weight"] = a.d_local_weight
     return config
 
 

@@ -344,9 +344,9 @@ class Discriminator(keras.Model):
             scale = tf.ones(tf.shape(images)[:1], tf.float32)
         x = self.from_rgb(tf.cast(images, self.compute_dtype))  # [B, R, R, nf(R)]
         local = None
-        for block in self.blocks:
+        for res, block in zip(self.block_resolutions, self.blocks):
             x = block(x)                                          # [B, r/2, r/2, nf(r/2)]
-            if x.shape[1] == self.local_resolution:
+            if res // 2 == self.local_resolution:                 # by the config, not x's (maybe unknown) shape
                 local = self._local_logits(x, scale)              # [B, L * L]
         x = self.conv4(self.mbstd(x))                             # [B, 4, 4, nf(4)]
         x = self.fc(tf.reshape(x, [-1, 16 * x.shape[-1]]))        # [B, nf(4)]

@@ -11,6 +11,7 @@ two-block ones sized for CPUs (small32...small256) and test-sized ones (tiny16, 
 """
 import dataclasses
 import math
+import numbers
 from typing import Dict, Optional, Sequence, Tuple
 
 MODULATIONS = ("shared", "full", "fmm")
@@ -117,6 +118,17 @@ def check_resolutions(resolutions: Sequence[int]) -> None:
         if b == a and i != last:
             raise ValueError(f"only the last block's resolution may equal the one before (it runs at the "
                              f"points), got {a} twice")
+
+
+def check_local_resolution(value, resolution: int, name: str = "local_resolution") -> int:
+    """D's local head `value` at input resolution R: 0 (off) or a power of two in [4, R/2] (the
+    output of one of its blocks); returned as int. `name` heads the error (`--d_local` for the flag)."""
+    r = int(resolution)
+    L = int(value) if isinstance(value, numbers.Real) and math.isfinite(value) else -1  # an integral number
+    if L != value or not (L == 0 or (4 <= L <= r // 2 and not L & (L - 1))):
+        raise ValueError(f"{name} must be 0 (off) or a power of two in [4, {r // 2}] (a D feature map at "
+                         f"resolution {r}), got {value!r}")
+    return L
 
 
 def check_coord_scale(value) -> Optional[float]:

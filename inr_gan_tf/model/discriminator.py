@@ -37,6 +37,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from inr_gan_tf.model.config import check_local_resolution
+
 _LRELU_SLOPE = 0.2
 _LRELU_GAIN = math.sqrt(2.0)  # keeps activations at unit variance through lrelu (StyleGAN2 bias_act)
 _BLUR_TAPS = (1.0, 3.0, 3.0, 1.0)
@@ -280,11 +282,7 @@ class Discriminator(keras.Model):
         if scale_conditioning not in SCALE_CONDITIONINGS:
             raise ValueError(f"scale_conditioning must be one of {SCALE_CONDITIONINGS}, got {scale_conditioning!r}")
         self.scale_conditioning, self.scale_frequencies = scale_conditioning, int(scale_frequencies)
-        self.local_resolution = int(local_resolution)
-        L = self.local_resolution
-        if L != local_resolution or (L and (L < 4 or L > r // 2 or L & (L - 1))):
-            raise ValueError(f"local_resolution must be 0 (off) or a power of two in [4, {r // 2}] (a block's "
-                             f"output at resolution {r}), got {local_resolution!r}")
+        self.local_resolution = L = check_local_resolution(local_resolution, r)
         c4 = self._nf(4)
         if c4 % self.mbstd_num_channels:
             raise ValueError(f"mbstd_num_channels={mbstd_num_channels} must divide the {c4} feature maps at 4x4")

@@ -183,12 +183,11 @@ class GANLoss:
         return tf.reduce_mean(per_view(logits, lambda t: tf.nn.softplus(sign * t), self.local_weight))
 
     @staticmethod
-    def _scores(name: str, logits) -> Dict[str, tf.Tensor]:
-        """{name: mean global logit}, and the local logits' mean under local_<name> if any."""
-        stats = {name: tf.reduce_mean(logits[:, 0])}
+    def _scores(phase: str, kind: str, logits) -> Dict[str, tf.Tensor]:
+        """{phase/scores_kind: mean global logit}, with phase/local_scores_kind for a local head."""
+        stats = {f"{phase}/scores_{kind}": tf.reduce_mean(logits[:, 0])}
         if logits.shape[-1] > 1:
-            prefix, _, rest = name.rpartition("/")
-            stats[f"{prefix}/local_{rest}"] = tf.reduce_mean(logits[:, 1:])
+            stats[f"{phase}/local_scores_{kind}"] = tf.reduce_mean(logits[:, 1:])
         return stats
 
     # -- the phases ----------------------------------------------------------------------
@@ -201,7 +200,7 @@ class GANLoss:
         images, w = self.run_G(z, bounds)
         logits = self.run_D(images, bounds)                       # [B, 1 (+ L*L)]
         loss = self._adv(logits, -1.0)
-        stats = {**self._scores("G/scores_fake", logits),
+        stats = {**self._scores("G", "fake", logits),
                  "G/signs_fake": tf.reduce_mean(tf.sign(logits[:, 0]))}
         return loss, stats, tf.cast(w, tf.float32)  # w_avg is float32 under any policy
 
@@ -228,8 +227,8 @@ class GANLoss:
         r1_mean = tf.reduce_mean(penalty)
         loss_r1 = r1_mean * (self.r1_gamma / 2.0 * self.r1_interval)
         loss = loss_fake + loss_real + loss_r1
-        stats = {**self._scores("D/scores_fake", fake_logits),
-                 **self._scores("D/scores_real", real_logits),
+        stats = {**self._scores("D", "fake", fake_logits),
+                 **self._scores("D", "real", real_logits),
                  "D/loss_adv": loss_fake + loss_real,
                  "D/r1_penalty": r1_mean,
                  "D/loss_r1": loss_r1}

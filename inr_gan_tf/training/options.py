@@ -220,9 +220,7 @@ def run_config(a) -> dict:
         raise ValueError(f"--resolution must be a power of two >= 16 (the discriminator's), got {r}")
     if a.d_channel_base < r:  # D has d_channel_base // res feature maps at res: none below R
         raise ValueError(f"--d_channel_base must be >= --resolution ({r}), got {a.d_channel_base}")
-    if a.d_local and (a.d_local < 4 or a.d_local > r // 2 or a.d_local & (a.d_local - 1)):
-        raise ValueError(f"--d_local must be 0 (off) or a power of two in [4, {r // 2}] (a D feature map at "
-                         f"--resolution {r}), got {a.d_local}")
+    config_lib.check_local_resolution(a.d_local, r, "--d_local")
     if not a.data:
         raise ValueError("--data must name a source")
     config = {

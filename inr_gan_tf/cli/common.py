@@ -19,8 +19,8 @@ SHARED = {
                    "its config.json is the one beside checkpoints/."),
     "outdir": ("string", "Output folder (created if missing)."),
     "out": ("string", "Output file."),
-    "data": ("string", "Image source: noto_emoji, procedural, a folder, a .zip, TFRecord shards, "
-             "tfds:NAME[:SPLIT] or lsun:PATH."),
+    "data": ("string", "Image source: noto_emoji (noto_emoji:point: pixels sampled at their centres, "
+             "no anti-aliasing), procedural, a folder, a .zip, TFRecord shards, tfds:NAME[:SPLIT] or lsun:PATH."),
     "seeds": ("string", "Latent seeds, e.g. 0-7,12: one image per seed, image k depends on seed k only."),
     "seed": ("integer", "Random seed of everything else this command draws (not a latent seed: see --seeds)."),
     "batch_size": ("integer", "Images per batch."),

@@ -6,7 +6,9 @@
     data/ffhq-tfr/manifest.json, 'shards/*.tfrecord', one.tfrecord
     tfds:NAME[:SPLIT]          a TFDS dataset already prepared under `data_dir` (never downloads)
     lsun:PATH                  an LSUN lmdb export (pip install lmdb)
-    noto_emoji                 the 1731 vector emoji shipped with this package, exact at any R
+    noto_emoji[:SAMPLING]      the 1731 vector emoji shipped with this package, exact at any R;
+                               SAMPLING area (default: anti-aliased pixels) or point (each
+                               pixel the colour at its centre, as an INR's point renders)
     procedural[:N]             N analytic images (default 10000), exact at any resolution
 """
 import os
@@ -17,6 +19,7 @@ import tensorflow as tf
 from inr_gan_tf.data.base import DataStats, Source, shard
 from inr_gan_tf.data.decode import DEFAULT_MAX_PIXELS, to_rgb_tf
 from inr_gan_tf.data.files import FolderSource, LsunSource, ZipSource
+from inr_gan_tf.data.noto_emoji.render import SAMPLINGS
 from inr_gan_tf.data.noto_emoji.source import NotoEmojiSource
 from inr_gan_tf.data.procedural import DEFAULT_NUM_EXAMPLES, ProceduralSource
 from inr_gan_tf.data.tfrecord import MANIFEST, TFRecordSource
@@ -100,8 +103,12 @@ def resolve_source(spec: str, *, data_dir: Optional[str] = None,
         return TfdsSource(name, split or 'train', data_dir=data_dir)
     if spec.startswith('lsun:'):
         return LsunSource(spec[len('lsun:'):], max_pixels=max_pixels)
-    if spec == 'noto_emoji':
-        return NotoEmojiSource()
+    if spec == 'noto_emoji' or spec.startswith('noto_emoji:'):
+        sampling = spec.partition(':')[2] or 'area'
+        if sampling not in SAMPLINGS:
+            raise ValueError(f'expected noto_emoji[:SAMPLING] with SAMPLING one of {SAMPLINGS}, '
+                             f'got {spec!r}')
+        return NotoEmojiSource(sampling=sampling)
     if spec == 'procedural' or spec.startswith('procedural:'):
         count = spec.partition(':')[2]
         if count and not count.isdigit():
@@ -112,7 +119,7 @@ def resolve_source(spec: str, *, data_dir: Optional[str] = None,
     if not os.path.exists(spec):
         raise FileNotFoundError(
             f'data source {spec!r} does not exist (expected a folder, a .zip, TFRecords, '
-            'tfds:NAME[:SPLIT], lsun:PATH, noto_emoji or procedural[:N])')
+            'tfds:NAME[:SPLIT], lsun:PATH, noto_emoji[:SAMPLING] or procedural[:N])')
     if os.path.isdir(spec):
         if os.path.exists(os.path.join(spec, MANIFEST)):
             return TFRecordSource(spec, max_pixels=max_pixels)

@@ -22,7 +22,7 @@ import numpy as np
 
 from inr_gan_tf.coords import UNIT_BOUNDS, check_bounds
 from inr_gan_tf.data.noto_emoji import cache
-from inr_gan_tf.data.noto_emoji.render import check_size, render_many, render_svg
+from inr_gan_tf.data.noto_emoji.render import check_sampling, check_size, render_many, render_svg
 
 NOTO_DIR = os.path.dirname(os.path.abspath(__file__))
 ARCHIVE_PATH = os.path.join(NOTO_DIR, 'icons.json.xz')
@@ -89,9 +89,10 @@ def render_noto_emoji(index: int, height: int, width: int,
 
 
 def render_set(icons: Icons, height: int, width: int,
-               bounds: Sequence[float] = UNIT_BOUNDS, *, cache_dir: Optional[str] = None
-               ) -> Tuple[np.ndarray, List[Tuple[str, str]]]:
-    """Every icon at H x W over `bounds`, through the disk cache.
+               bounds: Sequence[float] = UNIT_BOUNDS, *, cache_dir: Optional[str] = None,
+               sampling: str = 'area') -> Tuple[np.ndarray, List[Tuple[str, str]]]:
+    """Every icon at H x W over `bounds` (pixels sampled as render.SAMPLINGS), through the
+    disk cache.
 
     Returns (uint8 [N, H, W, 3] read-only, [(name, reason)] of the icons resvg refused, left
     white in the array). `cache_dir` defaults to cache.cache_root()/noto_emoji.
@@ -101,13 +102,16 @@ def render_set(icons: Icons, height: int, width: int,
     key = {'format': 1, 'render_version': RENDER_VERSION, 'icons': icons_digest(icons),
            'resvg_py': importlib.metadata.version('resvg-py'), 'height': height,
            'width': width, 'bounds': list(bounds)}
+    stem = f'noto_emoji-{height}x{width}'
+    if check_sampling(sampling) != 'area':  # area keys (and caches) stay as they were
+        key['sampling'] = sampling
+        stem += f'-{sampling}'
 
     def build():
-        images, bad = render_many(icons[0], icons[1], height, width, bounds)
+        images, bad = render_many(icons[0], icons[1], height, width, bounds, sampling=sampling)
         return images, {'bad': bad}
 
-    images, meta = cache.load_or_build(key, f'noto_emoji-{height}x{width}', build,
-                                       cache_dir=cache_dir)
+    images, meta = cache.load_or_build(key, stem, build, cache_dir=cache_dir)
     return images, [tuple(b) for b in meta.get('bad', [])]
 
 

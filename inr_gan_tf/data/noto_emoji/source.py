@@ -1,4 +1,5 @@
-"""`NotoEmojiSource`: the vector emoji as an exact, indexed data source (`--data=noto_emoji`)."""
+"""`NotoEmojiSource`: the vector emoji as an exact, indexed data source (`--data=noto_emoji`,
+`--data=noto_emoji:point` for pixels sampled at their centres, render.SAMPLINGS)."""
 import threading
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -8,7 +9,7 @@ import tensorflow as tf
 from inr_gan_tf.coords import UNIT_BOUNDS, check_bounds
 from inr_gan_tf.data.base import DataStats, IndexedSource
 from inr_gan_tf.data.noto_emoji import Icons, load_icons, render_set
-from inr_gan_tf.data.noto_emoji.render import check_size, render_svg
+from inr_gan_tf.data.noto_emoji.render import check_sampling, check_size, render_svg
 
 
 class NotoEmojiSource(IndexedSource):
@@ -22,12 +23,18 @@ class NotoEmojiSource(IndexedSource):
     icons:     {name: SVG body on the 128 x 128 view box} to use instead of the shipped set.
     cache_dir: where whole-set renders are cached (default: $INR_GAN_CACHE/noto_emoji, else
                ~/.cache/inr_gan_tf/noto_emoji).
+    sampling:  'area' (resvg's anti-aliasing: a pixel is about its cell's mean colour) or
+               'point' (its centre's colour), for whole-set renders and views alike.
     """
 
     exact = True
 
     def __init__(self, icons: Optional[Mapping[str, str]] = None, *,
-                 cache_dir: Optional[str] = None, name: str = 'noto_emoji'):
+                 cache_dir: Optional[str] = None, name: Optional[str] = None,
+                 sampling: str = 'area'):
+        self.sampling = check_sampling(sampling)
+        if name is None:
+            name = 'noto_emoji' if sampling == 'area' else f'noto_emoji:{sampling}'
         if icons is None:
             self.icons: Icons = load_icons()
         else:
@@ -48,7 +55,8 @@ class NotoEmojiSource(IndexedSource):
         R = int(resolution)
         with self._lock:  # one render of the set, however many loader threads ask at once
             if R not in self._renders:
-                images, bad = render_set(self.icons, R, R, cache_dir=self.cache_dir)
+                images, bad = render_set(self.icons, R, R, cache_dir=self.cache_dir,
+                                         sampling=self.sampling)
                 index = {n: i for i, n in enumerate(self.icons[0])}
                 for name, reason in bad:
                     self.stats.record_bad(name, reason)
@@ -77,7 +85,7 @@ class NotoEmojiSource(IndexedSource):
         bounds = check_bounds(bounds)
         name, body = self.icons[0][int(index)], self.icons[1][int(index)]
         try:
-            return render_svg(body, height, width, bounds).astype(np.float32)
+            return render_svg(body, height, width, bounds, self.sampling).astype(np.float32)
         except Exception as e:  # pylint: disable=broad-except  (...the icon's are skipped)
             self.stats.record_bad(name, f'{type(e).__name__}: {e}'.splitlines()[0])
             return None

@@ -428,8 +428,17 @@ def _step(checkpoint: str) -> Optional[int]:
     return int(reader.get_tensor(key)) if reader.has_tensor(key) else None
 
 
-def restore_generator(run_dir: Optional[str] = None, checkpoint: Optional[str] = None) -> Restored:
-    """G_ema of a run, with the provenance an export records."""
+def restore_generator(run_dir: Optional[str] = None, checkpoint: Optional[str] = None, *,
+                      antialias: Optional[int] = None) -> Restored:
+    """G_ema of a run, with the provenance an export records.
+
+    antialias: points per pixel side of the images G renders, instead of the run's (a render
+    option: no weight depends on it). A model trained on point samples (noto_emoji:point)
+    renders anti-aliased images so, as the area-sampled data it is compared with.
+    """
+    from inr_gan_tf.model.config import check_antialias  # pylint: disable=import-outside-toplevel
+    if antialias is not None:
+        antialias = check_antialias(antialias)  # before any file is read
     checkpoint, config_path = resolve_checkpoint(run_dir, checkpoint)
     with open(config_path, "rb") as f:
         raw = f.read()
@@ -437,7 +446,10 @@ def restore_generator(run_dir: Optional[str] = None, checkpoint: Optional[str] =
     if "generator" not in config:
         raise KeyError(f"{config_path} has no 'generator' entry")
     from inr_gan_tf.model import build_generator  # pylint: disable=import-outside-toplevel  (the model imports Keras)
-    G = build_generator(config["generator"])
+    generator_config = dict(config["generator"])
+    if antialias is not None:
+        generator_config["antialias"] = antialias
+    G = build_generator(generator_config)
     status = tf.train.Checkpoint(**{GENERATOR: G}).restore(checkpoint)
     status.expect_partial()  # G, D, optimizers and counters are not exported
     status.assert_existing_objects_matched()  # every G_ema weight must come from the checkpoint
@@ -450,4 +462,6 @@ def restore_generator(run_dir: Optional[str] = None, checkpoint: Optional[str] =
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "tensorflow": tf.__version__,
     }
+    if antialias is not None:
+        provenance["antialias"] = antialias  # config.json says the run's; this is the render's
     return Restored(G, provenance)

@@ -100,3 +100,30 @@ def test_exported_render_grid_matches_keras(tmp_path):
     got = sig(z=tf.constant(z), height=tf.constant(6), width=tf.constant(10),
               bounds=tf.constant([-0.3, 0, 1.3, 1], tf.float32), truncation=tf.constant(1.0))["image"].numpy()
     np.testing.assert_allclose(got, G.render_grid(G.params(z), 6, 10, (-0.3, 0, 1.3, 1)).numpy(), atol=1e-4)
+
+
+def test_readers_render_with_another_antialias_same_weights(tmp_path):
+    """restore_generator(antialias=k) and the readers' --antialias: the run's weights, pixels of
+    k x k points; config.json and the checkpoint are untouched; bad values refused first."""
+    from helpers import write_run_dir
+
+    from inr_gan_tf.checkpoint import restore_generator
+    from inr_gan_tf.cli import generate as generate_cli
+    _, P = _pair("bilinear")
+    run = write_run_dir(str(tmp_path / "run"), P, 2)
+    before = open(f"{run}/config.json").read()
+    G, provenance = restore_generator(run_dir=run, antialias=K)
+    assert G.antialias == K and provenance["antialias"] == K
+    assert restore_generator(run_dir=run).G.antialias == 1
+    assert "antialias" not in restore_generator(run_dir=run).provenance
+    params = P.params(tf.constant(sampling.seed_latents([0], P.z_dim)))
+    np.testing.assert_allclose(G.render_grid(params, 8, 8).numpy(),
+                               _pool(P.render_grid(params, 8 * K, 8 * K).numpy()), atol=1e-5)
+    with pytest.raises(ValueError, match="antialias must be an integer >= 1"):
+        restore_generator(run_dir=run, antialias=0)
+    with pytest.raises(generate_cli.UsageError, match="--antialias must be >= 1, got 0"):
+        generate_cli.main([f"--run_dir={run}", f"--outdir={tmp_path}/bad", "--seeds=0", "--antialias=0"])
+    out = generate_cli.main([f"--run_dir={run}", f"--outdir={tmp_path}/aa", "--seeds=0", "--antialias=2"])
+    assert out and (tmp_path / "aa").exists()
+    assert not (tmp_path / "bad").exists()
+    assert open(f"{run}/config.json").read() == before

@@ -19,6 +19,8 @@ SHARED = {
                    "its config.json is the one beside checkpoints/."),
     "outdir": ("string", "Output folder (created if missing)."),
     "out": ("string", "Output file."),
+    "antialias": ("integer", "Points per pixel side: an image pixel is the mean of antialias^2 points "
+                  "over its area (1: the point at its centre)."),
     "data": ("string", "Image source: noto_emoji (noto_emoji:point: pixels sampled at their centres, "
              "no anti-aliasing), procedural, a folder, a .zip, TFRecord shards, tfds:NAME[:SPLIT] or lsun:PATH."),
     "seeds": ("string", "Latent seeds, e.g. 0-7,12: one image per seed, image k depends on seed k only."),
@@ -73,12 +75,16 @@ def define_model(fv: flags.FlagValues) -> None:
     """--run_dir and --checkpoint: where a command that reads a trained model finds it."""
     define(fv, "run_dir", None, "Its newest intact checkpoint is used.")
     define(fv, "checkpoint", None)
+    define(fv, "antialias", None, "Here: of the images this command renders, instead of the run's "
+           "(config.json; a render option, no weight depends on it). E.g. 2 or 4 for a model trained "
+           "on point samples (--data=noto_emoji:point), to render anti-aliased pixels.")
 
 
 def one_model(args: Args) -> None:
     """Exactly one of --run_dir or --checkpoint, as define_model declared."""
     if bool(args.run_dir) == bool(args.checkpoint):
         raise UsageError("give exactly one of --run_dir or --checkpoint")
+    at_least(args, "antialias", 1)
 
 
 def at_least(args: Args, name: str, low: float) -> None:

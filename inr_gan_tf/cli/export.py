@@ -69,7 +69,7 @@ def command_main(a: Args) -> int:
     options = dict(run_dir=a.run_dir, checkpoint=a.checkpoint, out_dir=a.outdir, name=a.name,
                    version=a.version, seed=seed, truncation=a.truncation,
                    max_points=a.max_points, max_batch=a.max_batch, tile_points=a.tile_points,
-                   overwrite=a.overwrite, **parsed)
+                   overwrite=a.overwrite, antialias=a.antialias, **parsed)
     try:
         ckpt, config_path = resolve_checkpoint(a.run_dir, a.checkpoint)
     except FileNotFoundError as e:
@@ -81,6 +81,8 @@ def command_main(a: Args) -> int:
     if a.dry_run:
         with open(config_path) as f:
             generator = json.load(f)["generator"]
+        if a.antialias is not None:
+            generator["antialias"] = a.antialias
         print(json.dumps({**options, "checkpoint": ckpt, "export_dir": export_dir, "generator": generator}, indent=1))
         return 0
     from inr_gan_tf.export.savedmodel import DiskFullError, ExportLockedError

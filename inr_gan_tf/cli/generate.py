@@ -123,7 +123,7 @@ def generate(a: Args, log=print) -> dict:
     from inr_gan_tf import animate, sampling
     from inr_gan_tf.checkpoint import restore_generator
 
-    G, provenance = restore_generator(run_dir=a.run_dir, checkpoint=a.checkpoint)
+    G, provenance = restore_generator(run_dir=a.run_dir, checkpoint=a.checkpoint, antialias=a.antialias)
     H, W = output_size(a, G.resolution)
     os.makedirs(a.outdir, exist_ok=True)
     box = animate.draw_frame_box if a.frame_box else (lambda images, bounds: images)

@@ -99,7 +99,8 @@ def score(args: Args) -> int:
 
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from inr_gan_tf.checkpoint import restore_generator  # pylint: disable=import-outside-toplevel
-    G, provenance = restore_generator(run_dir=args.run_dir, checkpoint=args.checkpoint)
+    G, provenance = restore_generator(run_dir=args.run_dir, checkpoint=args.checkpoint,
+                                        antialias=args.antialias)
     run_dir = os.path.dirname(provenance["config_json"])
     with open(provenance["config_json"]) as f:
         source = args.data or json.load(f).get("data")

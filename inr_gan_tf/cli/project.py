@@ -148,7 +148,7 @@ def check(a: Args) -> Args:
 def project_main(a: Args) -> dict:
     """Projects as the checked flags ask; prints and returns the summary."""
     from inr_gan_tf.checkpoint import restore_generator
-    G, provenance = restore_generator(a.run_dir, a.checkpoint)
+    G, provenance = restore_generator(a.run_dir, a.checkpoint, antialias=a.antialias)
     summary = project_file(G, a.target, a.outdir, a.space, a.steps, a.theta_init, a.superres, a.zoom, a.seed,
                            provenance, a.log_every, lr=a.lr, noise=a.noise, pyramid_weight=a.pyramid_weight)
     print(json.dumps({k: v for k, v in summary.items() if k != "generator"}, indent=1))

@@ -78,7 +78,7 @@ def superres_main(a: Args) -> dict:
         tf.config.threading.set_intra_op_parallelism_threads(a.threads)
     from inr_gan_tf.animate import save_png
     from inr_gan_tf.paths import write_atomic
-    G, provenance = restore_generator(a.run_dir, a.checkpoint)
+    G, provenance = restore_generator(a.run_dir, a.checkpoint, antialias=a.antialias)
     out_dir = os.path.dirname(os.path.abspath(a.out))
     os.makedirs(out_dir, exist_ok=True)
     if a.sample_grid:

@@ -168,9 +168,9 @@ def destination(checkpoint: str, out_dir: str = "saved_models", name: Optional[s
 
 def export_run(run_dir: Optional[str] = None, checkpoint: Optional[str] = None,
                out_dir: str = "saved_models", name: Optional[str] = None,
-               version: Optional[int] = None, **kwargs) -> Dict:
+               version: Optional[int] = None, antialias: Optional[int] = None, **kwargs) -> Dict:
     """G_ema of a run (its latest checkpoint) or of one checkpoint -> out_dir/name/version/."""
     ckpt, _ = resolve_checkpoint(run_dir, checkpoint)
     export_dir = destination(ckpt, out_dir, name, version, kwargs.get("seed"))  # a bad name fails before the restore
-    G, provenance = restore_generator(run_dir=run_dir, checkpoint=checkpoint)
+    G, provenance = restore_generator(run_dir=run_dir, checkpoint=checkpoint, antialias=antialias)
     return export_artifacts(G, export_dir, provenance, **kwargs)

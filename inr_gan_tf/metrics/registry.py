@@ -437,6 +437,7 @@ def calc_metric(name: str, G, source, *, run_dir: Optional[str] = None,
     record.update({
         "step": step, "snapshot": snapshot,
         "features": opts.info.get("features"),  # the extractor's sha256, for FID-type metrics
+        "antialias": getattr(G, "antialias", None),  # points per pixel side of the fakes' renders
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     })
     if run_dir:

@@ -59,9 +59,8 @@ def define(fv: flags.FlagValues) -> None:
     flags.DEFINE_float("coord_scale", None, "With --nofourier and no log frequencies: raw (x, y) enter every block "
                        "after the first as (p - 0.5) * coord_scale, so a finer block sees where it is inside "
                        "a coarse cell (unset: p in frame units, as before).", flag_values=fv)
-    flags.DEFINE_integer("antialias", 1, "Samples per pixel side: an image pixel (training frames and patches, "
-                         "renders, exports' render_grid) is the mean of antialias^2 points over its area, as "
-                         "anti-aliased data are made (1: its centre, the paper).", flag_values=fv)
+    common.define(fv, "antialias", 1, "Here the model's, recorded in its config: training frames and patches, "
+                  "renders, exports' render_grid (1: the paper); area-sampled data are made so.")
     flags.DEFINE_float("fourier_lr_mult", 1.0, "Learning-rate multiplier of the predicted Fourier matrices "
                        "(1 = the paper; < 1 keeps frequencies from running away in short runs).", flag_values=fv)
     # -- discriminator ------------------------------------------------------------------------

@@ -46,6 +46,11 @@ class CheckpointError(OSError):
     """No usable checkpoint, or a save that failed; the message is one line naming the files."""
 
 
+class ModelLoadError(ValueError):
+    """A run or checkpoint that a reader (generate, metrics, export, ...) cannot load: missing,
+    damaged, or a config.json that does not describe its weights. One line naming the file."""
+
+
 class Found(NamedTuple):
     prefix: Optional[str]                # newest intact checkpoint, or None
     step: Optional[int]                  # its number (= the training step it holds)
@@ -428,9 +433,31 @@ def _step(checkpoint: str) -> Optional[int]:
     return int(reader.get_tensor(key)) if reader.has_tensor(key) else None
 
 
+def read_run_config(config_path: str) -> Tuple[dict, bytes]:
+    """(config.json as a dict with a "generator" object, its bytes); ModelLoadError if not."""
+    try:
+        with open(config_path, "rb") as f:
+            raw = f.read()
+        config = json.loads(raw)
+    except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
+        raise ModelLoadError(f"{config_path} is unreadable ({_one_line(e)})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("generator"), dict):
+        raise ModelLoadError(f"{config_path} has no 'generator' object: not a training run's config.json")
+    return config, raw
+
+
+def resolve_run(run_dir: Optional[str] = None, checkpoint: Optional[str] = None) -> Tuple[str, str]:
+    """resolve_checkpoint for readers: every way it can fail is one ModelLoadError."""
+    try:
+        return resolve_checkpoint(run_dir, checkpoint)
+    except (FileNotFoundError, NotADirectoryError, CheckpointError, tf.errors.OpError) as e:
+        raise ModelLoadError(_one_line(e)) from None
+
+
 def restore_generator(run_dir: Optional[str] = None, checkpoint: Optional[str] = None, *,
                       antialias: Optional[int] = None) -> Restored:
-    """G_ema of a run, with the provenance an export records.
+    """G_ema of a run, with the provenance an export records. Raises ModelLoadError (one line)
+    for a run it cannot load, before anything is built from it where it can tell.
 
     antialias: points per pixel side of the images G renders, instead of the run's (a render
     option: no weight depends on it). A model trained on point samples (noto_emoji:point)
@@ -439,20 +466,17 @@ def restore_generator(run_dir: Optional[str] = None, checkpoint: Optional[str] =
     from inr_gan_tf.model.config import check_antialias  # pylint: disable=import-outside-toplevel
     if antialias is not None:
         antialias = check_antialias(antialias)  # before any file is read
-    checkpoint, config_path = resolve_checkpoint(run_dir, checkpoint)
-    with open(config_path, "rb") as f:
-        raw = f.read()
-    config = json.loads(raw)
-    if "generator" not in config:
-        raise KeyError(f"{config_path} has no 'generator' entry")
+    checkpoint, config_path = resolve_run(run_dir, checkpoint)
+    config, raw = read_run_config(config_path)
     from inr_gan_tf.model import build_generator  # pylint: disable=import-outside-toplevel  (the model imports Keras)
     generator_config = dict(config["generator"])
     if antialias is not None:
         generator_config["antialias"] = antialias
-    G = build_generator(generator_config)
-    status = tf.train.Checkpoint(**{GENERATOR: G}).restore(checkpoint)
-    status.expect_partial()  # G, D, optimizers and counters are not exported
-    status.assert_existing_objects_matched()  # every G_ema weight must come from the checkpoint
+    try:
+        G = build_generator(generator_config)
+    except (ValueError, TypeError, KeyError) as e:
+        raise ModelLoadError(f"{config_path}: its generator cannot be built ({_one_line(e)})") from None
+    _restore_weights(G, checkpoint, config_path)
     provenance = {
         "checkpoint": os.path.abspath(checkpoint),
         "step": _step(checkpoint),
@@ -465,3 +489,26 @@ def restore_generator(run_dir: Optional[str] = None, checkpoint: Optional[str] =
     if antialias is not None:
         provenance["antialias"] = antialias  # config.json says the run's; this is the render's
     return Restored(G, provenance)
+
+
+def _restore_weights(G, checkpoint: str, config_path: str) -> None:
+    """G_ema's weights from `checkpoint` into G; ModelLoadError if they do not fit G's config."""
+    error = None
+    # A mismatch leaves a restore coordinator whose deletion logs one warning per unmatched
+    # value (hundreds of lines): it is deleted here, with TensorFlow's warnings held back.
+    tf_logger = tf.get_logger()
+    level = tf_logger.level
+    tf_logger.setLevel("ERROR")
+    try:
+        status = tf.train.Checkpoint(**{GENERATOR: G}).restore(checkpoint)
+        status.expect_partial()  # G, D, optimizers and counters are not exported
+        status.assert_existing_objects_matched()  # every G_ema weight must come from the checkpoint
+    except (ValueError, AssertionError, tf.errors.OpError) as e:
+        error = _one_line(e)
+    finally:
+        status = None
+        import gc  # pylint: disable=import-outside-toplevel
+        gc.collect()
+        tf_logger.setLevel(level)
+    if error is not None:
+        raise ModelLoadError(f"{checkpoint} does not fit the generator of {config_path} ({error[:300]})")

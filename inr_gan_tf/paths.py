@@ -26,6 +26,24 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def check_writable(path: str, folder: bool) -> None:
+    """ValueError (one line) unless `path` can be created or written as a folder (folder=True)
+    or a file: no file where a folder is needed (the path or one above it), no folder where the
+    file goes. Writes nothing."""
+    path = os.path.abspath(path)
+    if os.path.exists(path):
+        if folder and not os.path.isdir(path):
+            raise ValueError(f"{path} exists and is not a folder")
+        if not folder and os.path.isdir(path):
+            raise ValueError(f"{path} is a folder; give a file name")
+        return
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"{parent} is a file, so {path} cannot be created under it")
+
+
 def write_atomic(path: str, payload: Union[bytes, str, Callable[[BinaryIO], None]]) -> None:
     """Writes `path` all at once or not at all (STYLE 16): bytes, text or `payload(file)` go to a
     unique temporary name beside it, renamed over `path` when complete; on any failure (disk

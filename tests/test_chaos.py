@@ -207,6 +207,6 @@ def test_readers_fall_back_past_a_damaged_newest_checkpoint(template, tmp_path):
     checkpoint, _ = resolve_checkpoint(run_dir=str(run))
     assert checkpoint.endswith("ckpt-1")
     assert restore_generator(run_dir=str(run)).provenance["step"] == 1
-    with pytest.raises(checkpoints.CheckpointError, match=r"ckpt-2\.data-00000-of-00001 truncated"):
+    with pytest.raises(checkpoints.ModelLoadError, match=r"ckpt-2\.data-00000-of-00001 truncated"):
         restore_generator(checkpoint=str(run / "checkpoints" / "ckpt-2"))
     assert _files(run / "checkpoints") == _files(template / "checkpoints")  # readers move nothing

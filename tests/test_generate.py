@@ -223,7 +223,7 @@ def test_model_source_is_required_once(run_dir):
 def test_checkpoint_prefix_and_missing_run(run_dir, tmp_path):
     _cli_ckpt = generate.main([f"--checkpoint={run_dir}/checkpoints/ckpt-3", f"--outdir={tmp_path}", "--seeds=0"])
     assert _cli_ckpt["stills"] == [str(tmp_path / "seed0000.png")]
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(generate.UsageError, match="--run_dir: .*has no config.json"):
         generate.main([f"--run_dir={tmp_path / 'nope'}", f"--outdir={tmp_path}"])
 
 

@@ -87,6 +87,43 @@ def one_model(args: Args) -> None:
     at_least(args, "antialias", 1)
 
 
+def _model_flag(args: Args) -> str:
+    return "--run_dir" if args.run_dir else "--checkpoint"
+
+
+def load_model(args: Args):
+    """The model --run_dir/--checkpoint names (checkpoint.Restored: G, provenance), rendering
+    with --antialias where given; a run that cannot be loaded is a UsageError naming the flag."""
+    from inr_gan_tf.checkpoint import ModelLoadError, restore_generator
+    try:
+        return restore_generator(args.run_dir, args.checkpoint, antialias=args.antialias)
+    except ModelLoadError as e:
+        raise UsageError(f"{_model_flag(args)}: {e}") from None
+
+
+def model_config(args: Args):
+    """(checkpoint prefix, config.json dict) of --run_dir/--checkpoint, without building the
+    model (dry runs); the same UsageError as load_model."""
+    from inr_gan_tf.checkpoint import ModelLoadError, read_run_config, resolve_run
+    try:
+        checkpoint, config_path = resolve_run(args.run_dir, args.checkpoint)
+        return checkpoint, read_run_config(config_path)[0]
+    except ModelLoadError as e:
+        raise UsageError(f"{_model_flag(args)}: {e}") from None
+
+
+def output_path(args: Args, name: str, folder: bool) -> None:
+    """--NAME can be written as a folder (folder=True) or a file: nothing in the way is a file
+    where a folder must be, or a folder where the file must be. Checked before any work."""
+    from inr_gan_tf.paths import check_writable
+    value = getattr(args, name)
+    if value:
+        try:
+            check_writable(value, folder)
+        except ValueError as e:
+            raise UsageError(f"--{name}: {e}") from None
+
+
 def at_least(args: Args, name: str, low: float) -> None:
     value = getattr(args, name)
     if value is not None and not value >= low:

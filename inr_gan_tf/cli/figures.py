@@ -59,6 +59,7 @@ def check(a: Args) -> Args:
     from inr_gan_tf.figures.common import INSTALL_HINT, preset_config
     from inr_gan_tf.figures.lowres import check_resolutions
 
+    common.output_path(a, "outdir", folder=True)
     if a.figure is None:
         raise UsageError(f"--figure is required: one of {', '.join(FIGURES)}")
     for other, names in ONLY.items():

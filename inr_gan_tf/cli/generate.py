@@ -68,6 +68,7 @@ def check(a: Args) -> Args:
     from inr_gan_tf.animate import check_video
 
     common.one_model(a)
+    common.output_path(a, "outdir", folder=True)
     a.seed_list = common.seed_list(a)
     for name in ("height", "width"):
         common.at_least(a, name, 1)
@@ -107,10 +108,18 @@ def check(a: Args) -> Args:
 
 
 def output_size(a, resolution: int):
-    """(height, width) from --superres / --height / --width and the training resolution."""
+    """(height, width) from --superres / --height / --width and the training resolution; a side
+    above the exports' MAX_SIDE is a UsageError, before anything is rendered."""
+    from inr_gan_tf.export.validate import MAX_SIDE
     if a.superres is not None:
         size = max(1, round(a.superres * resolution))
+        if size > MAX_SIDE:
+            raise UsageError(f"--superres {a.superres:g} x {resolution} gives {size} pixels a side, "
+                             f"more than the {MAX_SIDE} an image may have")
         return size, size
+    for name in ("height", "width"):
+        if (getattr(a, name) or 0) > MAX_SIDE:
+            raise UsageError(f"--{name} must be <= {MAX_SIDE}, got {getattr(a, name)}")
     return a.height or resolution, a.width or resolution
 
 
@@ -121,9 +130,8 @@ def _name(seed: int) -> str:
 def generate(a: Args, log=print) -> dict:
     """Renders everything the parsed options ask for; returns {kind: [paths]}."""
     from inr_gan_tf import animate, sampling
-    from inr_gan_tf.checkpoint import restore_generator
 
-    G, provenance = restore_generator(run_dir=a.run_dir, checkpoint=a.checkpoint, antialias=a.antialias)
+    G, provenance = common.load_model(a)
     H, W = output_size(a, G.resolution)
     os.makedirs(a.outdir, exist_ok=True)
     box = animate.draw_frame_box if a.frame_box else (lambda images, bounds: images)
@@ -166,11 +174,8 @@ def generate(a: Args, log=print) -> dict:
 
 
 def dry_run(a: Args) -> None:
-    from inr_gan_tf.checkpoint import resolve_checkpoint
-    checkpoint, config_path = resolve_checkpoint(a.run_dir, a.checkpoint)
-    with open(config_path) as f:
-        resolution = json.load(f)["generator"]["resolution"]
-    size = dict(zip(("height", "width"), output_size(a, resolution)))
+    checkpoint, config = common.model_config(a)
+    size = dict(zip(("height", "width"), output_size(a, config["generator"].get("resolution", 0))))
     print(json.dumps({**vars(a), **size, "checkpoint": checkpoint}, indent=1, default=str))
 
 

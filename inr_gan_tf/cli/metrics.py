@@ -65,6 +65,7 @@ def check(a: Args) -> Args:
             raise UsageError("--real_vs_real needs --data and --resolution (a positive integer)")
     else:
         common.one_model(a)
+    common.output_path(a, "cache_dir", folder=True)
     common.integer_factor(a, "superres", 2)
     common.at_least(a, "num", 1)
     common.at_least(a, "batch_size", 1)
@@ -98,9 +99,11 @@ def score(args: Args) -> int:
         return _real_vs_real(args, args.names)
 
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from inr_gan_tf.checkpoint import restore_generator  # pylint: disable=import-outside-toplevel
-    G, provenance = restore_generator(run_dir=args.run_dir, checkpoint=args.checkpoint,
-                                        antialias=args.antialias)
+    G, provenance = common.load_model(args)
+    from inr_gan_tf.export.validate import MAX_SIDE  # pylint: disable=import-outside-toplevel
+    if args.superres and args.superres * G.resolution > MAX_SIDE:
+        raise UsageError(f"--superres {args.superres} x {G.resolution} is above the {MAX_SIDE} pixels "
+                         "a side an image may have")
     run_dir = os.path.dirname(provenance["config_json"])
     with open(provenance["config_json"]) as f:
         source = args.data or json.load(f).get("data")
@@ -116,7 +119,7 @@ def score(args: Args) -> int:
                 truncation=args.truncation, superres=args.superres, step=provenance["step"],
                 snapshot=provenance["checkpoint"], writer=writer))
         except (ValueError, FileNotFoundError) as e:  # bad data, --num or weights: one line
-            raise SystemExit(f"{name}: {e}") from None
+            raise UsageError(f"{name}: {cli.one_line(e)}") from None
         _progress(records[-1], "fakes")
     print(f"{provenance['checkpoint']} (step {provenance['step']}), data {source}")
     print(format_table(records))

@@ -126,6 +126,7 @@ def check(a: Args) -> Args:
     from inr_gan_tf.projection import SPACES
 
     common.one_model(a)
+    common.output_path(a, "outdir", folder=True)
     if not a.target:
         raise UsageError("--target is required")
     if a.space not in SPACES:
@@ -147,8 +148,7 @@ def check(a: Args) -> Args:
 
 def project_main(a: Args) -> dict:
     """Projects as the checked flags ask; prints and returns the summary."""
-    from inr_gan_tf.checkpoint import restore_generator
-    G, provenance = restore_generator(a.run_dir, a.checkpoint, antialias=a.antialias)
+    G, provenance = common.load_model(a)
     summary = project_file(G, a.target, a.outdir, a.space, a.steps, a.theta_init, a.superres, a.zoom, a.seed,
                            provenance, a.log_every, lr=a.lr, noise=a.noise, pyramid_weight=a.pyramid_weight)
     print(json.dumps({k: v for k, v in summary.items() if k != "generator"}, indent=1))

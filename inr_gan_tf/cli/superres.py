@@ -55,6 +55,7 @@ def check(a: Args) -> Args:
     """Checks the parsed flags together; bad values raise UsageError naming the flag."""
     from inr_gan_tf.projection import SPACES
     common.one_model(a)
+    common.output_path(a, "out", folder=False)
     if not a.num and not a.sample_grid:
         raise UsageError("--num=0 without --sample_grid leaves nothing to do")
     if a.reference_rows and not a.sample_grid:
@@ -72,26 +73,29 @@ def check(a: Args) -> Args:
 def superres_main(a: Args) -> dict:
     """Evaluates as the checked flags ask; returns the report ({} with --num=0)."""
     import tensorflow as tf
-    from inr_gan_tf.checkpoint import restore_generator
 
     if a.threads:
         tf.config.threading.set_intra_op_parallelism_threads(a.threads)
     from inr_gan_tf.animate import save_png
     from inr_gan_tf.paths import write_atomic
-    G, provenance = restore_generator(a.run_dir, a.checkpoint, antialias=a.antialias)
+    G, provenance = common.load_model(a)
+
+    def pairs_of(*args, **kwargs):  # --data read before anything is written
+        try:
+            return load_pairs(a.data, *args, **kwargs)
+        except (ValueError, FileNotFoundError) as e:
+            raise UsageError(f"--data={a.data}: {cli.one_line(e)}") from None
+    # Real images of --data beside G's samples when it has exact renders (the vector emoji).
+    reference = pairs_of(len(a.seed_list), G.resolution, 4) if a.sample_grid and a.reference_rows else None
+    pairs = pairs_of(a.num, G.resolution, a.superres, a.first) if a.num else None
     out_dir = os.path.dirname(os.path.abspath(a.out))
     os.makedirs(out_dir, exist_ok=True)
     if a.sample_grid:
         path = os.path.join(out_dir, "superres_grid.png")
-        # Real images of --data beside G's samples when it has exact renders (the vector emoji).
-        reference = None
-        if a.reference_rows:
-            reference = load_pairs(a.data, len(a.seed_list), G.resolution, 4)
         save_png(path, sample_figure(G, a.seed_list, reference=reference))
         print(f"wrote {path}")
-    if not a.num:
+    if pairs is None:
         return {}
-    pairs = load_pairs(a.data, a.num, G.resolution, a.superres, a.first)
     kwargs = {} if a.lr is None else {"lr": a.lr}
     report, images = evaluate(G, pairs.low, pairs.high, a.space, a.steps, a.seed, a.batch_size, a.theta_init,
                               **kwargs)

@@ -370,6 +370,8 @@ def _fit_reals(opts: MetricOptions, name: str, spec: MetricSpec, need: int, expl
     an explicit num the source cannot serve is an error (where the source knows its size;
     otherwise stream.real_batches says so when it runs out)."""
     have = opts.data.num_examples
+    if have == 0:
+        raise ValueError(f"data source {_source_key(opts.source)!r} has no readable images")
     if have is None or have >= need:
         return need
     if explicit:

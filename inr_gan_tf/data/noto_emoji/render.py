@@ -24,6 +24,7 @@ checks these bounds on a sample):
     R = 32: mean 1.3, 1.6% of pixels over 16, max 107; R = 16: mean 2.9, max 190.
 """
 import io
+import os
 import time
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -49,6 +50,19 @@ def check_size(height: int, width: int) -> Tuple[int, int]:
     if int(height) != height or int(width) != width or height < 1 or width < 1:
         raise ValueError(f'noto_emoji: resolution must be integers >= 1, got {height}x{width}')
     return int(height), int(width)
+
+
+def check_memory(count: int, height: int, width: int) -> None:
+    """ValueError before allocating `count` uint8 H x W x 3 renders that would take more than
+    half of this machine's memory (the set is rendered, and cached, as one array)."""
+    need = count * height * width * 3
+    try:
+        have = os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    except (ValueError, OSError, AttributeError):  # no sysconf: nothing to compare with
+        return
+    if need > have // 2:
+        raise ValueError(f'noto_emoji: {count} images at {height}x{width} take {need / 2**30:.1f} GiB, '
+                         f'more than half of this machine\'s {have / 2**30:.1f} GiB memory')
 
 
 def check_sampling(sampling: str) -> str:
@@ -98,6 +112,7 @@ def render_many(names: Sequence[str], bodies: Sequence[str], height: int, width:
     height, width = check_size(height, width)
     bounds = check_bounds(bounds)
     sampling = check_sampling(sampling)
+    check_memory(len(bodies), height, width)
     out = np.full((len(bodies), height, width, 3), 255, np.uint8)
     bad: List[Tuple[str, str]] = []
     start = last = time.monotonic()

@@ -75,6 +75,11 @@ def check_command(a: Args) -> Optional[Checked]:
         options.check_ranges(a, COMMAND_RULES)
     except ValueError as e:  # out of range or inconsistent flags
         raise UsageError(str(e)) from None
+    g = config["generator"]
+    points = config["batch_size"] * g["resolution"] ** 2 * g.get("antialias", 1) ** 2
+    if points >= 2 ** 31:  # TensorFlow's int32 indices; far beyond any machine's memory anyway
+        raise UsageError(f"--batch_size {config['batch_size']} at {g['resolution']}^2 renders {points:.3g} "
+                         "points a step, more than the 2^31 one step can index")
     profile = callbacks.profile_steps(a.profile_steps)
     if not a.run_dir or (os.path.exists(a.run_dir) and not os.path.isdir(a.run_dir)):
         raise UsageError(f"--run_dir must name a folder, got {a.run_dir!r}")

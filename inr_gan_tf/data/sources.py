@@ -84,6 +84,14 @@ class TfdsSource(Source):
         return ds.map(lambda ex: to_rgb_tf(ex[key]), num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def _has_images(source: Source) -> Source:
+    """A scanned folder or zip source, refused (ValueError) when it holds no readable image."""
+    if not source.num_examples:
+        raise ValueError(f'{source.name}: no readable images (skipped {source.stats.skipped} '
+                         'unreadable or oversized files)')
+    return source
+
+
 def resolve_source(spec: str, *, data_dir: Optional[str] = None,
                    max_pixels: int = DEFAULT_MAX_PIXELS) -> Source:
     """Returns the reader for `spec` (forms in the module docstring).
@@ -111,8 +119,8 @@ def resolve_source(spec: str, *, data_dir: Optional[str] = None,
         return NotoEmojiSource(sampling=sampling)
     if spec == 'procedural' or spec.startswith('procedural:'):
         count = spec.partition(':')[2]
-        if count and not count.isdigit():
-            raise ValueError(f'expected procedural[:N] with an integer N, got {spec!r}')
+        if spec.endswith(':') or (count and not (count.isdigit() and int(count) >= 1)):
+            raise ValueError(f'expected procedural[:N] with an integer N >= 1, got {spec!r}')
         return ProceduralSource(int(count) if count else DEFAULT_NUM_EXAMPLES)
     if any(c in spec for c in '*?['):
         return TFRecordSource(spec, max_pixels=max_pixels)
@@ -131,10 +139,10 @@ def resolve_source(spec: str, *, data_dir: Optional[str] = None,
             raise FileNotFoundError(
                 f'{spec} holds {len(shards)} {ext} files but no {MANIFEST}: pass '
                 f"'{os.path.join(spec, '*' + ext)}' or rebuild with tools/dataset_tool.py")
-        return source
+        return _has_images(source)
     lower = spec.lower()
     if lower.endswith('.zip'):
-        return ZipSource(spec, max_pixels=max_pixels)
+        return _has_images(ZipSource(spec, max_pixels=max_pixels))
     if os.path.basename(spec) == MANIFEST or lower.endswith(_TFRECORD_EXTENSIONS):
         return TFRecordSource(spec, max_pixels=max_pixels)
     raise ValueError(f'cannot tell how to read {spec!r}: expected a folder, a .zip, a '

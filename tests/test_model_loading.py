@@ -8,7 +8,7 @@ import pytest
 
 from inr_gan_tf import cli
 from inr_gan_tf.checkpoint import ModelLoadError, restore_generator
-from inr_gan_tf.cli import generate, metrics, project, superres
+from inr_gan_tf.cli import export, generate, metrics, project, superres
 from inr_gan_tf.model import build_generator, presets
 from inr_gan_tf.paths import check_writable
 from helpers import write_run_dir
@@ -72,6 +72,8 @@ def test_every_reader_exits_2_naming_the_flag(run, tmp_path, capsys):
         (superres.COMMAND, [f"--run_dir={bad}", "--num=0", "--sample_grid", f"--out={out}/s.json"]),
         (project.COMMAND, [f"--run_dir={bad}", f"--target={target}", "--steps=1", f"--outdir={out}"]),
         (generate.COMMAND, [f"--run_dir={tmp_path / 'nonexistent'}", f"--outdir={out}", "--seeds=0"]),
+        (export.COMMAND, [f"--run_dir={bad}", f"--outdir={out}"]),
+        (export.COMMAND, [f"--run_dir={_broken(run, tmp_path, 'empty')}", f"--outdir={out}", "--dry_run"]),
         (generate.COMMAND, [f"--run_dir={_broken(run, tmp_path, 'garbage')}", f"--outdir={out}", "--seeds=0",
                             "--dry_run"]),
     ]

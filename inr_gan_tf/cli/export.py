@@ -57,7 +57,6 @@ def command_main(a: Args) -> int:
     seed = None if a.seeds is None else common.one_seed(a, "an export holds one image")
     logging.set_verbosity(logging.WARNING)  # TensorFlow's and tf2onnx's INFO lines drown the summary
     from inr_gan_tf.export import pipeline
-    from inr_gan_tf.checkpoint import resolve_checkpoint
 
     parsed = {}
     for flag, allowed, what in (("formats", pipeline.FORMATS, "formats"),
@@ -70,25 +69,24 @@ def command_main(a: Args) -> int:
                    version=a.version, seed=seed, truncation=a.truncation,
                    max_points=a.max_points, max_batch=a.max_batch, tile_points=a.tile_points,
                    overwrite=a.overwrite, antialias=a.antialias, **parsed)
-    try:
-        ckpt, config_path = resolve_checkpoint(a.run_dir, a.checkpoint)
-    except FileNotFoundError as e:
-        raise UsageError(f"--{'run_dir' if a.run_dir else 'checkpoint'}: {e}") from None
+    ckpt, config = common.model_config(a)  # a run it cannot read: one line, before anything is written
     try:  # the default name comes from the run directory, and must be a plain name too
         export_dir = pipeline.destination(ckpt, a.outdir, a.name, a.version, seed)
     except ValueError as e:
         raise UsageError(f"--name: {e}") from None
     if a.dry_run:
-        with open(config_path) as f:
-            generator = json.load(f)["generator"]
+        generator = config["generator"]
         if a.antialias is not None:
             generator["antialias"] = a.antialias
         print(json.dumps({**options, "checkpoint": ckpt, "export_dir": export_dir, "generator": generator}, indent=1))
         return 0
+    from inr_gan_tf.checkpoint import ModelLoadError
     from inr_gan_tf.export.savedmodel import DiskFullError, ExportLockedError
 
     try:
         summary = pipeline.export_run(**options)
+    except ModelLoadError as e:  # weights that do not fit config.json: found when G is built
+        raise UsageError(f"--{'run_dir' if a.run_dir else 'checkpoint'}: {e}") from None
     except (FileExistsError, DiskFullError, ExportLockedError) as e:
         return cli.fail(COMMAND, str(e), 1)
     print(json.dumps(summary, indent=1, sort_keys=True))

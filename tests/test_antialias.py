@@ -107,7 +107,7 @@ def test_readers_render_with_another_antialias_same_weights(tmp_path):
     k x k points; config.json and the checkpoint are untouched; bad values refused first."""
     from helpers import write_run_dir
 
-    from inr_gan_tf.checkpoint import restore_generator
+    from inr_gan_tf.restore import restore_generator
     from inr_gan_tf.cli import generate as generate_cli
     _, P = _pair("bilinear")
     run = write_run_dir(str(tmp_path / "run"), P, 2)

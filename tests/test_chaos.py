@@ -201,12 +201,12 @@ def test_a_failed_save_removes_its_partial_files_and_says_how_much_space(tmp_pat
 
 # -- readers: generate, export, metrics ---------------------------------------------------
 def test_readers_fall_back_past_a_damaged_newest_checkpoint(template, tmp_path):
-    from inr_gan_tf.checkpoint import resolve_checkpoint, restore_generator
+    from inr_gan_tf.restore import ModelLoadError, resolve_checkpoint, restore_generator
     run = _copy(template, tmp_path)
     _truncate(run / "checkpoints" / "ckpt-2.data-00000-of-00001")
     checkpoint, _ = resolve_checkpoint(run_dir=str(run))
     assert checkpoint.endswith("ckpt-1")
     assert restore_generator(run_dir=str(run)).provenance["step"] == 1
-    with pytest.raises(checkpoints.ModelLoadError, match=r"ckpt-2\.data-00000-of-00001 truncated"):
+    with pytest.raises(ModelLoadError, match=r"ckpt-2\.data-00000-of-00001 truncated"):
         restore_generator(checkpoint=str(run / "checkpoints" / "ckpt-2"))
     assert _files(run / "checkpoints") == _files(template / "checkpoints")  # readers move nothing

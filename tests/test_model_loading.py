@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from inr_gan_tf import cli
-from inr_gan_tf.checkpoint import ModelLoadError, restore_generator
+from inr_gan_tf.restore import ModelLoadError, restore_generator
 from inr_gan_tf.cli import export, generate, metrics, project, superres
 from inr_gan_tf.model import build_generator, presets
 from inr_gan_tf.paths import check_writable

@@ -5,6 +5,7 @@ meaning below, plus what is particular to that command (`detail`). tests/test_cl
 that every flag name used by two commands comes from here, so `--seed` cannot mean a latent in
 one command and an optimiser's start in another.
 """
+import contextlib
 import math
 from typing import Optional
 
@@ -87,29 +88,40 @@ def one_model(args: Args) -> None:
     at_least(args, "antialias", 1)
 
 
-def _model_flag(args: Args) -> str:
-    return "--run_dir" if args.run_dir else "--checkpoint"
+@contextlib.contextmanager
+def model_errors(args: Args):
+    """Inside it, a run that cannot be loaded (restore.ModelLoadError) is a UsageError naming
+    --run_dir or --checkpoint, whichever the command line gave."""
+    from inr_gan_tf.restore import ModelLoadError
+    try:
+        yield
+    except ModelLoadError as e:
+        raise UsageError(f"{'--run_dir' if args.run_dir else '--checkpoint'}: {e}") from None
 
 
 def load_model(args: Args):
-    """The model --run_dir/--checkpoint names (checkpoint.Restored: G, provenance), rendering
-    with --antialias where given; a run that cannot be loaded is a UsageError naming the flag."""
-    from inr_gan_tf.checkpoint import ModelLoadError, restore_generator
-    try:
+    """The model --run_dir/--checkpoint names (restore.Restored: G, provenance), rendering
+    with --antialias where given; see model_errors."""
+    from inr_gan_tf.restore import restore_generator
+    with model_errors(args):
         return restore_generator(args.run_dir, args.checkpoint, antialias=args.antialias)
-    except ModelLoadError as e:
-        raise UsageError(f"{_model_flag(args)}: {e}") from None
 
 
 def model_config(args: Args):
     """(checkpoint prefix, config.json dict) of --run_dir/--checkpoint, without building the
-    model (dry runs); the same UsageError as load_model."""
-    from inr_gan_tf.checkpoint import ModelLoadError, read_run_config, resolve_run
-    try:
+    model (dry runs); see model_errors."""
+    from inr_gan_tf.restore import read_run_config, resolve_run
+    with model_errors(args):
         checkpoint, config_path = resolve_run(args.run_dir, args.checkpoint)
         return checkpoint, read_run_config(config_path)[0]
-    except ModelLoadError as e:
-        raise UsageError(f"{_model_flag(args)}: {e}") from None
+
+
+def image_side(what: str, side: int) -> None:
+    """UsageError if an image side (`what` says which flags made it) is above the exports'
+    MAX_SIDE: refused before anything is allocated or rendered."""
+    from inr_gan_tf.export.validate import MAX_SIDE
+    if side > MAX_SIDE:
+        raise UsageError(f"{what} gives {side} pixels a side, more than the {MAX_SIDE} an image may have")
 
 
 def output_path(args: Args, name: str, folder: bool) -> None:

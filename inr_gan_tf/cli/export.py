@@ -80,13 +80,11 @@ def command_main(a: Args) -> int:
             generator["antialias"] = a.antialias
         print(json.dumps({**options, "checkpoint": ckpt, "export_dir": export_dir, "generator": generator}, indent=1))
         return 0
-    from inr_gan_tf.checkpoint import ModelLoadError
     from inr_gan_tf.export.savedmodel import DiskFullError, ExportLockedError
 
     try:
-        summary = pipeline.export_run(**options)
-    except ModelLoadError as e:  # weights that do not fit config.json: found when G is built
-        raise UsageError(f"--{'run_dir' if a.run_dir else 'checkpoint'}: {e}") from None
+        with common.model_errors(a):  # weights that do not fit config.json: found when G is built
+            summary = pipeline.export_run(**options)
     except (FileExistsError, DiskFullError, ExportLockedError) as e:
         return cli.fail(COMMAND, str(e), 1)
     print(json.dumps(summary, indent=1, sort_keys=True))

@@ -109,17 +109,13 @@ def check(a: Args) -> Args:
 
 def output_size(a, resolution: int):
     """(height, width) from --superres / --height / --width and the training resolution; a side
-    above the exports' MAX_SIDE is a UsageError, before anything is rendered."""
-    from inr_gan_tf.export.validate import MAX_SIDE
+    above the exports' MAX_SIDE is a UsageError (common.image_side)."""
     if a.superres is not None:
         size = max(1, round(a.superres * resolution))
-        if size > MAX_SIDE:
-            raise UsageError(f"--superres {a.superres:g} x {resolution} gives {size} pixels a side, "
-                             f"more than the {MAX_SIDE} an image may have")
+        common.image_side(f"--superres {a.superres:g} x {resolution}", size)
         return size, size
     for name in ("height", "width"):
-        if (getattr(a, name) or 0) > MAX_SIDE:
-            raise UsageError(f"--{name} must be <= {MAX_SIDE}, got {getattr(a, name)}")
+        common.image_side(f"--{name}", getattr(a, name) or 0)
     return a.height or resolution, a.width or resolution
 
 

@@ -100,10 +100,8 @@ def score(args: Args) -> int:
 
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     G, provenance = common.load_model(args)
-    from inr_gan_tf.export.validate import MAX_SIDE  # pylint: disable=import-outside-toplevel
-    if args.superres and args.superres * G.resolution > MAX_SIDE:
-        raise UsageError(f"--superres {args.superres} x {G.resolution} is above the {MAX_SIDE} pixels "
-                         "a side an image may have")
+    if args.superres:
+        common.image_side(f"--superres {args.superres} x {G.resolution}", args.superres * G.resolution)
     run_dir = os.path.dirname(provenance["config_json"])
     with open(provenance["config_json"]) as f:
         source = args.data or json.load(f).get("data")

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from inr_gan_tf import sampling
 from inr_gan_tf.export import convert, savedmodel
-from inr_gan_tf.checkpoint import resolve_checkpoint, restore_generator
+from inr_gan_tf.restore import resolve_checkpoint, restore_generator
 from inr_gan_tf.export.modules import BakedImage, GeneratorExport
 from inr_gan_tf.export.validate import DEFAULT_MAX_BATCH, DEFAULT_MAX_POINTS, DEFAULT_TILE_POINTS, check_model_name
 

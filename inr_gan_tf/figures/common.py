@@ -29,7 +29,7 @@ def load_generator(run_dir: str = None, preset: str = None, seed: int = 0):
     if bool(run_dir) == bool(preset):
         raise ValueError("give exactly one of run_dir or preset")
     if run_dir:
-        from inr_gan_tf.checkpoint import restore_generator
+        from inr_gan_tf.restore import restore_generator
         restored = restore_generator(run_dir=run_dir)
         return restored.G, {"run_dir": os.path.abspath(run_dir), **restored.provenance}
     from inr_gan_tf.model import build_generator

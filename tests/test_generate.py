@@ -244,3 +244,7 @@ def test_dry_run_prints_the_resolved_size_and_writes_nothing(run_dir, tmp_path, 
     resolved = json.loads(capsys.readouterr().out)
     assert (resolved["height"], resolved["width"]) == (24, 24) and resolved["checkpoint"].endswith("ckpt-3")
     assert not os.path.exists(tmp_path / "o")
+    # A long range is summarised (count and ends), not printed seed by seed.
+    generate.main([f"--run_dir={run_dir}", f"--outdir={tmp_path / 'o'}", "--seeds=0-100000", "--dry_run"])
+    out = capsys.readouterr().out
+    assert len(out) < 4000 and json.loads(out)["seed_list"]["count"] == 100001

@@ -253,6 +253,22 @@ def test_name_from_the_run_directory_is_checked_too(G, tmp_path):
     assert pipeline.destination(str(run / "checkpoints" / "ckpt-3"), str(tmp_path / "out"), name="ok_1.v-2")
 
 
+@pytest.mark.parametrize("formats", ["", "tflite"])
+def test_every_version_holds_a_savedmodel(G, tmp_path, formats):
+    """A numbered folder is what TF Serving loads as the newest version: whatever --formats
+    names, the SavedModel is written (an empty list or tflite alone used to leave a version
+    without saved_model.pb)."""
+    if formats:
+        pytest.importorskip("ai_edge_litert", reason="tflite needs the export extra")
+    run = write_run_dir(tmp_path / "run", G, 3)
+    out = tmp_path / "saved_models"
+    proc = _cli(f"--run_dir={run}", f"--outdir={out}", "--name=tiny", f"--formats={formats}")
+    assert proc.returncode == 0, proc.stderr
+    version = out / "tiny" / "1"
+    assert (version / "saved_model.pb").exists() and (version / "variables").is_dir()
+    assert (version / "render.tflite").exists() == bool(formats)
+
+
 def _modes(root):
     return {os.path.relpath(os.path.join(d, n), root): stat.S_IMODE(os.stat(os.path.join(d, n)).st_mode)
             for d, dirs, files in os.walk(root) for n in dirs + files}

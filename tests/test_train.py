@@ -1,6 +1,7 @@
 """Training contracts on a tiny configuration: flags, steps, checkpoints, exact resume, NaN restore."""
 import json
 import os
+import signal
 import shutil
 import subprocess
 import sys
@@ -79,14 +80,19 @@ def test_inconsistent_flags_are_named():
         _parse("--lr_d=0")
 
 
-def test_dry_run_cli_prints_config_macs_and_params(capsys, monkeypatch):
+def test_dry_run_cli_prints_config_macs_and_params(capsys, monkeypatch, tmp_path):
     from inr_gan_tf.cli import train
     monkeypatch.chdir(ROOT)
-    assert train.run(["--flagfile=configs/quickstart.flags", "--dry_run"]) == 0
+    run_dir = f"--run_dir={tmp_path / 'run'}"
+    assert train.run(["--flagfile=configs/quickstart.flags", "--dry_run", run_dir]) == 0
     out = capsys.readouterr().out
     assert "G MACs/image" in out and "G params" in out and '"noto_emoji"' in out
     assert train.run(["--resolution=64", "--dry_run"]) == 2
     assert "--resolution is 64" in capsys.readouterr().err
+    # The dry run resolves the data too: a spec the run would refuse fails here, writing nothing.
+    assert train.run(["--flagfile=configs/quickstart.flags", "--dry_run", run_dir,
+                      f"--data={tmp_path / 'missing'}"]) == 2
+    assert "--data=" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 def _trainer(cfg, run_dir):
@@ -287,6 +293,72 @@ def test_kill_9_then_rerun_matches_an_uninterrupted_run(tmp_path):
     assert a.keys() == b.keys()
     for n in a:
         np.testing.assert_allclose(a[n], b[n], rtol=1e-5, atol=1e-6, err_msg=n)
+
+
+def _wait_for(proc, text, timeout=300):
+    """Reads proc's stderr until a line holds `text`; the lines read so far."""
+    lines, deadline = [], time.time() + timeout
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"never logged {text!r}:\n{''.join(lines[-20:])}")
+
+
+def test_sigterm_saves_and_exits_143_so_a_scheduler_can_tell(tmp_path):
+    """SIGTERM mid-run: a checkpoint of the step reached (--ckpt_every=0: only this save), exit
+    128 + 15 rather than a finished run's 0, and the same command resumes from it."""
+    run = str(tmp_path / "run")
+    args = [a for a in _cli(run, "--log_every=1") if not a.startswith(("--total_kimg", "--ckpt_every"))]
+    proc = subprocess.Popen([*args, "--total_kimg=10", "--ckpt_every=0"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(proc, "step 3 ")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "stopped by signal 15" in err and "the same command resumes" in err, err[-2000:]
+    path, _ = _final_weights(run)
+    assert path is not None and int(path.rsplit("-", 1)[1]) >= 3
+
+
+_STUCK = """
+import sys, threading
+from inr_gan_tf.cli import train
+from inr_gan_tf.training import loop
+
+def stuck(self, reals):  # a step that never returns to Python: signal handlers cannot stop it
+    print("stuck", flush=True)
+    lock = threading.Lock()
+    lock.acquire()
+    lock.acquire()
+
+loop.Trainer.step = stuck
+sys.exit(train.run(sys.argv[1:]))
+"""
+
+
+def test_a_second_signal_exits_at_once_from_a_stuck_step(tmp_path):
+    """Python runs handlers only between bytecodes: the first SIGTERM is noted but the step never
+    ends; the second ends the process (the watchdog on the wakeup fd) with 128 + 15."""
+    proc = subprocess.Popen([sys.executable, "-c", _STUCK, *_cli(str(tmp_path / "run"))[3:]], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "stuck", proc.communicate(timeout=60)[1][-2000:]
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        assert proc.poll() is None  # one signal waits for the step (here: forever)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "again: exiting now" in err
 
 
 def test_a_run_ending_off_the_sample_period_still_writes_its_final_grids(tmp_path):

@@ -28,8 +28,9 @@ def define(fv: flags.FlagValues) -> None:
                   "<outdir>/<name>/<version>/.")
     common.define(fv, "name", None, "Default: the run directory's name, plus _seed<S> with --seeds.")
     common.define(fv, "version", None, "Default: the next free integer under <outdir>/<name>/.", lower_bound=1)
-    flags.DEFINE_list("formats", ["savedmodel"], "Artifacts to write: any of savedmodel, tflite, onnx.",
-                      flag_values=fv)
+    flags.DEFINE_list("formats", ["savedmodel"], "Artifacts to write: any of savedmodel, tflite, onnx. Every "
+                      "version holds the SavedModel (TF Serving's layout), so it is always written; tflite "
+                      "and onnx go beside it.", flag_values=fv)
     flags.DEFINE_list("tflite_variants", ["float32"], "TFLite weight formats: any of float32, float16, "
                       "dynamic_int8.", flag_values=fv)
     common.define(fv, "seeds", None, "Exactly one here: export that seed's image (its INR with the params "
@@ -65,6 +66,9 @@ def command_main(a: Args) -> int:
             parsed[flag] = pipeline.parse_list(getattr(a, flag), allowed, what)
         except ValueError as e:
             raise UsageError(f"--{flag}: {e}") from None
+    # A numbered version folder is what TF Serving loads: without saved_model.pb it would be a
+    # broken newest version (saved_models/README.md promises a whole SavedModel in each).
+    parsed["formats"] = ["savedmodel"] + [f for f in parsed["formats"] if f != "savedmodel"]
     options = dict(run_dir=a.run_dir, checkpoint=a.checkpoint, out_dir=a.outdir, name=a.name,
                    version=a.version, seed=seed, truncation=a.truncation,
                    max_points=a.max_points, max_batch=a.max_batch, tile_points=a.tile_points,

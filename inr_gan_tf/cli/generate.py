@@ -172,7 +172,10 @@ def generate(a: Args, log=print) -> dict:
 def dry_run(a: Args) -> None:
     checkpoint, config = common.model_config(a)
     size = dict(zip(("height", "width"), output_size(a, config["generator"].get("resolution", 0))))
-    print(json.dumps({**vars(a), **size, "checkpoint": checkpoint}, indent=1, default=str))
+    shown = dict(vars(a))
+    seeds = shown.pop("seed_list")  # a range of 10^5 seeds is a count and its ends, not 10^5 lines
+    shown["seed_list"] = seeds if len(seeds) <= 16 else {"count": len(seeds), "first": seeds[:8], "last": seeds[-8:]}
+    print(json.dumps({**shown, **size, "checkpoint": checkpoint}, indent=1, default=str))
 
 
 def command_main(a: Args) -> dict:

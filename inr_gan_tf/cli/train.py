@@ -83,22 +83,15 @@ def check_command(a: Args) -> Optional[Checked]:
     profile = callbacks.profile_steps(a.profile_steps)
     if not a.run_dir or (os.path.exists(a.run_dir) and not os.path.isdir(a.run_dir)):
         raise UsageError(f"--run_dir must name a folder, got {a.run_dir!r}")
-    if a.dry_run:
-        print(callbacks.describe(config))
-        return None
     import tensorflow as tf
-    if a.threads:  # before the TensorFlow runtime starts (the strategy below starts it)
-        tf.config.threading.set_intra_op_parallelism_threads(a.threads)
-    strategy = callbacks.make_strategy(a.strategy)
-    if config["batch_size"] % strategy.num_replicas_in_sync:
-        raise UsageError(f"--batch_size {config['batch_size']} is not divisible by "
-                         f"{strategy.num_replicas_in_sync} replicas")
-    n_patches = callbacks.patch_count(config)
-    if n_patches % strategy.num_replicas_in_sync:  # every replica holds frames then patches
-        raise UsageError(f"--patch_ratio {a.patch_ratio} gives {n_patches} patches per batch, "
-                         f"not divisible by {strategy.num_replicas_in_sync} replicas")
+    if a.threads:  # before the TensorFlow runtime starts (a data source may start it)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(a.threads)
+        except RuntimeError:  # already started in this process (a caller's, e.g. a test's): keep its pool
+            logging.warning("--threads=%d ignored: TensorFlow's runtime is already running", a.threads)
+    # Data and run directory before the dry-run printout: a spec or an old run that cannot work
+    # must fail the dry run, not the run.
     from inr_gan_tf import checkpoint, data
-    from inr_gan_tf.training.state import TrainState
     try:
         source = data.resolve_source(config["data"], max_pixels=a.max_pixels)
     except Exception as e:  # noqa: BLE001 -- each source kind fails its own way
@@ -113,6 +106,18 @@ def check_command(a: Args) -> Optional[Checked]:
         found = checkpoint.find_latest(ckpt_dir)
         if found.prefix is None and found.skipped:
             raise UsageError(f"--run_dir={a.run_dir}: {checkpoint.nothing_restorable(ckpt_dir, found)}")
+    if a.dry_run:
+        print(callbacks.describe(config))
+        return None
+    strategy = callbacks.make_strategy(a.strategy)
+    if config["batch_size"] % strategy.num_replicas_in_sync:
+        raise UsageError(f"--batch_size {config['batch_size']} is not divisible by "
+                         f"{strategy.num_replicas_in_sync} replicas")
+    n_patches = callbacks.patch_count(config)
+    if n_patches % strategy.num_replicas_in_sync:  # every replica holds frames then patches
+        raise UsageError(f"--patch_ratio {a.patch_ratio} gives {n_patches} patches per batch, "
+                         f"not divisible by {strategy.num_replicas_in_sync} replicas")
+    from inr_gan_tf.training.state import TrainState
     try:
         state = TrainState(config, a.run_dir, strategy)
     except (ValueError, TypeError, ZeroDivisionError, tf.errors.OpError) as e:
@@ -149,6 +154,10 @@ def train(a: Args, c: Checked) -> int:
                 profile_steps=c.profile,
                 callbacks=[callbacks.sample_callback(state, a.sample_every),
                            callbacks.swd_callback(state, source, a.swd_every, a.swd_images)])
+    if trainer.stopped_by is not None:  # saved, not finished: a scheduler must be able to tell
+        logging.warning("stopped by signal %d at step %d (%.2f kimg), checkpoint saved; the same command "
+                        "resumes", trainer.stopped_by, int(state.step.numpy()), int(state.nimg.numpy()) / 1000)
+        return 128 + trainer.stopped_by
     logging.info("done at step %d (%.2f kimg); data: %s", int(state.step.numpy()),
                  int(state.nimg.numpy()) / 1000, source.stats)
     return 0

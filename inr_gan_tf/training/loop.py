@@ -13,8 +13,10 @@ and patches are split over replicas separately, so every replica holds frames th
 the global batch is the same set of views for any replica count.
 """
 import collections.abc
+import contextlib
 import os
 import signal
+import threading
 import time
 from typing import Optional
 
@@ -29,6 +31,52 @@ from inr_gan_tf.training.precision import apply_if
 from inr_gan_tf.training.state import TrainState
 
 MAX_NONFINITE_RESTORES = 3
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def stop_on_signals(on_first):
+    """SIGTERM/SIGINT: the first calls `on_first(signum)` (the loop saves, then stops); the second
+    ends the process at once with 128 + signum, even inside a step that never returns to Python.
+
+    Python runs its handlers only between bytecodes of the main thread, so a step blocked in C++
+    would hear neither; the C-level handler still writes each signal's number to the wakeup fd,
+    which a watchdog thread reads. A hard exit mid-save is safe: a save goes to a temporary
+    folder that the next start removes, and the previous checkpoint stays the newest intact one.
+    """
+    old = {sig: signal.signal(sig, lambda signum, _frame: on_first(signum)) for sig in STOP_SIGNALS}
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)  # a signal handler must never block on a full pipe
+    old_fd = signal.set_wakeup_fd(write_fd)
+
+    def watch():
+        seen = 0
+        while True:
+            try:
+                data = os.read(read_fd, 64)
+            except OSError:
+                return
+            if not data:  # the write end closed: the run is over
+                return
+            for signum in data:
+                if signum in STOP_SIGNALS:
+                    seen += 1
+                    if seen >= 2:
+                        os.write(2, f"signal {signum} again: exiting now, without waiting for the step "
+                                    "or the save in progress\n".encode())
+                        os._exit(128 + signum)
+
+    watchdog = threading.Thread(target=watch, name="signal-watchdog", daemon=True)
+    watchdog.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(old_fd)
+        os.close(write_fd)
+        watchdog.join(timeout=5)
+        os.close(read_fd)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def training_data(config: dict, source, start: int = 0,
@@ -80,6 +128,7 @@ class Trainer:
         # placement errors.
         self._replica_step = tf.function(self._replica_step_fn, jit_compile=xla)
         self._stop = False
+        self.stopped_by = None  # the signal that stopped fit, if one did
 
     # -- one iteration ---------------------------------------------------------------------
     def _replica_step_fn(self, reals, z_g, z_d, do_r1):
@@ -173,13 +222,15 @@ class Trainer:
         return {k: float(v) for k, v in stats.items()}
 
     # -- the run ---------------------------------------------------------------------------
-    def _on_signal(self, signum, _frame):
-        logging.warning("signal %d: saving a checkpoint, then exiting", signum)
-        self._stop = True
+    def _on_signal(self, signum):
+        logging.warning("signal %d: saving a checkpoint after this step, then exiting (send it again "
+                        "to exit at once; the last saved checkpoint stays)", signum)
+        self._stop, self.stopped_by = True, signum
 
     def fit(self, dataset, total_kimg: float, ckpt_every: int = 200, log_every: int = 10,
             callbacks=(), profile_steps=None):
         """Trains until total_kimg; saves every `ckpt_every` steps, on SIGTERM/SIGINT and at the end.
+        After a signal, `stopped_by` holds its number (a second one exits at once: stop_on_signals).
 
         callbacks: `cb(step, writer)` after every step, and `cb(step, writer, final=True)` once when
         total_kimg is reached (not on a signal), for output that must exist at the end of a run.
@@ -187,8 +238,11 @@ class Trainer:
         profile_steps=(A, B): a profiler trace of steps A..B (as numbered in the log) goes to
         run_dir/logs/plugins/profile, where TensorBoard's profile tab (xprof) shows it.
         """
+        with stop_on_signals(self._on_signal):
+            return self._fit(dataset, total_kimg, ckpt_every, log_every, callbacks, profile_steps)
+
+    def _fit(self, dataset, total_kimg, ckpt_every, log_every, callbacks, profile_steps):
         s = self.s
-        old = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         # One writer per run: the chief logs, samples and measures; other workers only train.
         writer = (tf.summary.create_file_writer(os.path.join(s.run_dir, "logs")) if s.is_chief
                   else tf.summary.create_noop_writer())
@@ -248,7 +302,5 @@ class Trainer:
         finally:
             if profiling:
                 tf.profiler.experimental.stop()
-            for sig, handler in old.items():
-                signal.signal(sig, handler)
             writer.flush()
         return int(s.step.numpy())

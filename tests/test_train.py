@@ -381,6 +381,21 @@ def test_a_run_ending_off_the_sample_period_still_writes_its_final_grids(tmp_pat
     assert not os.path.exists(tmp_path / "metric-swd.jsonl")
 
 
+def test_only_a_signal_before_total_kimg_counts_as_an_interruption(tmp_path):
+    """A signal during the final save or callbacks leaves a complete run (exit 0); one mid-run
+    stops it after the step in progress, with stopped_by set (the CLI exits 128 + signal)."""
+    trainer, state, ds = _trainer(_tiny_config(), str(tmp_path))  # batch 4: 0.012 kimg = 3 steps
+
+    def late(step, writer, final=False):
+        if final:
+            trainer._on_signal(signal.SIGTERM)
+    assert trainer.fit(ds, total_kimg=0.004, callbacks=[late]) == 1 and trainer.stopped_by is None
+
+    def early(step, writer, final=False):
+        trainer._on_signal(signal.SIGINT)
+    assert trainer.fit(ds, total_kimg=0.012, callbacks=[early]) == 2 and trainer.stopped_by == signal.SIGINT
+
+
 def test_sample_grids_and_swd_are_written(tmp_path):
     from inr_gan_tf import data
     from inr_gan_tf.training import callbacks as train

@@ -127,8 +127,8 @@ class Trainer:
         # jit_compile goes on the per-replica step: around strategy.run it fails with resource
         # placement errors.
         self._replica_step = tf.function(self._replica_step_fn, jit_compile=xla)
-        self._stop = False
-        self.stopped_by = None  # the signal that stopped fit, if one did
+        self._stop, self._signal = False, None
+        self.stopped_by = None  # the signal that stopped fit short of total_kimg, if one did
 
     # -- one iteration ---------------------------------------------------------------------
     def _replica_step_fn(self, reals, z_g, z_d, do_r1):
@@ -225,12 +225,13 @@ class Trainer:
     def _on_signal(self, signum):
         logging.warning("signal %d: saving a checkpoint after this step, then exiting (send it again "
                         "to exit at once; the last saved checkpoint stays)", signum)
-        self._stop, self.stopped_by = True, signum
+        self._stop, self._signal = True, signum
 
     def fit(self, dataset, total_kimg: float, ckpt_every: int = 200, log_every: int = 10,
             callbacks=(), profile_steps=None):
         """Trains until total_kimg; saves every `ckpt_every` steps, on SIGTERM/SIGINT and at the end.
-        After a signal, `stopped_by` holds its number (a second one exits at once: stop_on_signals).
+        A signal that ends it short of total_kimg is left in `stopped_by` (one arriving during the
+        final save or callbacks is not: the run is complete); a second exits at once (stop_on_signals).
 
         callbacks: `cb(step, writer)` after every step, and `cb(step, writer, final=True)` once when
         total_kimg is reached (not on a signal), for output that must exist at the end of a run.
@@ -238,6 +239,7 @@ class Trainer:
         profile_steps=(A, B): a profiler trace of steps A..B (as numbered in the log) goes to
         run_dir/logs/plugins/profile, where TensorBoard's profile tab (xprof) shows it.
         """
+        self._stop, self._signal, self.stopped_by = False, None, None  # a signal ends one fit, not the trainer
         with stop_on_signals(self._on_signal):
             return self._fit(dataset, total_kimg, ckpt_every, log_every, callbacks, profile_steps)
 
@@ -292,6 +294,8 @@ class Trainer:
                     s.save()
                 for cb in callbacks:
                     cb(step, writer)
+            if s.nimg.numpy() < total_kimg * 1000:
+                self.stopped_by = self._signal
             s.save()
             step = int(s.step.numpy())
             if not self._stop and step != first_step:

@@ -267,6 +267,8 @@ def test_every_version_holds_a_savedmodel(G, tmp_path, formats):
     version = out / "tiny" / "1"
     assert (version / "saved_model.pb").exists() and (version / "variables").is_dir()
     assert (version / "render.tflite").exists() == bool(formats)
+    from inr_gan_tf.export import pipeline
+    assert pipeline.version_formats(formats) == ["savedmodel"] + ([formats] if formats else [])
 
 
 def _modes(root):

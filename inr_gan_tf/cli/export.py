@@ -66,9 +66,7 @@ def command_main(a: Args) -> int:
             parsed[flag] = pipeline.parse_list(getattr(a, flag), allowed, what)
         except ValueError as e:
             raise UsageError(f"--{flag}: {e}") from None
-    # A numbered version folder is what TF Serving loads: without saved_model.pb it would be a
-    # broken newest version (saved_models/README.md promises a whole SavedModel in each).
-    parsed["formats"] = ["savedmodel"] + [f for f in parsed["formats"] if f != "savedmodel"]
+    parsed["formats"] = pipeline.version_formats(parsed["formats"])  # as export_run writes them
     options = dict(run_dir=a.run_dir, checkpoint=a.checkpoint, out_dir=a.outdir, name=a.name,
                    version=a.version, seed=seed, truncation=a.truncation,
                    max_points=a.max_points, max_batch=a.max_batch, tile_points=a.tile_points,

@@ -166,10 +166,19 @@ def destination(checkpoint: str, out_dir: str = "saved_models", name: Optional[s
     return os.path.join(model_dir, str(version or savedmodel.next_version(model_dir)))
 
 
+def version_formats(formats) -> list:
+    """The artifacts of a served version: the SavedModel, then the others of `formats`."""
+    return ["savedmodel"] + [f for f in parse_list(formats, FORMATS, "formats") if f != "savedmodel"]
+
+
 def export_run(run_dir: Optional[str] = None, checkpoint: Optional[str] = None,
                out_dir: str = "saved_models", name: Optional[str] = None,
                version: Optional[int] = None, antialias: Optional[int] = None, **kwargs) -> Dict:
-    """G_ema of a run (its latest checkpoint) or of one checkpoint -> out_dir/name/version/."""
+    """G_ema of a run (its latest checkpoint) or of one checkpoint -> out_dir/name/version/.
+
+    A numbered version is what TF Serving loads, so it always holds the SavedModel, whatever
+    `formats` names (saved_models/README.md); tflite and onnx go beside it."""
+    kwargs["formats"] = version_formats(kwargs.pop("formats", ("savedmodel",)))
     ckpt, _ = resolve_checkpoint(run_dir, checkpoint)
     export_dir = destination(ckpt, out_dir, name, version, kwargs.get("seed"))  # a bad name fails before the restore
     G, provenance = restore_generator(run_dir=run_dir, checkpoint=checkpoint, antialias=antialias)

@@ -32,25 +32,31 @@ from inr_gan_tf.training.state import TrainState
 
 MAX_NONFINITE_RESTORES = 3
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+REPEAT_S = 1.0  # a second stop signal sooner than this is the first one forwarded again
 
 
 @contextlib.contextmanager
 def stop_on_signals(on_first):
-    """SIGTERM/SIGINT: the first calls `on_first(signum)` (the loop saves, then stops); the second
-    ends the process at once with 128 + signum, even inside a step that never returns to Python.
+    """SIGTERM/SIGINT: the first calls `on_first(signum)` (the loop saves, then stops); a second
+    one, REPEAT_S or more later, ends the process at once with 128 + signum, even inside a step
+    that never returns to Python. Off the main thread (no signal handlers there): nothing.
 
     Python runs its handlers only between bytecodes of the main thread, so a step blocked in C++
     would hear neither; the C-level handler still writes each signal's number to the wakeup fd,
-    which a watchdog thread reads. A hard exit mid-save is safe: a save goes to a temporary
-    folder that the next start removes, and the previous checkpoint stays the newest intact one.
+    which a watchdog thread reads. A repeat within REPEAT_S is the same stop (launchers such as
+    srun or a shell trap forward a signal the process group already got). A hard exit mid-save
+    leaves a partial newest checkpoint, which the next start skips for the newest intact one.
+    Bytes of other signals go on to a wakeup fd that was set before (asyncio's, say).
     """
-    old = {sig: signal.signal(sig, lambda signum, _frame: on_first(signum)) for sig in STOP_SIGNALS}
+    if threading.current_thread() is not threading.main_thread():
+        logging.warning("training off the main thread: SIGTERM/SIGINT do not save a checkpoint")
+        yield
+        return
     read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)  # a signal handler must never block on a full pipe
-    old_fd = signal.set_wakeup_fd(write_fd)
+    old_fd, watchdog, old = None, None, {}
+    first = []  # monotonic time of the first stop signal
 
     def watch():
-        seen = 0
         while True:
             try:
                 data = os.read(read_fd, 64)
@@ -59,24 +65,36 @@ def stop_on_signals(on_first):
             if not data:  # the write end closed: the run is over
                 return
             for signum in data:
-                if signum in STOP_SIGNALS:
-                    seen += 1
-                    if seen >= 2:
-                        os.write(2, f"signal {signum} again: exiting now, without waiting for the step "
-                                    "or the save in progress\n".encode())
-                        os._exit(128 + signum)
+                if signum not in STOP_SIGNALS:
+                    if old_fd is not None and old_fd >= 0:
+                        try:
+                            os.write(old_fd, bytes([signum]))
+                        except OSError:
+                            pass
+                elif not first:
+                    first.append(time.monotonic())
+                elif time.monotonic() - first[0] >= REPEAT_S:
+                    os.write(2, f"signal {signum} again: exiting now, without waiting for the step "
+                                "or the save in progress\n".encode())
+                    os._exit(128 + signum)
 
-    watchdog = threading.Thread(target=watch, name="signal-watchdog", daemon=True)
-    watchdog.start()
-    try:
+    try:  # the fd and its reader first, the handlers last: no signal is heard by one alone
+        os.set_blocking(write_fd, False)  # a signal handler must never block on a full pipe
+        old_fd = signal.set_wakeup_fd(write_fd)
+        watchdog = threading.Thread(target=watch, name="signal-watchdog", daemon=True)
+        watchdog.start()
+        for sig in STOP_SIGNALS:
+            old[sig] = signal.signal(sig, lambda signum, _frame: on_first(signum))
         yield
-    finally:
-        signal.set_wakeup_fd(old_fd)
-        os.close(write_fd)
-        watchdog.join(timeout=5)
-        os.close(read_fd)
+    finally:  # in reverse: no signal lands on a finished fit, and nothing is left open
         for sig, handler in old.items():
             signal.signal(sig, handler)
+        if old_fd is not None:
+            signal.set_wakeup_fd(old_fd)
+        os.close(write_fd)
+        if watchdog is not None:
+            watchdog.join(timeout=5)
+        os.close(read_fd)
 
 
 def training_data(config: dict, source, start: int = 0,
@@ -298,7 +316,7 @@ class Trainer:
                 self.stopped_by = self._signal
             s.save()
             step = int(s.step.numpy())
-            if not self._stop and step != first_step:
+            if self.stopped_by is None and step != first_step:
                 # The finished run's own grids and metrics, whatever its length: callbacks skip
                 # steps off their period, so a short or extended run would otherwise end without.
                 for cb in callbacks:

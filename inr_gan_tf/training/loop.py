@@ -145,7 +145,7 @@ class Trainer:
         # jit_compile goes on the per-replica step: around strategy.run it fails with resource
         # placement errors.
         self._replica_step = tf.function(self._replica_step_fn, jit_compile=xla)
-        self._stop, self._signal = False, None
+        self._signal = None     # the stop signal this fit received, if any
         self.stopped_by = None  # the signal that stopped fit short of total_kimg, if one did
 
     # -- one iteration ---------------------------------------------------------------------
@@ -243,7 +243,7 @@ class Trainer:
     def _on_signal(self, signum):
         logging.warning("signal %d: saving a checkpoint after this step, then exiting (send it again "
                         "to exit at once; the last saved checkpoint stays)", signum)
-        self._stop, self._signal = True, signum
+        self._signal = signum
 
     def fit(self, dataset, total_kimg: float, ckpt_every: int = 200, log_every: int = 10,
             callbacks=(), profile_steps=None):
@@ -257,7 +257,7 @@ class Trainer:
         profile_steps=(A, B): a profiler trace of steps A..B (as numbered in the log) goes to
         run_dir/logs/plugins/profile, where TensorBoard's profile tab (xprof) shows it.
         """
-        self._stop, self._signal, self.stopped_by = False, None, None  # a signal ends one fit, not the trainer
+        self._signal = self.stopped_by = None  # a signal ends one fit, not the trainer
         with stop_on_signals(self._on_signal):
             return self._fit(dataset, total_kimg, ckpt_every, log_every, callbacks, profile_steps)
 
@@ -274,7 +274,7 @@ class Trainer:
         profile = tuple(profile_steps) if profile_steps and s.is_chief else None
         profiling = False
         try:
-            while s.nimg.numpy() < total_kimg * 1000 and not self._stop:
+            while s.nimg.numpy() < total_kimg * 1000 and self._signal is None:
                 next_step = int(s.step.numpy()) + 1
                 if profile and next_step == profile[0] and not profiling:
                     tf.profiler.experimental.start(os.path.join(s.run_dir, "logs"))

@@ -310,7 +310,7 @@ def test_options_round_trip_through_get_config(Gb):
 
 
 def test_an_old_config_loads_as_the_paper(G):
-    old = {k: v for k, v in G.get_config().items() if k not in OPTIONS and k not in ("antialias", "coord_scale")}
+    old = {k: v for k, v in G.get_config().items() if k not in OPTIONS and k not in ("antialias", "coord_scale", "saturation")}
     loaded = Generator.from_config(old)
     assert (loaded.inr.upsampling, loaded.inr.log_frequencies, loaded.inr.fourier_cap) == ("nearest", 0, None)
     assert all(f.cap is None for f in loaded.inr.features)
@@ -329,6 +329,33 @@ def test_bad_options_fail_with_clear_errors():
         presets.tiny_generator(16, upsample="bilinear")
 
 
+# -- a saturating output ("saturation") ------------------------------------------------------
+def test_saturation_is_tanh_of_the_gained_linear_output_on_every_path():
+    plain = build_generator(presets.tiny_generator(16, "fmm", False), seed=0)
+    sat = build_generator(presets.tiny_generator(16, "fmm", False, saturation=3.0), seed=0)
+    sat.set_weights(plain.get_weights())  # no new weights: only the output changes
+    params = plain.params(tf.constant(sampling.seed_latents([0, 1], plain.z_dim)))
+    pts = np.random.RandomState(5).uniform(-0.3, 1.3, (60, 2)).astype(np.float32)
+    linear, out = plain.render(params, pts).numpy(), sat.render(params, pts).numpy()
+    np.testing.assert_allclose(out, np.tanh(3.0 * linear), atol=1e-6)
+    assert np.abs(out).max() <= 1.0
+    # Grids pool after the tanh (a pixel is the mean of its saturated points), and tiles and
+    # point sets agree with the grid, as without the option.
+    grid = sat.render_grid(params, 8, 8).numpy().reshape(2, 64, 3)
+    np.testing.assert_allclose(grid, sat.render(params, coords.grid_np(8, 8)).numpy(), atol=1e-6)
+    assert sat.get_config()["saturation"] == 3.0 and plain.get_config()["saturation"] is None
+    clone = Generator.from_config(sat.get_config())
+    clone.set_weights(sat.get_weights())
+    z = tf.random.normal([2, plain.z_dim])
+    np.testing.assert_array_equal(clone(z).numpy(), sat(z).numpy())
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), True, "2"])
+def test_saturation_refuses_bad_values(bad):
+    with pytest.raises(ValueError, match="saturation"):
+        build_generator(presets.tiny_generator(16, "fmm", False, saturation=bad))
+
+
 # -- exports --------------------------------------------------------------------------------
 @pytest.mark.parametrize("fmt, upsampling", [
     ("saved_model", "bilinear"), ("tflite", "bilinear"), ("onnx", "bilinear"),
@@ -336,8 +363,9 @@ def test_bad_options_fail_with_clear_errors():
     # local_diff's ops include local's.
     ("tflite", "local_diff"), ("onnx", "local_diff")])
 def test_exports_match_keras_with_the_options(Gb, upsampling, tmp_path, fmt):
-    if upsampling != "bilinear":  # Gb: bilinear with the feature options; here raw coordinates, scaled
-        Gb = build_generator(presets.tiny_generator(16, "fmm", False, upsampling=upsampling, coord_scale=4.0), seed=0)
+    if upsampling != "bilinear":  # Gb: bilinear with the feature options; here raw coordinates, scaled, tanh
+        Gb = build_generator(presets.tiny_generator(16, "fmm", False, upsampling=upsampling, coord_scale=4.0,
+                                                    saturation=2.0), seed=0)
     extras = {"saved_model": (), "tflite": ("ai_edge_litert",), "onnx": ("tf2onnx", "onnx", "onnxruntime")}
     for package in extras[fmt]:  # a missing extra skips visibly, naming it
         pytest.importorskip(package, reason=f"{fmt} needs the export extra: pip install -e \".[export]\"")

@@ -56,6 +56,7 @@ class GeneratorConfig:
     fourier_cap: Optional[float] = None
     antialias: int = 1
     coord_scale: Optional[float] = None
+    saturation: Optional[float] = None
 
     def __post_init__(self):
         if not self.blocks:
@@ -67,6 +68,7 @@ class GeneratorConfig:
             raise ValueError(f"modulation must be one of {MODULATIONS}, got {self.modulation!r}")
         check_antialias(self.antialias)
         check_coord_scale(self.coord_scale)
+        check_saturation(self.saturation)
         check_upsampling(self.upsampling)
 
     @classmethod
@@ -137,6 +139,15 @@ def check_coord_scale(value) -> Optional[float]:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"coord_scale must be a finite number > 0 or None, got {value!r}")
+    return float(value)
+
+
+def check_saturation(value) -> Optional[float]:
+    """`saturation`: None (a linear output, the paper) or a finite gain g > 0 (rgb = tanh(g * out))."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"saturation must be a finite number > 0 or None, got {value!r}")
     return float(value)
 
 

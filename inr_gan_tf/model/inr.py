@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 
 from inr_gan_tf.model import plan as plan_lib
-from inr_gan_tf.model.config import check_coord_scale
+from inr_gan_tf.model.config import check_coord_scale, check_saturation
 from inr_gan_tf.model.layers import FMMDense, FourierFeatures, HyperDense, LogFrequencyFeatures, SharedDense
 from inr_gan_tf.model.param_spec import ParamSpec
 
@@ -129,6 +129,7 @@ class MultiScaleINR(keras.layers.Layer):
                  log_frequencies: int = 0,           # deterministic log-spaced frequencies per axis (0: none)
                  fourier_cap: Optional[float] = None,  # cap on frequencies, fraction of pi * r_k (None: off)
                  coord_scale: Optional[float] = None,  # raw coordinates: (p - 0.5) * coord_scale (None: p)
+                 saturation: Optional[float] = None,   # rgb = tanh(saturation * to_rgb) (None: linear, the paper)
                  **kwargs):
         super().__init__(**kwargs)
         if modulation not in MODULATIONS:
@@ -147,6 +148,7 @@ class MultiScaleINR(keras.layers.Layer):
         self.upsampling, self.log_frequencies = upsampling, int(log_frequencies)
         self.fourier_cap = None if fourier_cap is None else float(fourier_cap)
         self.coord_scale = check_coord_scale(coord_scale)
+        self.saturation = check_saturation(saturation)
         if self.coord_scale is not None and (self.fourier or self.log_frequencies):
             raise ValueError("coord_scale scales raw coordinates; it needs fourier=False and log_frequencies=0")
         self.coarse_resolutions = [b["resolution"] for b in self.blocks[:-1]]
@@ -262,6 +264,13 @@ class MultiScaleINR(keras.layers.Layer):
             x = h
             outputs.append(x)
         rgb = run("to_rgb", self.to_rgb, x)  # [B, N, 3]
+        if self.saturation is not None:
+            # Emoji are flat colours on white: a saturating output makes each flat region
+            # wherever the pre-activation is well past +-1, and its edge where it crosses 0, so
+            # an edge is as steep as the pre-activation's ramp through [-1/g, 1/g] at any
+            # density, while a linear output must draw the colour itself, as exactly as the
+            # ReLU pieces allow (their slopes are the blur of 4x renders, docs/quickstart.md).
+            rgb = tf.tanh(tf.cast(self.saturation, rgb.dtype) * rgb)
         reader.close()
         return outputs + [rgb]
 
@@ -359,4 +368,5 @@ class MultiScaleINR(keras.layers.Layer):
                 "coord_skip": self.coord_skip, "latent_dim": self.latent_dim,
                 "out_channels": self.out_channels, "activation": self.activation,
                 "upsampling": self.upsampling, "log_frequencies": self.log_frequencies,
-                "fourier_cap": self.fourier_cap, "coord_scale": self.coord_scale}
+                "fourier_cap": self.fourier_cap, "coord_scale": self.coord_scale,
+                "saturation": self.saturation}

@@ -59,6 +59,9 @@ def define(fv: flags.FlagValues) -> None:
     flags.DEFINE_float("coord_scale", None, "With --nofourier and no log frequencies: raw (x, y) enter every block "
                        "after the first as (p - 0.5) * coord_scale, so a finer block sees where it is inside "
                        "a coarse cell (unset: p in frame units, as before).", flag_values=fv)
+    flags.DEFINE_float("saturation", None, "The INR's rgb is tanh(saturation * its linear output): flat colours "
+                       "where that is well past +-1, edges as steep as its ramp at any density (unset: linear, "
+                       "the paper).", flag_values=fv)
     common.define(fv, "antialias", 1, "Here the model's, recorded in its config: training frames and patches, "
                   "renders, exports' render_grid (1: the paper); area-sampled data are made so.")
     flags.DEFINE_float("fourier_lr_mult", 1.0, "Learning-rate multiplier of the predicted Fourier matrices "
@@ -160,7 +163,7 @@ def parse_blocks(spec: str, fourier: bool = True) -> List[dict]:
 # The flags that shape G; --preset supplies those the command line does not set.
 GENERATOR_FLAGS = ("resolution", "g_blocks", "z_dim", "mapping_width", "mapping_layers", "modulation", "fourier",
                    "rank", "coord_skip", "fourier_lr_mult", "upsampling", "log_frequencies", "fourier_cap",
-                   "antialias", "coord_scale")
+                   "antialias", "coord_scale", "saturation")
 
 
 def format_blocks(blocks) -> str:
@@ -199,10 +202,13 @@ def continuous_options(a) -> dict:
         raise ValueError(f"--coord_scale must be finite and > 0 (or unset), got {a.coord_scale}")
     if a.coord_scale is not None and (a.fourier or a.log_frequencies):
         raise ValueError("--coord_scale scales raw coordinates: it needs --nofourier and --log_frequencies=0")
+    if a.saturation is not None and not (math.isfinite(a.saturation) and a.saturation > 0):
+        raise ValueError(f"--saturation must be finite and > 0 (or unset), got {a.saturation}")
     chosen = {"upsampling": a.upsampling, "log_frequencies": a.log_frequencies,
-              "fourier_cap": a.fourier_cap, "antialias": a.antialias, "coord_scale": a.coord_scale}
+              "fourier_cap": a.fourier_cap, "antialias": a.antialias, "coord_scale": a.coord_scale,
+              "saturation": a.saturation}
     defaults = {"upsampling": "nearest", "log_frequencies": 0, "fourier_cap": None, "antialias": 1,
-                "coord_scale": None}
+                "coord_scale": None, "saturation": None}
     return {k: v for k, v in chosen.items() if v != defaults[k]}
 
 

@@ -234,6 +234,31 @@ def test_multiworker_two_local_processes_on_loopback_agree_with_one_device(tmp_p
     assert os.path.isdir(tmp_path / "run" / "workers" / "worker-1" / "checkpoints")
 
 
+@pytest.mark.slow  # ~30 s alone: two TensorFlow processes
+def test_a_signal_to_one_worker_stops_the_whole_cluster_after_the_same_step(tmp_path):
+    """Preemption may reach one machine of a cluster: every worker stops after the step in which
+    it arrived and saves (a worker stopping alone would wait in save() for the others, which
+    wait in the next step's collective, forever)."""
+    cfg = _tiny_config()
+    script = os.path.join(ROOT, "tests", "scripts", "multiworker.py")
+    ports = f"{_free_port()},{_free_port()}"
+    workers = [subprocess.Popen([sys.executable, script, json.dumps(cfg), str(tmp_path / "run"),
+                                 str(tmp_path / f"w{i}.npz"), "worker", str(i), ports, "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    reports = []
+    try:
+        for proc in workers:
+            out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err[-3000:]
+            reports.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for proc in workers:
+            proc.kill()
+    assert [r["step"] for r in reports] == [2, 2]  # of 4: both stopped after the signalled step
+    assert [r["stopped_by"] for r in reports] == [signal.SIGTERM] * 2
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
+
+
 def test_float16_overflow_skips_the_whole_update_and_halves_the_scale(tmp_path):
     import keras
     cfg = dict(_tiny_config(), precision="mixed_float16")
@@ -323,7 +348,7 @@ def test_sigterm_saves_and_exits_143_so_a_scheduler_can_tell(tmp_path):
     try:
         _wait_for(proc, "step 3 ")
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=300)
     finally:
         proc.kill()
     assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]

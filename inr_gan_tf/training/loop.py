@@ -146,6 +146,8 @@ class Trainer:
         # placement errors.
         self._replica_step = tf.function(self._replica_step_fn, jit_compile=xla)
         self._signal = None     # the stop signal this fit received, if any
+        # Workers of a cluster (MultiWorkerMirroredStrategy) agree on stopping (_stop_signal).
+        self._cluster = state.cluster_size > 1
         self.stopped_by = None  # the signal that stopped fit short of total_kimg, if one did
 
     # -- one iteration ---------------------------------------------------------------------
@@ -245,6 +247,25 @@ class Trainer:
                         "to exit at once; the last saved checkpoint stays)", signum)
         self._signal = signum
 
+    def _stop_signal(self) -> Optional[int]:
+        """The stop signal to end the run on before the next step, or None.
+
+        In a cluster a signal reaches the workers at different times (or only one of them); one
+        that stopped alone would sit in save() while the others wait in the next step's
+        collective: a hang. So the workers all-reduce what each has received, once per step,
+        and all stop after the same step on the largest signal number any received.
+        """
+        signum = self._signal  # read once: the handler may set it at any bytecode
+        if not self._cluster:
+            return signum
+        strategy = self.s.strategy
+        heard = np.zeros([max(STOP_SIGNALS) + 1], np.float32)
+        if signum is not None:
+            heard[signum] = 1.0
+        local = strategy.experimental_distribute_values_from_function(lambda ctx: tf.constant(heard))
+        counts = strategy.reduce(tf.distribute.ReduceOp.SUM, local, axis=None).numpy()
+        return int(np.flatnonzero(counts).max()) if counts.any() else None
+
     def fit(self, dataset, total_kimg: float, ckpt_every: int = 200, log_every: int = 10,
             callbacks=(), profile_steps=None):
         """Trains until total_kimg; saves every `ckpt_every` steps, on SIGTERM/SIGINT and at the end.
@@ -274,7 +295,8 @@ class Trainer:
         profile = tuple(profile_steps) if profile_steps and s.is_chief else None
         profiling = False
         try:
-            while s.nimg.numpy() < total_kimg * 1000 and self._signal is None:
+            stop = None
+            while s.nimg.numpy() < total_kimg * 1000 and (stop := self._stop_signal()) is None:
                 next_step = int(s.step.numpy()) + 1
                 if profile and next_step == profile[0] and not profiling:
                     tf.profiler.experimental.start(os.path.join(s.run_dir, "logs"))
@@ -313,7 +335,7 @@ class Trainer:
                 for cb in callbacks:
                     cb(step, writer)
             if s.nimg.numpy() < total_kimg * 1000:
-                self.stopped_by = self._signal
+                self.stopped_by = stop
             s.save()
             step = int(s.step.numpy())
             if self.stopped_by is None and step != first_step:

@@ -56,6 +56,7 @@ class TrainState:
         # chief's go to the run's checkpoints/, the others' to a scratch folder of their own, and
         # every worker restores from the chief's (the run directory is on a shared filesystem).
         self.is_chief, worker = _chief_and_worker(self.strategy)
+        self.cluster_size = _cluster_size(self.strategy)  # processes training together (1: this one)
         self.ckpt_dir = os.path.join(run_dir, "checkpoints")
         own_dir = self.ckpt_dir if self.is_chief else os.path.join(run_dir, "workers", worker, "checkpoints")
         self.store = checkpoints.CheckpointStore(self.checkpoint, own_dir, self.ckpt_dir,
@@ -81,3 +82,10 @@ def _chief_and_worker(strategy):
     task_type, task_id = resolver.task_type, resolver.task_id
     chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in spec)
     return chief, f"{task_type}-{task_id}"
+
+
+def _cluster_size(strategy) -> int:
+    """How many worker processes train together (TF_CONFIG's cluster); one process: 1."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    return max(1, sum(len(spec.get(kind, ())) for kind in ("chief", "worker")))

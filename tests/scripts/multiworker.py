@@ -1,14 +1,17 @@
 """One training process of a MultiWorkerMirroredStrategy cluster on loopback, or the one-device reference.
 
     multiworker.py CFG_JSON RUN_DIR OUT_NPZ single
-    multiworker.py CFG_JSON RUN_DIR OUT_NPZ worker INDEX PORT0,PORT1
+    multiworker.py CFG_JSON RUN_DIR OUT_NPZ worker INDEX PORT0,PORT1 [SIGNAL_STEP]
 
 Both modes train on the same two global batches; each worker's input pipeline takes its
 contiguous slice of a global batch, as the trainer splits the latents, so the cluster sees the
-same global batch as one device. TF_CONFIG must be set before TensorFlow starts.
+same global batch as one device. TF_CONFIG must be set before TensorFlow starts. With
+SIGNAL_STEP, worker 1 alone gets SIGTERM after that step of four (a preemption notice that
+reaches one machine).
 """
 import json
 import os
+import signal
 import sys
 
 cfg, run_dir, out, mode = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
@@ -25,7 +28,9 @@ from inr_gan_tf.training.state import TrainState  # noqa: E402
 
 strategy = tf.distribute.MultiWorkerMirroredStrategy() if mode == "worker" else tf.distribute.get_strategy()
 batch, workers = cfg["batch_size"], strategy.num_replicas_in_sync
-reals = np.random.RandomState(0).uniform(-1, 1, (2 * batch, 16, 16, 3)).astype(np.float32)
+signal_step = int(sys.argv[7]) if len(sys.argv) > 7 else None
+reals = np.random.RandomState(0).uniform(-1, 1, ((2 if signal_step is None else 4) * batch, 16, 16, 3))
+reals = reals.astype(np.float32)
 
 
 def dataset_fn(ctx):
@@ -37,8 +42,18 @@ def dataset_fn(ctx):
 
 state = TrainState(cfg, run_dir, strategy)
 trainer = Trainer(state)
+if signal_step is not None and not state.is_chief:
+    step_fn = trainer.step
+
+    def step_then_signal(batch_reals):
+        stats = step_fn(batch_reals)
+        if int(state.step.numpy()) == signal_step:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return stats
+    trainer.step = step_then_signal
 trainer.fit(strategy.distribute_datasets_from_function(dataset_fn), total_kimg=len(reals) / 1000,
             ckpt_every=1, log_every=1)
 weights = [v.numpy() for v in state.G.weights + state.D.weights + state.G_ema.weights]
 np.savez(out, *weights)
-print(json.dumps({"replicas": workers, "chief": state.is_chief, "step": int(state.step.numpy())}))
+print(json.dumps({"replicas": workers, "chief": state.is_chief, "step": int(state.step.numpy()),
+                  "stopped_by": trainer.stopped_by}))

@@ -245,3 +245,11 @@ def write_animation(stem: str, frames: np.ndarray, video: str = "gif", fps: floa
     elif video == "mp4":
         paths.append(write_mp4(stem + ".mp4", frames, fps))
     return paths
+
+
+if __name__ == "__main__":
+    # A library module that reads like a command: say where its command is instead of exiting 0
+    # having done nothing.
+    import sys
+    sys.exit("inr_gan_tf.animate is a library; animations are made by python -m inr_gan_tf.generate "
+             "--interpolate=z|w|theta|pixel|all or --zoom_animation=Z (see --help)")

@@ -112,6 +112,13 @@ def test_python_m_entry_points_answer_help_in_a_fresh_process():
         assert proc.returncode == 0 and "usage:" in proc.stdout, proc.stderr[-2000:]
 
 
+def test_the_animation_library_run_as_a_module_names_its_command():
+    proc = subprocess.run([sys.executable, "-m", "inr_gan_tf.animate"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and "python -m inr_gan_tf.generate --interpolate" in last, proc.stderr[-2000:]
+
+
 def test_every_documented_python_m_module_runs_its_cli_command():
     """`python -m inr_gan_tf.NAME` (and `.metrics`, `.export`, `.figures` packages) stay the
     commands' entry points after the move into cli/: each entry module runs that command."""

@@ -95,6 +95,25 @@ def test_dry_run_cli_prints_config_macs_and_params(capsys, monkeypatch, tmp_path
     assert "--data=" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
+def test_dry_run_checks_the_batch_splits_over_the_replicas(capsys, monkeypatch, tmp_path):
+    """What the run would refuse on this machine's replicas the dry run refuses (two replicas,
+    as MirroredStrategy gives on two GPUs)."""
+    import types
+
+    from inr_gan_tf.cli import train
+    from inr_gan_tf.training import callbacks
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(callbacks, "make_strategy", lambda kind: types.SimpleNamespace(num_replicas_in_sync=2))
+    args = ["--flagfile=configs/quickstart.flags", "--dry_run", f"--run_dir={tmp_path / 'run'}", "--strategy=mirrored"]
+    assert train.run(args) == 0
+    capsys.readouterr()
+    assert train.run(args + ["--batch_size=7"]) == 2
+    assert "--batch_size 7 is not divisible by 2 replicas" in capsys.readouterr().err
+    assert train.run(args + ["--batch_size=6"]) == 2  # 3 patches of 6
+    assert "--patch_ratio 0.5 gives 3 patches per batch, not divisible by 2 replicas" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def _trainer(cfg, run_dir):
     from inr_gan_tf.training.loop import Trainer, training_data
     from inr_gan_tf.checkpoint import write_config

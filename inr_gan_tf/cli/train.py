@@ -106,23 +106,30 @@ def check_command(a: Args) -> Optional[Checked]:
         found = checkpoint.find_latest(ckpt_dir)
         if found.prefix is None and found.skipped:
             raise UsageError(f"--run_dir={a.run_dir}: {checkpoint.nothing_restorable(ckpt_dir, found)}")
+    # A cluster's strategy connects to its peers, which a dry run must not wait for; the local
+    # strategies only list devices, so their replica count is checked before the printout too.
+    strategy = None if a.dry_run and a.strategy == "multiworker" else callbacks.make_strategy(a.strategy)
+    if strategy is not None:
+        check_replicas(a, config, strategy.num_replicas_in_sync)
     if a.dry_run:
         print(callbacks.describe(config))
         return None
-    strategy = callbacks.make_strategy(a.strategy)
-    if config["batch_size"] % strategy.num_replicas_in_sync:
-        raise UsageError(f"--batch_size {config['batch_size']} is not divisible by "
-                         f"{strategy.num_replicas_in_sync} replicas")
-    n_patches = callbacks.patch_count(config)
-    if n_patches % strategy.num_replicas_in_sync:  # every replica holds frames then patches
-        raise UsageError(f"--patch_ratio {a.patch_ratio} gives {n_patches} patches per batch, "
-                         f"not divisible by {strategy.num_replicas_in_sync} replicas")
     from inr_gan_tf.training.state import TrainState
     try:
         state = TrainState(config, a.run_dir, strategy)
     except (ValueError, TypeError, ZeroDivisionError, tf.errors.OpError) as e:
         raise UsageError(f"the model cannot be built from these flags ({cli.one_line(e)})") from None
     return Checked(config, state, source, found, profile)
+
+
+def check_replicas(a: Args, config: dict, replicas: int) -> None:
+    """The global batch, and its patches, split evenly over the replicas; UsageError otherwise."""
+    if config["batch_size"] % replicas:
+        raise UsageError(f"--batch_size {config['batch_size']} is not divisible by {replicas} replicas")
+    n_patches = callbacks.patch_count(config)
+    if n_patches % replicas:  # every replica holds frames then patches
+        raise UsageError(f"--patch_ratio {a.patch_ratio} gives {n_patches} patches per batch, "
+                         f"not divisible by {replicas} replicas")
 
 
 def train(a: Args, c: Checked) -> int:

@@ -80,6 +80,12 @@ def test_inconsistent_flags_are_named():
         _parse("--lr_d=0")
 
 
+def test_saturation_reaches_the_config_only_when_set():
+    """Unset, the key stays out of config.json, so runs from before the option still resume."""
+    assert "saturation" not in _parse("--data=procedural")["generator"]
+    assert _parse("--data=procedural", "--saturation=2")["generator"]["saturation"] == 2.0
+
+
 def test_dry_run_cli_prints_config_macs_and_params(capsys, monkeypatch, tmp_path):
     from inr_gan_tf.cli import train
     monkeypatch.chdir(ROOT)
@@ -98,12 +104,11 @@ def test_dry_run_cli_prints_config_macs_and_params(capsys, monkeypatch, tmp_path
 def test_dry_run_checks_the_batch_splits_over_the_replicas(capsys, monkeypatch, tmp_path):
     """What the run would refuse on this machine's replicas the dry run refuses (two replicas,
     as MirroredStrategy gives on two GPUs)."""
-    import types
-
     from inr_gan_tf.cli import train
     from inr_gan_tf.training import callbacks
     monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(callbacks, "make_strategy", lambda kind: types.SimpleNamespace(num_replicas_in_sync=2))
+    monkeypatch.setattr(callbacks, "local_replicas", lambda kind: 2)
+    monkeypatch.setattr(callbacks, "make_strategy", lambda kind: pytest.fail("a dry run creates no strategy"))
     args = ["--flagfile=configs/quickstart.flags", "--dry_run", f"--run_dir={tmp_path / 'run'}", "--strategy=mirrored"]
     assert train.run(args) == 0
     capsys.readouterr()

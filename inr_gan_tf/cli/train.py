@@ -106,14 +106,16 @@ def check_command(a: Args) -> Optional[Checked]:
         found = checkpoint.find_latest(ckpt_dir)
         if found.prefix is None and found.skipped:
             raise UsageError(f"--run_dir={a.run_dir}: {checkpoint.nothing_restorable(ckpt_dir, found)}")
-    # A cluster's strategy connects to its peers, which a dry run must not wait for; the local
-    # strategies only list devices, so their replica count is checked before the printout too.
-    strategy = None if a.dry_run and a.strategy == "multiworker" else callbacks.make_strategy(a.strategy)
-    if strategy is not None:
-        check_replicas(a, config, strategy.num_replicas_in_sync)
     if a.dry_run:
+        # Counted, not created: a strategy would start TensorFlow on every GPU (reserving their
+        # memory on a shared node) and a cluster's would wait for its peers; the cluster's
+        # count is checked when the run starts.
+        if a.strategy != "multiworker":
+            check_replicas(a, config, callbacks.local_replicas(a.strategy))
         print(callbacks.describe(config))
         return None
+    strategy = callbacks.make_strategy(a.strategy)
+    check_replicas(a, config, strategy.num_replicas_in_sync)
     from inr_gan_tf.training.state import TrainState
     try:
         state = TrainState(config, a.run_dir, strategy)

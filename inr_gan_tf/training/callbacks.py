@@ -20,6 +20,12 @@ def make_strategy(kind: str):
     return tf.distribute.get_strategy()
 
 
+def local_replicas(kind: str) -> int:
+    """The replicas make_strategy(kind) gives on this machine, without starting any device:
+    MirroredStrategy takes every GPU (the CPU if there is none), the default strategy one."""
+    return max(1, len(tf.config.list_physical_devices("GPU"))) if kind == "mirrored" else 1
+
+
 def describe(config: dict) -> str:
     g = config["generator"]
     m, p = complexity.macs(g), complexity.params(g)

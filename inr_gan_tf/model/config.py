@@ -133,22 +133,23 @@ def check_local_resolution(value, resolution: int, name: str = "local_resolution
     return L
 
 
-def check_coord_scale(value) -> Optional[float]:
-    """`coord_scale`: None (raw coordinates as they are) or a finite number > 0; returned as float."""
+def _positive_or_none(name: str, value) -> Optional[float]:
+    """None, or a finite real number > 0 (not a bool) returned as float; ValueError naming `name`."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"coord_scale must be a finite number > 0 or None, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0 or None, got {value!r}")
     return float(value)
+
+
+def check_coord_scale(value) -> Optional[float]:
+    """`coord_scale`: None (raw coordinates as they are) or a finite number > 0."""
+    return _positive_or_none("coord_scale", value)
 
 
 def check_saturation(value) -> Optional[float]:
     """`saturation`: None (a linear output, the paper) or a finite gain g > 0 (rgb = tanh(g * out))."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"saturation must be a finite number > 0 or None, got {value!r}")
-    return float(value)
+    return _positive_or_none("saturation", value)
 
 
 def check_antialias(value) -> int:

@@ -285,10 +285,7 @@ def test_coord_scale_feeds_finer_blocks_centred_scaled_coordinates():
     np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
     assert np.abs(a[1].numpy() - b[1].numpy()).max() > 1e-3
     assert scaled.get_config()["coord_scale"] == 8.0 and plain.get_config()["coord_scale"] is None
-    clone = Generator.from_config(scaled.get_config())
-    clone.set_weights(scaled.get_weights())
-    z = tf.random.normal([2, plain.z_dim])
-    np.testing.assert_array_equal(clone(z).numpy(), scaled(z).numpy())
+    _clone_from_config(scaled)
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), True, "8"])
@@ -300,11 +297,17 @@ def test_coord_scale_refuses_bad_values(bad):
 
 
 # -- config ---------------------------------------------------------------------------------
+def _clone_from_config(G):
+    """A Generator rebuilt from G.get_config() with G's weights; asserts it renders as G does."""
+    clone = Generator.from_config(G.get_config())
+    clone.set_weights(G.get_weights())
+    z = tf.random.normal([2, G.z_dim])
+    np.testing.assert_array_equal(G(z).numpy(), clone(z).numpy())
+    return clone
+
+
 def test_options_round_trip_through_get_config(Gb):
-    clone = Generator.from_config(Gb.get_config())
-    clone.set_weights(Gb.get_weights())
-    z = tf.random.normal([2, Gb.z_dim])
-    np.testing.assert_array_equal(Gb(z).numpy(), clone(z).numpy())
+    clone = _clone_from_config(Gb)
     assert clone.get_config() == Gb.get_config()
     assert {k: Gb.get_config()[k] for k in OPTIONS} == OPTIONS
 
@@ -343,11 +346,10 @@ def test_saturation_is_tanh_of_the_gained_linear_output_on_every_path():
     # point sets agree with the grid, as without the option.
     grid = sat.render_grid(params, 8, 8).numpy().reshape(2, 64, 3)
     np.testing.assert_allclose(grid, sat.render(params, coords.grid_np(8, 8)).numpy(), atol=1e-6)
+    assert_render_paths_agree(sat, sat.params(tf.constant(sampling.seed_latents([0, 1, 2], sat.z_dim))),
+                              12, 20, (-0.3, -0.3, 1.3, 1.3))
     assert sat.get_config()["saturation"] == 3.0 and plain.get_config()["saturation"] is None
-    clone = Generator.from_config(sat.get_config())
-    clone.set_weights(sat.get_weights())
-    z = tf.random.normal([2, plain.z_dim])
-    np.testing.assert_array_equal(clone(z).numpy(), sat(z).numpy())
+    _clone_from_config(sat)
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), True, "2"])

@@ -198,12 +198,14 @@ def continuous_options(a) -> dict:
     keeps an identical config.json and so still resumes."""
     if a.fourier_cap is not None and not (math.isfinite(a.fourier_cap) and a.fourier_cap > 0):
         raise ValueError(f"--fourier_cap must be finite and > 0 (or unset), got {a.fourier_cap}")
-    if a.coord_scale is not None and not (math.isfinite(a.coord_scale) and a.coord_scale > 0):
-        raise ValueError(f"--coord_scale must be finite and > 0 (or unset), got {a.coord_scale}")
+    for name, check in (("coord_scale", config_lib.check_coord_scale),  # the Generator's own checks
+                        ("saturation", config_lib.check_saturation)):
+        try:
+            check(getattr(a, name))
+        except ValueError as e:
+            raise ValueError(f"--{e}") from None
     if a.coord_scale is not None and (a.fourier or a.log_frequencies):
         raise ValueError("--coord_scale scales raw coordinates: it needs --nofourier and --log_frequencies=0")
-    if a.saturation is not None and not (math.isfinite(a.saturation) and a.saturation > 0):
-        raise ValueError(f"--saturation must be finite and > 0 (or unset), got {a.saturation}")
     chosen = {"upsampling": a.upsampling, "log_frequencies": a.log_frequencies,
               "fourier_cap": a.fourier_cap, "antialias": a.antialias, "coord_scale": a.coord_scale,
               "saturation": a.saturation}

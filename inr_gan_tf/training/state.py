@@ -73,19 +73,23 @@ class TrainState:
         return self.store.save(int(self.step.numpy()))
 
 
+def _cluster_spec(strategy) -> dict:
+    """The strategy's cluster (TF_CONFIG) as {task type: [addresses]}; {} for one process."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return resolver.cluster_spec().as_dict() if resolver is not None else {}
+
+
 def _chief_and_worker(strategy):
     """(is this the chief, worker name) from the strategy's cluster (TF_CONFIG); one process: chief."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    spec = _cluster_spec(strategy)
     if not spec:
         return True, "chief"
-    task_type, task_id = resolver.task_type, resolver.task_id
+    task_type, task_id = strategy.cluster_resolver.task_type, strategy.cluster_resolver.task_id
     chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in spec)
     return chief, f"{task_type}-{task_id}"
 
 
 def _cluster_size(strategy) -> int:
     """How many worker processes train together (TF_CONFIG's cluster); one process: 1."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    spec = _cluster_spec(strategy)
     return max(1, sum(len(spec.get(kind, ())) for kind in ("chief", "worker")))

@@ -283,6 +283,31 @@ def test_a_signal_to_one_worker_stops_the_whole_cluster_after_the_same_step(tmp_
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
 
 
+@pytest.mark.slow  # ~30 s alone: two TensorFlow processes
+def test_a_failure_on_one_worker_stops_the_whole_cluster_with_an_error(tmp_path):
+    """A chief's callback (or any worker's save) that raises must not leave the other workers
+    waiting in the next collective: all stop after that step and exit with an error naming it."""
+    cfg = _tiny_config()
+    script = os.path.join(ROOT, "tests", "scripts", "multiworker.py")
+    ports = f"{_free_port()},{_free_port()}"
+    workers = [subprocess.Popen([sys.executable, script, json.dumps(cfg), str(tmp_path / "run"),
+                                 str(tmp_path / f"w{i}.npz"), "worker", str(i), ports, "fail:2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    errs = []
+    try:
+        for proc in workers:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode != 0, err[-3000:]
+            errs.append(err)
+    finally:
+        for proc in workers:
+            proc.kill()
+    assert "OSError: callback failed at step 2" in errs[0]
+    assert "another worker of the cluster failed" in errs[1]
+    # Nothing already saved is lost: the step-2 checkpoint came before the failing callback.
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
+
+
 def test_float16_overflow_skips_the_whole_update_and_halves_the_scale(tmp_path):
     import keras
     cfg = dict(_tiny_config(), precision="mixed_float16")

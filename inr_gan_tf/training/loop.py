@@ -247,24 +247,35 @@ class Trainer:
                         "to exit at once; the last saved checkpoint stays)", signum)
         self._signal = signum
 
-    def _stop_signal(self) -> Optional[int]:
-        """The stop signal to end the run on before the next step, or None.
+    def _stop_signal(self, error: Optional[Exception] = None) -> Optional[int]:
+        """The stop signal to end the run on before the next step, or None; raises if a worker
+        failed (`error`: this worker's failure in its last save or callback).
 
         In a cluster a signal reaches the workers at different times (or only one of them); one
         that stopped alone would sit in save() while the others wait in the next step's
         collective: a hang. So the workers all-reduce what each has received, once per step,
-        and all stop after the same step on the largest signal number any received.
+        and all stop after the same step on the largest signal number any received. Slot 0 of
+        the same vector says that a worker failed: all then raise together, nobody saves (the
+        last checkpoint stays), instead of the others waiting for it forever.
         """
         signum = self._signal  # read once: the handler may set it at any bytecode
         if not self._cluster:
+            if error is not None:
+                raise error
             return signum
         strategy = self.s.strategy
         heard = np.zeros([max(STOP_SIGNALS) + 1], np.float32)
+        heard[0] = error is not None
         if signum is not None:
             heard[signum] = 1.0
         local = strategy.experimental_distribute_values_from_function(lambda ctx: tf.constant(heard))
         counts = strategy.reduce(tf.distribute.ReduceOp.SUM, local, axis=None).numpy()
-        return int(np.flatnonzero(counts).max()) if counts.any() else None
+        if counts[0]:
+            if error is not None:
+                raise error
+            raise RuntimeError("another worker of the cluster failed (its log says why); stopping with it, "
+                               "the last saved checkpoint stays")
+        return int(np.flatnonzero(counts[1:]).max()) + 1 if counts[1:].any() else None
 
     def fit(self, dataset, total_kimg: float, ckpt_every: int = 200, log_every: int = 10,
             callbacks=(), profile_steps=None):
@@ -295,8 +306,8 @@ class Trainer:
         profile = tuple(profile_steps) if profile_steps and s.is_chief else None
         profiling = False
         try:
-            stop = None
-            while s.nimg.numpy() < total_kimg * 1000 and (stop := self._stop_signal()) is None:
+            stop = error = None
+            while s.nimg.numpy() < total_kimg * 1000 and (stop := self._stop_signal(error)) is None:
                 next_step = int(s.step.numpy()) + 1
                 if profile and next_step == profile[0] and not profiling:
                     tf.profiler.experimental.start(os.path.join(s.run_dir, "logs"))
@@ -330,10 +341,17 @@ class Trainer:
                         for k, v in stats.items():
                             tf.summary.scalar(f"train/{k}", v)
                         tf.summary.scalar("train/images_per_s", rate)
-                if ckpt_every and step % ckpt_every == 0:  # 0: only at the end and on a signal
-                    s.save()
-                for cb in callbacks:
-                    cb(step, writer)
+                try:
+                    if ckpt_every and step % ckpt_every == 0:  # 0: only at the end and on a signal
+                        s.save()
+                    for cb in callbacks:
+                        cb(step, writer)
+                except Exception as e:  # a cluster's workers learn of it in the next agreement
+                    error = e
+                    if not self._cluster:
+                        raise
+            if error is not None:  # failed in the last step's save or callbacks: no agreement follows
+                raise error
             if s.nimg.numpy() < total_kimg * 1000:
                 self.stopped_by = stop
             s.save()

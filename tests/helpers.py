@@ -62,11 +62,13 @@ def assert_render_paths_agree(G, params, h: int, w: int, bounds) -> None:
     from inr_gan_tf import coords, sampling
     grid_img = G.render_grid(params, h, w, bounds).numpy()
     pts = coords.grid_np(h, w, bounds)
-    point_img = G.render(params, pts).numpy().reshape(3, h, w, 3)
+    pixel = coords.grid_pixel(h, w, bounds)  # the area each point stands for (read with `cell`)
+    point_img = G.render(params, pts, pixel).numpy().reshape(3, h, w, 3)
     np.testing.assert_allclose(point_img, grid_img, atol=1e-5)
     np.testing.assert_allclose(sampling.render_tiled(G, params, h, w, bounds, tile_size=5), grid_img, atol=1e-5)
     # Shuffled points are the same function values, reordered.
     perm = np.random.RandomState(0).permutation(len(pts))
-    np.testing.assert_allclose(G.render(params, pts[perm]).numpy(), point_img.reshape(3, -1, 3)[:, perm], atol=1e-5)
+    np.testing.assert_allclose(G.render(params, pts[perm], pixel).numpy(), point_img.reshape(3, -1, 3)[:, perm],
+                               atol=1e-5)
     per_sample = np.broadcast_to(pts, (3,) + pts.shape)  # [B, N, 2]: the same values
-    np.testing.assert_allclose(G.render(params, per_sample).numpy(), point_img.reshape(3, -1, 3), atol=1e-5)
+    np.testing.assert_allclose(G.render(params, per_sample, pixel).numpy(), point_img.reshape(3, -1, 3), atol=1e-5)

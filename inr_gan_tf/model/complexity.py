@@ -22,7 +22,7 @@ def _layout(c: GeneratorConfig):
     blocks = normalize_blocks([dataclasses.asdict(b) for b in c.blocks])
     latent = c.mapping_width if c.modulation == "shared" else 0
     return blocks, layer_layout(blocks, c.modulation, c.fourier, c.coord_skip, latent,
-                                log_frequencies=c.log_frequencies, upsampling=c.upsampling)
+                                log_frequencies=c.log_frequencies, upsampling=c.upsampling, cell=c.cell)
 
 
 def _predicted_and_shared(kind, in_dim, out_dim, rank, modulation):

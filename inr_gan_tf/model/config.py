@@ -57,6 +57,7 @@ class GeneratorConfig:
     antialias: int = 1
     coord_scale: Optional[float] = None
     saturation: Optional[float] = None
+    cell: bool = False
 
     def __post_init__(self):
         if not self.blocks:
@@ -70,6 +71,7 @@ class GeneratorConfig:
         check_coord_scale(self.coord_scale)
         check_saturation(self.saturation)
         check_upsampling(self.upsampling)
+        check_cell(self.cell, self.upsampling)
 
     @classmethod
     def from_dict(cls, d: dict) -> "GeneratorConfig":
@@ -145,6 +147,15 @@ def _positive_or_none(name: str, value) -> Optional[float]:
 def check_coord_scale(value) -> Optional[float]:
     """`coord_scale`: None (raw coordinates as they are) or a finite number > 0."""
     return _positive_or_none("coord_scale", value)
+
+
+def check_cell(value, upsampling: str = "nearest") -> bool:
+    """`cell`: a bool; the local ensembles run the finest block's first layer themselves, without it."""
+    if not isinstance(value, bool):
+        raise ValueError(f"cell must be true or false, got {value!r}")
+    if value and upsampling in LOCAL_UPSAMPLINGS:
+        raise ValueError(f"cell does not combine with upsampling {upsampling!r} (use nearest or bilinear)")
+    return value
 
 
 def check_saturation(value) -> Optional[float]:

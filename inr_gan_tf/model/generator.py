@@ -6,7 +6,7 @@
 `G(z)` renders the training grid. Super-resolution, zoom-out, other aspect ratios, tiles and
 point sets are all `render` on another coordinate set (see coords.py); nothing else differs.
 Options beyond the paper (`upsampling`, `log_frequencies`, `fourier_cap`, `coord_scale`,
-`saturation`; inr.py, plan.py; `antialias`, below) default to the paper's INR, so configs and checkpoints without them load
+`saturation`, `cell`; inr.py, plan.py; `antialias`, below) default to the paper's INR, so configs and checkpoints without them load
 unchanged.
 
 Points and pixels. `render` samples the function at points. An image pixel is an area: with
@@ -54,6 +54,7 @@ class Generator(keras.Model):
                  antialias: int = 1,                    # an image pixel is the mean of antialias^2 points over it (1: its centre)
                  coord_scale: Optional[float] = None,   # blocks after the first: raw (x, y) as (p - 0.5) * coord_scale (None: p)
                  saturation: Optional[float] = None,    # rgb = tanh(saturation * the INR's linear output) (None: linear)
+                 cell: bool = False,                    # the finest block also takes the rendered pixel's size (LIIF)
                  **kwargs):
         super().__init__(**kwargs)
         self.resolution = int(resolution)
@@ -65,7 +66,7 @@ class Generator(keras.Model):
         self.inr = MultiScaleINR(blocks, modulation=modulation, fourier=fourier, rank=rank,
                                  coord_skip=coord_skip, activation=activation, upsampling=upsampling,
                                  log_frequencies=log_frequencies, fourier_cap=fourier_cap, coord_scale=coord_scale,
-                                 saturation=saturation,
+                                 saturation=saturation, cell=cell,
                                  latent_dim=self.mapping_width if modulation == "shared" else 0,
                                  name="inr")
         if self.inr.blocks[-1]["resolution"] != self.resolution:
@@ -95,10 +96,13 @@ class Generator(keras.Model):
     def params(self, z, truncation=1.0) -> Dict[str, tf.Tensor]:
         return self.hypernet(self.mapping(z, truncation=truncation))
 
-    def render(self, params: Dict[str, tf.Tensor], coords) -> tf.Tensor:
-        """rgb [B, N, 3] at `coords` ([N, 2], [B, N, 2] or a RenderPlan)."""
+    def render(self, params: Dict[str, tf.Tensor], coords, pixel=None) -> tf.Tensor:
+        """rgb [B, N, 3] at `coords` ([N, 2], [B, N, 2] or a RenderPlan).
+
+        pixel: with `cell`, the (width, height) each point stands for ([2] or [B, 1, 2]; None: a
+        training pixel, 1 / R); image renders pass their pixel (render_pixels, render_grid)."""
         plan = coords if isinstance(coords, RenderPlan) else self.inr.plan(coords)
-        return self.inr.render(params, plan)
+        return self.inr.render(params, plan, pixel)
 
     def render_pixels(self, params, centres, pixel, plan_fn=None) -> tf.Tensor:
         """rgb [B, N, 3] of image pixels centred at `centres` ([N, 2] | [B, N, 2]) of size `pixel`
@@ -108,7 +112,9 @@ class Generator(keras.Model):
         use (default: `render`'s own).
         """
         points = coords_lib.subpixels(centres, pixel, self.antialias)
-        rgb = self.render(params, plan_fn(points) if plan_fn is not None else points)
+        # Each point stands for its sub-pixel (the cell input, with `cell`).
+        sub = tf.cast(pixel, tf.float32) / self.antialias
+        rgb = self.render(params, plan_fn(points) if plan_fn is not None else points, sub)
         return coords_lib.pool_subpixels(rgb, self.antialias)
 
     def frame_plan(self, coords) -> RenderPlan:
@@ -136,7 +142,8 @@ class Generator(keras.Model):
     def render_grid(self, params, height: int, width: int,
                     bounds: Sequence[float] = coords_lib.UNIT_BOUNDS) -> tf.Tensor:
         """Images [B, H, W, 3] on an H x W grid over `bounds` (pixels as in render_pixels)."""
-        rgb = self.inr.render(params, self.grid_plan(height, width, bounds))  # [B, H*W*antialias^2, 3]
+        sub = coords_lib.grid_pixel(height, width, coords_lib.check_bounds(bounds)) / self.antialias
+        rgb = self.inr.render(params, self.grid_plan(height, width, bounds), sub)  # [B, H*W*antialias^2, 3]
         rgb = coords_lib.pool_subpixels(rgb, self.antialias)                  # [B, H*W, 3]
         return tf.reshape(rgb, [-1, height, width, rgb.shape[-1]])
 
@@ -153,7 +160,8 @@ class Generator(keras.Model):
             "modulation": inr.modulation, "fourier": inr.fourier, "rank": inr.rank, "coord_skip": inr.coord_skip,
             "activation": inr.activation, "fourier_lr_mult": self.fourier_lr_mult, "upsampling": inr.upsampling,
             "log_frequencies": inr.log_frequencies, "fourier_cap": inr.fourier_cap,
-            "antialias": self.antialias, "coord_scale": inr.coord_scale, "saturation": inr.saturation})
+            "antialias": self.antialias, "coord_scale": inr.coord_scale, "saturation": inr.saturation,
+            "cell": inr.cell})
 
     def get_config(self):
         return {**self.config.to_dict(), "name": self.name}

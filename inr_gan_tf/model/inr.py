@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 
 from inr_gan_tf.model import plan as plan_lib
-from inr_gan_tf.model.config import check_coord_scale, check_saturation
+from inr_gan_tf.model.config import check_cell, check_coord_scale, check_saturation
 from inr_gan_tf.model.layers import FMMDense, FourierFeatures, HyperDense, LogFrequencyFeatures, SharedDense
 from inr_gan_tf.model.param_spec import ParamSpec
 
@@ -63,13 +63,14 @@ def _attr(name: str) -> str:
 
 
 def layer_layout(blocks, modulation, fourier, coord_skip, latent_dim=0, out_channels=3,
-                 log_frequencies=0, upsampling="nearest"):
+                 log_frequencies=0, upsampling="nearest", cell=False):
     """Per block, the layers as (name, kind, in_dim, out_dim); kind is fourier|log|shared|hyper|fmm.
 
     The one description of the INR's shape, used to build it and to count its MACs/params.
     For "fourier" and "log", out_dim is the number of frequency rows (the layer emits 2x that).
     With upsampling "local" the first layer of every block after the first also takes the
-    point's offset from a coarse cell's centre (2 more inputs, after the features).
+    point's offset from a coarse cell's centre (2 more inputs, after the features). With `cell`
+    the first layer of the finest block also takes the rendered pixel's size (2 more, last).
     """
     layout, prev_dim = [], 0
     raw = not fourier and not log_frequencies  # the coordinates themselves are the features
@@ -87,6 +88,8 @@ def layer_layout(blocks, modulation, fourier, coord_skip, latent_dim=0, out_chan
                 in_dim = prev_dim + feat_dim + (latent_dim if k == 0 else 0)
                 if k > 0 and upsampling in plan_lib.LOCAL_UPSAMPLINGS:
                     in_dim += LOCAL_OFFSET_DIM
+                if cell and k == len(blocks) - 1:
+                    in_dim += CELL_DIM
             else:
                 in_dim = b["width"] + (feat_dim if coord_skip else 0)
             coord_layer = k == 0 and j == 0 and raw  # takes raw (x, y): predicted directly
@@ -100,6 +103,7 @@ def layer_layout(blocks, modulation, fourier, coord_skip, latent_dim=0, out_chan
 
 
 LOCAL_OFFSET_DIM = 2  # upsampling "local": the (x, y) offset from a coarse cell's centre
+CELL_DIM = 2          # cell: the rendered pixel's (width, height), in training pixels
 
 
 def frequency_caps(blocks, fourier_cap: Optional[float]) -> List[Optional[float]]:
@@ -130,6 +134,7 @@ class MultiScaleINR(keras.layers.Layer):
                  fourier_cap: Optional[float] = None,  # cap on frequencies, fraction of pi * r_k (None: off)
                  coord_scale: Optional[float] = None,  # raw coordinates: (p - 0.5) * coord_scale (None: p)
                  saturation: Optional[float] = None,   # rgb = tanh(saturation * to_rgb) (None: linear, the paper)
+                 cell: bool = False,                 # the finest block also takes the rendered pixel's size
                  **kwargs):
         super().__init__(**kwargs)
         if modulation not in MODULATIONS:
@@ -149,6 +154,7 @@ class MultiScaleINR(keras.layers.Layer):
         self.fourier_cap = None if fourier_cap is None else float(fourier_cap)
         self.coord_scale = check_coord_scale(coord_scale)
         self.saturation = check_saturation(saturation)
+        self.cell = check_cell(cell, upsampling)
         if self.coord_scale is not None and (self.fourier or self.log_frequencies):
             raise ValueError("coord_scale scales raw coordinates; it needs fourier=False and log_frequencies=0")
         self.coarse_resolutions = [b["resolution"] for b in self.blocks[:-1]]
@@ -158,7 +164,7 @@ class MultiScaleINR(keras.layers.Layer):
         # tracked lists, so layers kept only in a list would be silently left out of checkpoints.
         self._layout = layer_layout(self.blocks, modulation, self.fourier, self.coord_skip,
                                     self.latent_dim, self.out_channels, self.log_frequencies,
-                                    self.upsampling)
+                                    self.upsampling, self.cell)
         for k, block_layers in enumerate(self._layout):
             for name, kind, in_dim, out_dim in block_layers:
                 if kind == "fourier":
@@ -217,13 +223,16 @@ class MultiScaleINR(keras.layers.Layer):
         """Plan for a fixed point set, computed once eagerly (constant in graphs)."""
         return plan_lib.static_plan(coords, self.coarse_resolutions, self.upsampling)
 
-    def render(self, params: Dict[str, tf.Tensor], plan: plan_lib.RenderPlan) -> tf.Tensor:
-        """rgb [B, N, out_channels] of each sample's INR at the plan's points."""
-        return self.forward(params, plan)[-1]
+    def render(self, params: Dict[str, tf.Tensor], plan: plan_lib.RenderPlan, pixel=None) -> tf.Tensor:
+        """rgb [B, N, out_channels] of each sample's INR at the plan's points (`pixel`: forward)."""
+        return self.forward(params, plan, pixel)[-1]
 
-    def forward(self, params: Dict[str, tf.Tensor], plan: plan_lib.RenderPlan) -> List[tf.Tensor]:
+    def forward(self, params: Dict[str, tf.Tensor], plan: plan_lib.RenderPlan, pixel=None) -> List[tf.Tensor]:
         """Each block's output where it runs ([B, U_k, width_k] at plan.centres[k]; the finest
-        block's [B, N, width] at the points), then rgb [B, N, out_channels]."""
+        block's [B, N, width] at the points), then rgb [B, N, out_channels].
+
+        pixel: with `cell`, the (width, height) in frame units of the area each point stands
+        for, [2] or [Bp, 1, 2] (None: a training pixel, 1 / R); ignored without `cell`."""
         reader = self.param_spec.reader(params)
         batch = tf.shape(next(iter(params.values())))[0]
 
@@ -244,19 +253,23 @@ class MultiScaleINR(keras.layers.Layer):
                 parts = [run(feat.name, feat, pts)] if feat is not None else []
                 parts.append(tf.cast(logf(pts), parts[0].dtype if parts else logf.compute_dtype))
                 e = tf.concat([to_batch(t) for t in parts], -1)  # [B, M, F]
+            if self.cell and last:
+                e0 = tf.concat([e, tf.cast(to_batch(self.cell_features(pixel, pts)), e.dtype)], -1)
+            else:
+                e0 = e  # the first layer's coordinate input
             first = 0  # the first hidden layer run below (the local ensemble runs layer 0 itself)
             if k == 0:
-                h = e
+                h = e0
                 if self.latent_dim:
                     latent = reader.take("latent")[:, None, :]  # [B, 1, L]
-                    h = tf.concat([e, tf.broadcast_to(latent, tf.concat([tf.shape(e)[:2], [self.latent_dim]], 0))], -1)
+                    h = tf.concat([e0, tf.broadcast_to(latent, tf.concat([tf.shape(e)[:2], [self.latent_dim]], 0))], -1)
             elif self.upsampling in plan_lib.LOCAL_UPSAMPLINGS:
                 layer = self.hidden[k][0]
                 h = self.local_ensemble(layer, {n: reader.take(f"{layer.name}.{n}") for n in layer.param_shapes()},
                                         x, e, plan, k)
                 first = 1
             else:
-                h = tf.concat([self.transfer(x, plan, k), tf.cast(e, x.dtype)], -1)
+                h = tf.concat([self.transfer(x, plan, k), tf.cast(e0, x.dtype)], -1)
             for j, layer in enumerate(self.hidden[k][first:], start=first):
                 if j > 0 and self.coord_skip:
                     h = tf.concat([h, tf.cast(e, h.dtype)], -1)
@@ -273,6 +286,21 @@ class MultiScaleINR(keras.layers.Layer):
             rgb = tf.tanh(tf.cast(self.saturation, rgb.dtype) * rgb)
         reader.close()
         return outputs + [rgb]
+
+    def cell_features(self, pixel, pts) -> tf.Tensor:
+        """[Bp | 1, M, 2]: the pixel size each point stands for, in training pixels (1 at R, 1/4 at 4x).
+
+        LIIF's cell decoding (Chen et al., CVPR 2021). The training frames are coverage-
+        anti-aliased: a point-sampled INR must draw each edge as a ramp one training pixel wide
+        to match them, which a 4x render then shows as blur, while 4x patches ask for ramps a
+        quarter as wide. Told the area a point stands for, one INR can draw both.
+        """
+        R = float(self.blocks[-1]["resolution"])
+        if pixel is None:
+            size = tf.ones([1, 1, 2], tf.float32)
+        else:
+            size = tf.reshape(tf.cast(pixel, tf.float32) * R, [-1, 1, 2])  # [2] | [Bp, 1, 2] -> [Bp, 1, 2]
+        return tf.broadcast_to(size, tf.concat([tf.shape(size)[:1], tf.shape(pts)[1:2], [CELL_DIM]], 0))
 
     def raw_coordinates(self, pts, k: int):
         """Block k's features in an INR without coordinate features: p, or for k > 0 with
@@ -369,4 +397,4 @@ class MultiScaleINR(keras.layers.Layer):
                 "out_channels": self.out_channels, "activation": self.activation,
                 "upsampling": self.upsampling, "log_frequencies": self.log_frequencies,
                 "fourier_cap": self.fourier_cap, "coord_scale": self.coord_scale,
-                "saturation": self.saturation}
+                "saturation": self.saturation, "cell": self.cell}

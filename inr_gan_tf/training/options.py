@@ -62,6 +62,9 @@ def define(fv: flags.FlagValues) -> None:
     flags.DEFINE_float("saturation", None, "The INR's rgb is tanh(saturation * its linear output): flat colours "
                        "where that is well past +-1, edges as steep as its ramp at any density (unset: linear, "
                        "the paper).", flag_values=fv)
+    flags.DEFINE_bool("cell", False, "The finest INR block also takes the size of the pixel each point "
+                      "stands for (LIIF's cell decoding): anti-aliased training pixels and sharp dense renders "
+                      "from one INR (point sets render as training pixels).", flag_values=fv)
     common.define(fv, "antialias", 1, "Here the model's, recorded in its config: training frames and patches, "
                   "renders, exports' render_grid (1: the paper); area-sampled data are made so.")
     flags.DEFINE_float("fourier_lr_mult", 1.0, "Learning-rate multiplier of the predicted Fourier matrices "
@@ -163,7 +166,7 @@ def parse_blocks(spec: str, fourier: bool = True) -> List[dict]:
 # The flags that shape G; --preset supplies those the command line does not set.
 GENERATOR_FLAGS = ("resolution", "g_blocks", "z_dim", "mapping_width", "mapping_layers", "modulation", "fourier",
                    "rank", "coord_skip", "fourier_lr_mult", "upsampling", "log_frequencies", "fourier_cap",
-                   "antialias", "coord_scale", "saturation")
+                   "antialias", "coord_scale", "saturation", "cell")
 
 
 def format_blocks(blocks) -> str:
@@ -208,9 +211,9 @@ def continuous_options(a) -> dict:
         raise ValueError("--coord_scale scales raw coordinates: it needs --nofourier and --log_frequencies=0")
     chosen = {"upsampling": a.upsampling, "log_frequencies": a.log_frequencies,
               "fourier_cap": a.fourier_cap, "antialias": a.antialias, "coord_scale": a.coord_scale,
-              "saturation": a.saturation}
+              "saturation": a.saturation, "cell": a.cell}
     defaults = {"upsampling": "nearest", "log_frequencies": 0, "fourier_cap": None, "antialias": 1,
-                "coord_scale": None, "saturation": None}
+                "coord_scale": None, "saturation": None, "cell": False}
     return {k: v for k, v in chosen.items() if v != defaults[k]}
 
 

@@ -137,10 +137,14 @@ BAD_FLAGS = [
 ]
 
 
+BAD_FLAG_PAIRS = [(("--cell", "--upsampling=local"), "--cell"), (("--cell", "--upsampling=local_diff"), "--cell")]
+
+
 def test_every_bad_flag_exits_2_with_one_line_before_writing_anything(tmp_path, capsys):
     run = tmp_path / "run"
-    for flag, name in BAD_FLAGS:
-        assert _train(run, flag) == 2, flag
+    for flag, name in BAD_FLAGS + BAD_FLAG_PAIRS:
+        flags_ = flag if isinstance(flag, tuple) else (flag,)
+        assert _train(run, *flags_) == 2, flag
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and err.startswith("train: ") and name in err, (flag, err)
         assert not run.exists(), flag

@@ -24,8 +24,9 @@ R = 16
 TINY_D = dict(resolution=R, channel_base=128, channel_max=16)
 
 
-def _generator(upsampling, antialias=1):
-    return build_generator(dict(presets.tiny_generator(R, upsampling=upsampling), antialias=antialias), seed=0)
+def _generator(upsampling, antialias=1, **options):
+    return build_generator(dict(presets.tiny_generator(R, upsampling=upsampling, **options), antialias=antialias),
+                           seed=0)
 
 
 def _config(ratio=0.5, cond="projection", **extra):
@@ -42,10 +43,13 @@ def _config(ratio=0.5, cond="projection", **extra):
 
 
 # -- rendering -------------------------------------------------------------------------------
-@pytest.mark.parametrize("upsampling, antialias", [("nearest", 1), ("bilinear", 1), ("bilinear", 2), ("local", 1)])
-def test_fake_patch_is_a_crop_of_a_full_render_at_its_density(upsampling, antialias):
-    """Pixels are pixels at any density: with antialias, each the mean over its own area."""
-    G = _generator(upsampling, antialias)
+@pytest.mark.parametrize("upsampling, antialias, cell", [("nearest", 1, False), ("bilinear", 1, False),
+                                                         ("bilinear", 2, False), ("local", 1, False),
+                                                         ("bilinear", 1, True), ("nearest", 2, True)])
+def test_fake_patch_is_a_crop_of_a_full_render_at_its_density(upsampling, antialias, cell):
+    """Pixels are pixels at any density: with antialias, each the mean over its own area; with
+    cell, the INR told that area (a patch's pixel is the denser grid's)."""
+    G = _generator(upsampling, antialias, **({"cell": True} if cell else {}))
     loss = GANLoss(G, None)
     # Windows on the pixel grid of density R / s, so the patch's points are points of that grid.
     windows = [(0.25, 0.5, 0.75, 1.0), (0.5, 0.25, 0.75, 0.5), (0.0, 0.0, 1.0, 1.0)]  # s = 1/2, 1/4, 1

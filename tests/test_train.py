@@ -86,6 +86,11 @@ def test_saturation_reaches_the_config_only_when_set():
     assert _parse("--data=procedural", "--saturation=2")["generator"]["saturation"] == 2.0
 
 
+def test_cell_reaches_the_config_only_when_set():
+    assert "cell" not in _parse("--data=procedural")["generator"]
+    assert _parse("--data=procedural", "--cell", "--upsampling=bilinear")["generator"]["cell"] is True
+
+
 def test_dry_run_cli_prints_config_macs_and_params(capsys, monkeypatch, tmp_path):
     from inr_gan_tf.cli import train
     monkeypatch.chdir(ROOT)

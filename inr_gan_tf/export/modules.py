@@ -71,8 +71,9 @@ def _finite_output(x, name: str):
     return tf.debugging.assert_all_finite(x, f"{name} is not finite (inputs too large?)")
 
 
-def _render_tiled(G, params, points, batch, tile_points: int):
-    """rgb [B, N, 3] of points [Bp, N, 2] (Bp = 1 or B), about tile_points points at a time.
+def _render_tiled(G, params, points, batch, tile_points: int, pixel=None):
+    """rgb [B, N, 3] of points [Bp, N, 2] (Bp = 1 or B), about tile_points points at a time
+    (`pixel`: G.render's).
 
     A point's colour does not depend on the other points (plan.py), so tiles along N render what
     one call renders; peak memory follows the tile instead of the request.
@@ -84,7 +85,7 @@ def _render_tiled(G, params, points, batch, tile_points: int):
                            element_shape=tf.TensorShape([None, None, 3]))
 
     def body(i, tiles):
-        rgb = G.render(params, points[:, i * step:(i + 1) * step])  # [B, t, 3]
+        rgb = G.render(params, points[:, i * step:(i + 1) * step], pixel)  # [B, t, 3]
         return i + 1, tiles.write(i, tf.transpose(tf.cast(rgb, tf.float32), [1, 0, 2]))  # concat joins axis 0
 
     # One tile in flight: parallel iterations would hold several tiles' activations at once.
@@ -117,10 +118,11 @@ class GeneratorExport(tf.Module):
         def flat_params(z, truncation):
             return G.hypernet.flat(G.mapping(z, truncation=truncation))  # [B, P]
 
-        def render_points(params, points, batch):
+        def render_points(params, points, batch, pixel=None):
+            # pixel: what each point stands for (G.render; point sets: a training pixel).
             if not checked:  # TFLite/ONNX: one call, no Assert or While
-                return G.render(params, points)
-            return _finite_output(_render_tiled(G, params, points, batch, tile_points), "rgb")
+                return G.render(params, points, pixel)
+            return _finite_output(_render_tiled(G, params, points, batch, tile_points, pixel), "rgb")
 
         def params_fn(z, truncation):
             if checked:
@@ -157,8 +159,9 @@ class GeneratorExport(tf.Module):
             params = G.param_spec.unflatten(flat_params(z, truncation))
             points = coords_lib.grid_graph(height, width, bounds)[None]  # [1, H*W, 2]: shared by the batch
             # Pixels as G.render_grid makes them: the mean of antialias^2 points over each.
-            points = coords_lib.subpixels(points, coords_lib.grid_pixel(height, width, bounds), G.antialias)
-            rgb = coords_lib.pool_subpixels(render_points(params, points, batch), G.antialias)
+            pixel = coords_lib.grid_pixel(height, width, bounds)
+            points = coords_lib.subpixels(points, pixel, G.antialias)
+            rgb = coords_lib.pool_subpixels(render_points(params, points, batch, pixel / G.antialias), G.antialias)
             return {"image": tf.reshape(rgb, [-1, height, width, 3])}  # [B, H, W, 3]
 
         self.render = tf.function(render, input_signature=[z_spec, coords_spec])

@@ -207,6 +207,8 @@ def continuous_options(a) -> dict:
             check(getattr(a, name))
         except ValueError as e:
             raise ValueError(f"--{e}") from None
+    if a.cell and a.upsampling in config_lib.LOCAL_UPSAMPLINGS:  # they run that layer themselves
+        raise ValueError(f"--cell does not combine with --upsampling={a.upsampling} (use nearest or bilinear)")
     if a.coord_scale is not None and (a.fourier or a.log_frequencies):
         raise ValueError("--coord_scale scales raw coordinates: it needs --nofourier and --log_frequencies=0")
     chosen = {"upsampling": a.upsampling, "log_frequencies": a.log_frequencies,

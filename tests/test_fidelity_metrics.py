@@ -269,3 +269,31 @@ def test_cli_superres_and_real_vs_real(run_dir, tmp_path, capsys):
         assert "--superres must be an integer >= 2" in capsys.readouterr().err
     with pytest.raises(cli.UsageError, match="--resolution"):
         cli.main(["--real_vs_real", "--data=procedural", "--metrics=spectral"])
+
+
+# ---- render_consistency ---------------------------------------------------------------------
+
+def test_pool_levels_is_zero_for_the_same_image_and_reads_a_shift_in_levels():
+    low = np.clip(_procedural(3, 8), 30, 225)  # away from 0 and 255: nothing below clips
+    dense = low.repeat(4, 1).repeat(4, 2)
+    np.testing.assert_array_equal(patches.pool_levels(dense, low, 4), 0.0)
+    # Detail inside a block that averages out is the same image; a shift of 5 levels reads 5.
+    cb = checkerboard(np.full((3, 32, 32, 3), 128, np.uint8), 20).astype(np.int16) - 128
+    np.testing.assert_array_equal(patches.pool_levels(dense + cb, low, 4), 0.0)
+    darker = np.clip(dense.astype(np.int16) - 5, 0, 255).astype(np.uint8)
+    want = np.abs(darker.reshape(3, 8, 4, 8, 4, 3).mean((2, 4)) - low).mean((1, 2, 3))
+    np.testing.assert_allclose(patches.pool_levels(darker, low, 4), want)
+    assert 4.5 <= want.mean() <= 5.0
+    with pytest.raises(ValueError, match=r"need \[n, 32, 32, C\]"):
+        patches.pool_levels(dense[:, :16], low, 4)
+
+
+def test_render_consistency_of_a_model_and_of_real_images(G, tmp_path):
+    rec = registry.calc_metric("render_consistency", G, "procedural", num=N, superres=4, cache=str(tmp_path))
+    low = generate_images(G, range(N))                  # the R render, uint8
+    dense = generate_images(G, range(N), 64, 64)        # the 4R render, uint8
+    assert rec["superres"] == 4 and set(rec["results"]) == {"inr"}
+    np.testing.assert_allclose(rec["results"]["inr"], patches.pool_levels(dense, low, 4).mean(), rtol=1e-9)
+    real = registry.real_vs_real("render_consistency", "procedural", 16, num=N, superres=4, cache=str(tmp_path))
+    # Exact renders at 16^2 and 64^2 of one procedural image: a few levels (point samples).
+    assert set(real["results"]) == {"real"} and 0 < real["results"]["real"] < 10

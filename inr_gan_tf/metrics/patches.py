@@ -11,6 +11,9 @@ statistics; every variant is streamed into its own sink, batch by batch):
       against real images at fR; keys as swd's, prefixed by the variant.
   upsampled_spectral (default f = 4): spectral.py's scores at fR, keys <variant>_<score>,
       e.g. inr_high_diff (fake - real log10 power in the top third of the fR Nyquist range).
+  render_consistency (default f = 4): mean |fR render averaged over each f x f block − R render|
+      in 8-bit levels, the same samples: 0 when a denser render draws the same image (a
+      point-sampled INR is within a few levels; real_vs_real gives the rasteriser's own).
   patch_swd (default f = 4): SWD of one R x R crop per image at a seeded random integer
       position of the fR pixel grid, a patch-level score at high resolution (as AnyResGAN's
       pFID, Chai et al. 2022). The fakes are rendered only at the crop's points (G.render with
@@ -183,6 +186,17 @@ def patch_swd(reals, fakes, *, size: int, seed: int = 0, **swd_kwargs) -> Dict:
     return swd(real_crops, fake_crops, seed=seed, **swd_kwargs)
 
 
+def pool_levels(dense: np.ndarray, low: np.ndarray, factor: int) -> np.ndarray:
+    """float64 [n]: per image, the mean |dense averaged over each factor x factor block − low|
+    in 8-bit levels (dense uint8 [n, fR, fR, C], low uint8 [n, R, R, C])."""
+    dense, low = np.asarray(dense, np.float64), np.asarray(low, np.float64)
+    n, r, f = len(low), low.shape[1], int(factor)
+    if dense.shape != (n, f * r, f * r, low.shape[-1]):
+        raise ValueError(f"need [n, {f * r}, {f * r}, C] renders for [n, {r}, {r}, C] images, got {dense.shape}")
+    pooled = dense.reshape(n, r, f, r, f, -1).mean(axis=(2, 4))
+    return np.abs(pooled - low).mean(axis=(1, 2, 3))
+
+
 # ---- the metrics ------------------------------------------------------------------------------
 
 def _swd_variants(ref: SWDReference, opts, **batches) -> Dict[str, float]:
@@ -235,3 +249,20 @@ def _patch_swd(opts) -> Dict[str, float]:
         return crop(images, patch_windows(range(k, k + len(images)), full, r, opts.seed), r)
     ref = registry.real_swd(opts, full, crops, crop=r, superres=opts.superres, crop_seed=opts.seed)
     return _swd_variants(ref, opts, factor=opts.superres, patch_seed=opts.seed)
+
+
+@registry.register_metric("render_consistency", num=4096, superres=4, min_num=1, description="mean "
+                          "|superres x R render averaged over each superres^2 block - R render| in "
+                          "8-bit levels: does a denser render draw the same image? (real_vs_real: "
+                          "the rasteriser's own)")
+def _render_consistency(opts) -> Dict[str, float]:
+    # Each batch's nearest view is the R render resized, so its block means are the R image.
+    total, count, name = 0.0, 0, None
+    for batch in opts.fakes.batches(factor=opts.superres):
+        name = next(k for k in batch if k not in UPSAMPLERS)  # 'inr' (or 'real')
+        low = batch["nearest"][:, ::opts.superres, ::opts.superres]
+        d = pool_levels(batch[name], low, opts.superres)
+        total, count = total + d.sum(), count + len(d)
+    if not count:
+        raise ValueError("render_consistency: no images")
+    return {name: total / count}

@@ -64,6 +64,9 @@ def test_with_antialias_each_point_stands_for_its_sub_pixel():
     np.testing.assert_allclose(grid, pooled, atol=1e-5)
     np.testing.assert_allclose(sampling.render_tiled(G, params, 8, 12, (-0.2, 0.0, 1.2, 1.0), tile_size=5),
                                grid.reshape(2, 8, 12, 3), atol=1e-5)
+    # A point set defaults to what a training frame's point stands for: a sub-pixel.
+    pts = coords.grid_np(5, 5)
+    np.testing.assert_array_equal(G.render(params, pts).numpy(), G.render(params, pts, (0.5 / R,) * 2).numpy())
 
 
 def test_config_round_trip_and_an_old_config_loads_without_it():

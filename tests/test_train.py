@@ -288,15 +288,16 @@ def test_a_signal_to_one_worker_stops_the_whole_cluster_after_the_same_step(tmp_
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
 
 
-@pytest.mark.slow  # ~30 s alone: two TensorFlow processes
-def test_a_failure_on_one_worker_stops_the_whole_cluster_with_an_error(tmp_path):
+@pytest.mark.slow  # ~30 s alone each: two TensorFlow processes
+@pytest.mark.parametrize("step", [2, 4])  # of 4: mid-run, and the last step (no step follows it)
+def test_a_failure_on_one_worker_stops_the_whole_cluster_with_an_error(tmp_path, step):
     """A chief's callback (or any worker's save) that raises must not leave the other workers
     waiting in the next collective: all stop after that step and exit with an error naming it."""
     cfg = _tiny_config()
     script = os.path.join(ROOT, "tests", "scripts", "multiworker.py")
     ports = f"{_free_port()},{_free_port()}"
     workers = [subprocess.Popen([sys.executable, script, json.dumps(cfg), str(tmp_path / "run"),
-                                 str(tmp_path / f"w{i}.npz"), "worker", str(i), ports, "fail:2"],
+                                 str(tmp_path / f"w{i}.npz"), "worker", str(i), ports, f"fail:{step}"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     errs = []
     try:
@@ -307,10 +308,10 @@ def test_a_failure_on_one_worker_stops_the_whole_cluster_with_an_error(tmp_path)
     finally:
         for proc in workers:
             proc.kill()
-    assert "OSError: callback failed at step 2" in errs[0]
+    assert f"OSError: callback failed at step {step}" in errs[0]
     assert "another worker of the cluster failed" in errs[1]
-    # Nothing already saved is lost: the step-2 checkpoint came before the failing callback.
-    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
+    # Nothing already saved is lost: the step's checkpoint came before the failing callback.
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith(f"ckpt-{step}")
 
 
 def test_float16_overflow_skips_the_whole_update_and_halves_the_scale(tmp_path):

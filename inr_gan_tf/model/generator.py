@@ -99,9 +99,12 @@ class Generator(keras.Model):
     def render(self, params: Dict[str, tf.Tensor], coords, pixel=None) -> tf.Tensor:
         """rgb [B, N, 3] at `coords` ([N, 2], [B, N, 2] or a RenderPlan).
 
-        pixel: with `cell`, the (width, height) each point stands for ([2] or [B, 1, 2]; None: a
-        training pixel, 1 / R); image renders pass their pixel (render_pixels, render_grid)."""
+        pixel: with `cell`, the (width, height) each point stands for ([2] or [B, 1, 2]; None:
+        what a point of a training frame stands for, 1 / (R * antialias)); image renders pass
+        their pixel (render_pixels, render_grid)."""
         plan = coords if isinstance(coords, RenderPlan) else self.inr.plan(coords)
+        if pixel is None and self.inr.cell:
+            pixel = (1.0 / (self.resolution * self.antialias),) * 2
         return self.inr.render(params, plan, pixel)
 
     def render_pixels(self, params, centres, pixel, plan_fn=None) -> tf.Tensor:

@@ -70,7 +70,8 @@ def layer_layout(blocks, modulation, fourier, coord_skip, latent_dim=0, out_chan
     For "fourier" and "log", out_dim is the number of frequency rows (the layer emits 2x that).
     With upsampling "local" the first layer of every block after the first also takes the
     point's offset from a coarse cell's centre (2 more inputs, after the features). With `cell`
-    the first layer of the finest block also takes the rendered pixel's size (2 more, last).
+    the first layer of the finest block also takes the rendered pixel's size (2 more, after the
+    coordinate features).
     """
     layout, prev_dim = [], 0
     raw = not fourier and not log_frequencies  # the coordinates themselves are the features

@@ -350,8 +350,11 @@ class Trainer:
                     error = e
                     if not self._cluster:
                         raise
-            if error is not None:  # failed in the last step's save or callbacks: no agreement follows
-                raise error
+            if self._cluster and stop is None:
+                # Ended at total_kimg (every worker at the same step, so every worker is here): the
+                # last step's failures reach the others before anyone saves. Elsewhere an error
+                # has already been raised, in place or by the agreement at the loop's head.
+                self._stop_signal(error)
             if s.nimg.numpy() < total_kimg * 1000:
                 self.stopped_by = stop
             s.save()

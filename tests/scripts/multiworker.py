@@ -61,7 +61,7 @@ def failing_callback(step, writer, final=False):
 
 
 trainer.fit(strategy.distribute_datasets_from_function(dataset_fn), total_kimg=len(reals) / 1000,
-            ckpt_every=1, log_every=1, callbacks=[failing_callback] if fail_step else ())
+            ckpt_every=1, log_every=1, callbacks=[failing_callback] if fail_step is not None else ())
 weights = [v.numpy() for v in state.G.weights + state.D.weights + state.G_ema.weights]
 np.savez(out, *weights)
 print(json.dumps({"replicas": workers, "chief": state.is_chief, "step": int(state.step.numpy()),

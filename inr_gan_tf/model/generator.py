@@ -115,10 +115,14 @@ class Generator(keras.Model):
         use (default: `render`'s own).
         """
         points = coords_lib.subpixels(centres, pixel, self.antialias)
-        # Each point stands for its sub-pixel (the cell input, with `cell`).
-        sub = tf.cast(pixel, tf.float32) / self.antialias
+        sub = self._sub_pixel(pixel)
         rgb = self.render(params, plan_fn(points) if plan_fn is not None else points, sub)
         return coords_lib.pool_subpixels(rgb, self.antialias)
+
+    def _sub_pixel(self, pixel):
+        """What each of a pixel's antialias^2 points stands for (the cell input): its sub-pixel;
+        None without `cell`, which reads no pixel."""
+        return tf.cast(pixel, tf.float32) / self.antialias if self.inr.cell else None
 
     def frame_plan(self, coords) -> RenderPlan:
         """Plan of points inside the frame [0, 1]^2, without tf.unique (static shapes, XLA):
@@ -145,8 +149,10 @@ class Generator(keras.Model):
     def render_grid(self, params, height: int, width: int,
                     bounds: Sequence[float] = coords_lib.UNIT_BOUNDS) -> tf.Tensor:
         """Images [B, H, W, 3] on an H x W grid over `bounds` (pixels as in render_pixels)."""
-        sub = coords_lib.grid_pixel(height, width, coords_lib.check_bounds(bounds)) / self.antialias
-        rgb = self.inr.render(params, self.grid_plan(height, width, bounds), sub)  # [B, H*W*antialias^2, 3]
+        plan = self.grid_plan(height, width, bounds)
+        sub = self._sub_pixel(coords_lib.grid_pixel(height, width, coords_lib.check_bounds(bounds))) \
+            if self.inr.cell else None
+        rgb = self.inr.render(params, plan, sub)                            # [B, H*W*antialias^2, 3]
         rgb = coords_lib.pool_subpixels(rgb, self.antialias)                  # [B, H*W, 3]
         return tf.reshape(rgb, [-1, height, width, rgb.shape[-1]])
 

@@ -248,8 +248,9 @@ class Trainer:
         self._signal = signum
 
     def _stop_signal(self, error: Optional[Exception] = None) -> Optional[int]:
-        """The stop signal to end the run on before the next step, or None; raises if a worker
-        failed (`error`: this worker's failure in its last save or callback).
+        """The stop signal to end the run on before the next step, or None; in a cluster, raises
+        if a worker failed (`error`: this worker's failure in its last save or callback; alone,
+        a failure is raised where it happens).
 
         In a cluster a signal reaches the workers at different times (or only one of them); one
         that stopped alone would sit in save() while the others wait in the next step's
@@ -260,8 +261,6 @@ class Trainer:
         """
         signum = self._signal  # read once: the handler may set it at any bytecode
         if not self._cluster:
-            if error is not None:
-                raise error
             return signum
         strategy = self.s.strategy
         heard = np.zeros([max(STOP_SIGNALS) + 1], np.float32)

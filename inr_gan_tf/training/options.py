@@ -201,14 +201,13 @@ def continuous_options(a) -> dict:
     keeps an identical config.json and so still resumes."""
     if a.fourier_cap is not None and not (math.isfinite(a.fourier_cap) and a.fourier_cap > 0):
         raise ValueError(f"--fourier_cap must be finite and > 0 (or unset), got {a.fourier_cap}")
-    for name, check in (("coord_scale", config_lib.check_coord_scale),  # the Generator's own checks
-                        ("saturation", config_lib.check_saturation)):
+    for check in (lambda: config_lib.check_coord_scale(a.coord_scale),  # the Generator's own checks
+                  lambda: config_lib.check_saturation(a.saturation),
+                  lambda: config_lib.check_cell(a.cell, a.upsampling)):
         try:
-            check(getattr(a, name))
+            check()
         except ValueError as e:
             raise ValueError(f"--{e}") from None
-    if a.cell and a.upsampling in config_lib.LOCAL_UPSAMPLINGS:  # they run that layer themselves
-        raise ValueError(f"--cell does not combine with --upsampling={a.upsampling} (use nearest or bilinear)")
     if a.coord_scale is not None and (a.fourier or a.log_frequencies):
         raise ValueError("--coord_scale scales raw coordinates: it needs --nofourier and --log_frequencies=0")
     chosen = {"upsampling": a.upsampling, "log_frequencies": a.log_frequencies,

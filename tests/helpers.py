@@ -10,6 +10,16 @@ import tensorflow as tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def tiny_train_config(data="procedural") -> dict:
+    """A run config small enough to train a few steps in seconds (16^2, batch 4)."""
+    from inr_gan_tf.model import presets
+    return {"generator": presets.tiny_generator(16),
+            "discriminator": {"resolution": 16, "channel_base": 128, "channel_max": 16},
+            "data": data, "batch_size": 4, "total_kimg": 0.016, "seed": 3,
+            "optim": {"lr_hypernet": 1e-4, "lr_inr": 5e-4, "lr_d": 2e-3, "betas": [0.0, 0.99]},
+            "loss": {"r1_gamma": 10.0, "r1_interval": 1}, "ema": {"ema_kimg": 0.01, "ema_rampup": 0.05}}
+
+
 def write_run_dir(run, G, step: int, *, other_G=None, config_extra=None, max_to_keep: int = 1):
     """A training run as the trainer leaves it: config.json + checkpoints/ with G_ema (= `G`), the
     step, and optionally a different "G" that readers of G_ema must not pick up."""

@@ -26,7 +26,7 @@ from absl import logging
 
 from inr_gan_tf import progress
 from inr_gan_tf.training.ema import EMA
-from inr_gan_tf.training.losses import GANLoss, Patches, with_frames
+from inr_gan_tf.training.losses import Consistency, GANLoss, Patches, with_frames
 from inr_gan_tf.training.precision import apply_if
 from inr_gan_tf.training.state import TrainState
 
@@ -132,7 +132,10 @@ class Trainer:
         self.batch = cfg["batch_size"]
         self.loss = GANLoss(state.G, state.D, r1_gamma=cfg["loss"]["r1_gamma"],
                             r1_interval=cfg["loss"]["r1_interval"],
-                            local_weight=cfg["loss"].get("local_weight", 1.0))
+                            local_weight=cfg["loss"].get("local_weight", 1.0),
+                            # Only in configs that set it: earlier runs have no "consistency".
+                            consistency=Consistency(**cfg["loss"]["consistency"])
+                            if "consistency" in cfg["loss"] else None)
         self.ema = EMA(ema_kimg=cfg["ema"]["ema_kimg"], ema_rampup=cfg["ema"]["ema_rampup"] or None)
         # No "patch" section: full frames only (runs from before patch training have none).
         self.patches = Patches(**cfg["patch"]) if "patch" in cfg else None
@@ -151,7 +154,7 @@ class Trainer:
         self.stopped_by = None  # the signal that stopped fit short of total_kimg, if one did
 
     # -- one iteration ---------------------------------------------------------------------
-    def _replica_step_fn(self, reals, z_g, z_d, do_r1):
+    def _replica_step_fn(self, reals, z_g, z_d, do_r1, pixels=None):
         s = self.s
         nrep = tf.distribute.get_replica_context().num_replicas_in_sync
         n_hyper = len(s.hyper_vars)
@@ -160,7 +163,7 @@ class Trainer:
             reals, real_bounds = with_frames(*reals)
             (z_g, g_bounds), (z_d, d_bounds) = with_frames(*z_g), with_frames(*z_d)
         with tf.GradientTape() as tape:
-            g_loss, g_stats, w = self.loss.generator_loss(z_g, g_bounds)
+            g_loss, g_stats, w = self.loss.generator_loss(z_g, g_bounds, pixels)
             g_obj = g_loss / nrep  # optimizers sum gradients over replicas
         grads, g_ok = self._update(s.g_scale, tape, g_obj, [(s.opt_hyper, s.hyper_vars), (s.opt_inr, s.inr_vars)])
         with tf.GradientTape() as tape:
@@ -234,9 +237,15 @@ class Trainer:
             z_g, z_d = ((z[i, :f], z[i, f:], bounds[i]) for i in (0, 1))  # frames, patches, windows
         else:
             z_g, z_d = z[0], z[1]
+        args = (reals, self._split(z_g), self._split(z_d))
         # Python bool: R1 every step is traced once without masking; lazy R1 traces both kinds.
-        do_r1 = int(s.step.numpy()) % self.loss.r1_interval == 0
-        out = strategy.run(self._replica_step, args=(reals, self._split(z_g), self._split(z_d), do_r1))
+        args += (int(s.step.numpy()) % self.loss.r1_interval == 0,)
+        if self.loss.consistency:
+            # Drawn last: the latents and windows are the stream of a run without the term. The
+            # frames of the G step come first in its views, split over replicas as its latents.
+            frames = self.batch - self.n_patches
+            args += (self._split(self.loss.consistency.draw(s.rng, frames, s.G.resolution)),)
+        out = strategy.run(self._replica_step, args=args)
         stats = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in out.items()}
         self._post_step(stats.pop("w_mean"))
         return {k: float(v) for k, v in stats.items()}

@@ -24,6 +24,15 @@ uses it, an unconditioned one ignores it), for fakes, reals and R1 alike. Frames
 go through D as one batch, so minibatch-stddev groups mix them, alike for reals and fakes.
 Without `bounds` every phase is the frames-only computation, op for op.
 
+Render consistency (with the Generator's `cell` option): an INR told each point's pixel size
+may draw another image at each size (measured: its 4x render averaged back to 32^2 was 14.5
+8-bit levels from its 32^2 render). With `consistency`, each G step also renders M random
+training pixels of every frame at k x k sub-pixels (each told its pixel 1 / (k R)), averages
+them, and adds weight * mean |that mean - the frame's pixel| to L_G, the frame's pixel held
+fixed (stop-gradient: D judges frames; the dense render is what must agree). The pixels come
+from the trainer's checkpointed RNG. For a point-sampled model the same term asks each pixel's
+centre to be the mean of the function over the pixel.
+
 A D with a local head (discriminator.py) returns [B, 1 + L*L] logits: the global one, then one
 per location of its L x L map. Each phase's loss per view is then the global term plus
 `local_weight` times the mean of the same term over the locations (every location is a
@@ -79,6 +88,28 @@ class Patches:
 
     def config(self) -> dict:
         return {"ratio": self.ratio, "min_scale": self.min_scale, "distribution": self.distribution}
+
+
+class Consistency:
+    """Weight, pixels per frame and sub-density of the render-consistency term (see above)."""
+
+    def __init__(self, weight: float,               # of mean |pooled dense render - frame pixel| in L_G
+                 points: int = 16,                  # training pixels per frame and G step
+                 density: int = 4):                 # k: each checked at k x k sub-pixels
+        if not (math.isfinite(weight) and weight > 0):
+            raise ValueError(f"consistency weight must be finite and > 0, got {weight}")
+        if int(points) != points or points < 1:
+            raise ValueError(f"consistency points must be an integer >= 1, got {points}")
+        if int(density) != density or density < 2:
+            raise ValueError(f"consistency density must be an integer >= 2, got {density}")
+        self.weight, self.points, self.density = float(weight), int(points), int(density)
+
+    def draw(self, rng: tf.random.Generator, frames: int, resolution: int) -> tf.Tensor:
+        """Pixel indices (column, row) [frames, points, 2] int32, uniform over the R x R frame."""
+        return rng.uniform([frames, self.points, 2], 0, resolution, dtype=tf.int32)
+
+    def config(self) -> dict:
+        return {"weight": self.weight, "points": self.points, "density": self.density}
 
 
 def window_scale(bounds) -> tf.Tensor:
@@ -146,7 +177,8 @@ class GANLoss:
                  D,                             # images [B, R, R, C] (, scale=[B]) -> logits [B, 1 (+ L*L)]
                  r1_gamma: float = 10.0,        # R1 weight (App. A: 10); 0 disables R1
                  r1_interval: int = 1,          # R1 every k D steps, scaled by k (1 = App. A)
-                 local_weight: float = 1.0):    # weight of a local head's mean term (D with L > 0)
+                 local_weight: float = 1.0,     # weight of a local head's mean term (D with L > 0)
+                 consistency: Optional[Consistency] = None):  # the render-consistency term (None: off)
         if r1_gamma < 0:
             raise ValueError(f"r1_gamma must be >= 0, got {r1_gamma}")
         if int(r1_interval) != r1_interval or r1_interval < 1:
@@ -156,6 +188,7 @@ class GANLoss:
         self.G, self.D = G, D
         self.r1_gamma, self.r1_interval = float(r1_gamma), int(r1_interval)
         self.local_weight = float(local_weight)
+        self.consistency = consistency
 
     # -- forward passes ------------------------------------------------------------------
     def run_G(self, z, bounds=None) -> Tuple[tf.Tensor, tf.Tensor]:
@@ -164,15 +197,34 @@ class GANLoss:
         bounds [B, 4]: each sample's window (None: the frame), rendered at its R x R pixel
         centres -- the finest block at those points, the coarse blocks at their frame cells.
         """
+        images, w, _ = self._generate(z, bounds)
+        return images, w
+
+    def _generate(self, z, bounds=None):
+        """(images [B, R, R, 3], w [B, width], INR params) of run_G."""
         G = self.G
         R = G.resolution
         w = G.mapping(z)                                          # [B, width]
         params = G.hypernet(w)
         if bounds is None:
-            return G.render_grid(params, R, R), w                 # [B, R, R, 3]
+            return G.render_grid(params, R, R), w, params         # [B, R, R, 3]
         rgb = G.render_pixels(params, coords.grid_graph(R, R, bounds), coords.grid_pixel(R, R, bounds),
                               plan_fn=G.frame_plan)                  # [B, R*R, 3]
-        return tf.reshape(rgb, [-1, R, R, rgb.shape[-1]]), w
+        return tf.reshape(rgb, [-1, R, R, rgb.shape[-1]]), w, params
+
+    def render_consistency(self, params, frames, pixels) -> tf.Tensor:
+        """mean |mean of k x k sub-pixel renders - the frame's pixel| over `pixels` [F, M, 2]
+        (column, row) of the first F views, whose renders are `frames` [F, R, R, 3] (held fixed)."""
+        G, k = self.G, self.consistency.density
+        R = G.resolution
+        n = tf.shape(pixels)[0]
+        own = {name: p[:n] for name, p in params.items()}                          # the frames' INRs
+        target = tf.gather_nd(frames[:n], tf.reverse(pixels, [-1]), batch_dims=1)  # [F, M, 3]
+        centres = (tf.cast(pixels, tf.float32) + 0.5) / R                          # [F, M, 2]
+        sub = coords.subpixels(centres, tf.constant([1.0 / R] * 2), k)             # [F, M*k*k, 2]
+        dense = G.render_pixels(own, sub, tf.constant([1.0 / (k * R)] * 2), plan_fn=G.frame_plan)
+        pooled = coords.pool_subpixels(dense, k)                                   # [F, M, 3]
+        return tf.reduce_mean(tf.abs(tf.cast(pooled, tf.float32) - tf.stop_gradient(tf.cast(target, tf.float32))))
 
     def run_D(self, images, bounds=None) -> tf.Tensor:
         scale = None if bounds is None else window_scale(bounds)  # [B]
@@ -191,17 +243,24 @@ class GANLoss:
         return stats
 
     # -- the phases ----------------------------------------------------------------------
-    def generator_loss(self, z, bounds: Optional[tf.Tensor] = None
+    def generator_loss(self, z, bounds: Optional[tf.Tensor] = None, pixels: Optional[tf.Tensor] = None
                        ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor], tf.Tensor]:
         """Non-saturating logistic loss mean softplus(-D(G(z))); returns (loss, stats, w).
 
         bounds [B, 4]: each fake's window (patch training); None: full frames.
+        pixels [F, M, 2]: with `consistency`, the training pixels checked in the first F views
+        (the frames: patches come after them); None: no consistency term.
         """
-        images, w = self.run_G(z, bounds)
+        images, w, params = self._generate(z, bounds)
         logits = self.run_D(images, bounds)                       # [B, 1 (+ L*L)]
         loss = self._adv(logits, -1.0)
         stats = {**self._scores("G", "fake", logits),
                  "G/signs_fake": tf.reduce_mean(tf.sign(logits[:, 0]))}
+        if pixels is not None:
+            if self.consistency is None:
+                raise ValueError("pixels to check were given, but this loss has no consistency term")
+            stats["G/consistency"] = gap = self.render_consistency(params, images, pixels)
+            loss += self.consistency.weight * gap
         return loss, stats, tf.cast(w, tf.float32)  # w_avg is float32 under any policy
 
     def discriminator_loss(self, z, reals, do_r1: Union[bool, tf.Tensor] = True,

@@ -87,6 +87,14 @@ def define(fv: flags.FlagValues) -> None:
     flags.DEFINE_enum("patch_cond", "projection", ["projection", "none"], "How D knows a view's scale with "
                       "--patch_ratio > 0: projection (StyleGAN2-ADA's conditional D, on log2(1/s); frames "
                       "have s = 1) or none (D sees patches and frames alike).", flag_values=fv)
+    # -- render consistency (with --cell; training/losses.py) ---------------------------------
+    flags.DEFINE_float("consistency", 0.0, "Weight in the G loss of mean |a training pixel rendered at "
+                       "--consistency_density^2 sub-pixels and averaged - the frame's pixel| (0: off): a "
+                       "--cell model's dense renders then average back to its frames.", flag_values=fv)
+    flags.DEFINE_integer("consistency_points", 16, "With --consistency: training pixels checked per frame and "
+                         "G step (at most R^2).", flag_values=fv)
+    flags.DEFINE_integer("consistency_density", 4, "With --consistency: k, each pixel checked at k x k sub-pixels "
+                         "(4: the 4x render).", flag_values=fv)
     # -- optimization (App. A) ----------------------------------------------------------------
     flags.DEFINE_float("lr_hypernet", 5e-5, "Adam learning rate of the hypernetwork (mapping + connector).", flag_values=fv)
     flags.DEFINE_float("lr_inr", 5e-4, "Adam learning rate of the INR's shared parameters.", flag_values=fv)
@@ -123,6 +131,7 @@ RUN_RULES: Dict[str, Rule] = {
     "antialias": at_least(1), "patch_ratio": ("in [0, 1)", lambda v: 0 <= v < 1),
     "patch_min_scale": ("in (0, 1]", lambda v: 0 < v <= 1),
     "d_local": at_least(0), "d_local_weight": NONNEGATIVE,
+    "consistency": NONNEGATIVE, "consistency_points": at_least(1), "consistency_density": at_least(2),
 }
 
 
@@ -250,6 +259,11 @@ def run_config(a) -> dict:
         config["patch"] = patch_config(a)
         if a.patch_cond != "none":
             config["discriminator"]["scale_conditioning"] = a.patch_cond
+    if a.consistency > 0:  # only when set, as the patch section: earlier runs keep their config.json
+        if a.consistency_points > r * r:
+            raise ValueError(f"--consistency_points must be at most R^2 = {r * r}, got {a.consistency_points}")
+        config["loss"]["consistency"] = {"weight": a.consistency, "points": a.consistency_points,
+                                         "density": a.consistency_density}
     if a.d_local:  # only when set, as the patch section: earlier runs keep their config.json
         config["discriminator"]["local_resolution"] = a.d_local
         config["loss"]["local_weight"] = a.d_local_weight

@@ -1,0 +1,163 @@
+"""The render-consistency term (training/losses.py, `Consistency`): M training pixels of each
+frame rendered at k x k sub-pixels, averaged, against the frame's pixel held fixed. Contracts
+on tiny configs: the term is that mean gap (a dense grid pooled to R, read at the pixels); only
+the dense render gets its gradient; the pixels come from the checkpointed RNG after the
+latents and windows (exact resume, the stream of a run without it); configs and flags."""
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers import tiny_train_config
+
+from inr_gan_tf import coords, sampling
+from inr_gan_tf.model import build_generator, presets
+from inr_gan_tf.training import options
+from inr_gan_tf.training.losses import Consistency, GANLoss
+
+R = 16
+
+
+def _generator(antialias=1, cell=True):
+    cfg = presets.tiny_generator(R, "fmm", False, upsampling="bilinear", **({"cell": True} if cell else {}))
+    return build_generator(dict(cfg, antialias=antialias), seed=0)
+
+
+@pytest.mark.parametrize("antialias, cell, k", [(1, True, 4), (2, True, 2), (1, False, 3)])
+def test_the_term_is_the_gap_between_a_pooled_dense_grid_and_the_frame_at_the_pixels(antialias, cell, k):
+    G = _generator(antialias, cell)
+    loss = GANLoss(G, None, consistency=Consistency(1.0, points=5, density=k))
+    z = tf.constant(sampling.seed_latents([0, 1, 2], G.z_dim))
+    params = G.params(z)
+    frames = G.render_grid(params, R, R)                                     # [3, R, R, 3]
+    pixels = tf.constant(np.random.RandomState(0).randint(0, R, (2, 5, 2)), tf.int32)  # (column, row)
+    got = loss.render_consistency(params, frames, pixels).numpy()
+    # The dense grid's pixels are the k x k sub-pixels of the frame's; pooled, they are the frame
+    # rendered with k^2 (x antialias^2) points per pixel, each told its sub-pixel.
+    dense = G.render_grid(params, k * R, k * R).numpy()[:2]
+    pooled = dense.reshape(2, R, k, R, k, 3).mean((2, 4))
+    cols, rows = pixels.numpy()[..., 0], pixels.numpy()[..., 1]
+    b = np.arange(2)[:, None]
+    want = np.abs(pooled[b, rows, cols] - frames.numpy()[b, rows, cols]).mean()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    assert got > 1e-4  # an untrained INR: its dense render is not its frame
+
+
+def test_only_the_dense_render_gets_the_gradient_and_the_loss_adds_weight_times_gap():
+    G = _generator()
+    z = tf.constant(sampling.seed_latents([0, 1], G.z_dim))
+    pixels = tf.constant([[[0, 0], [15, 3]], [[7, 7], [2, 11]]], tf.int32)
+    loss = GANLoss(G, None, consistency=Consistency(2.5, points=2, density=4))
+    params = G.params(z)
+    frames = tf.Variable(G.render_grid(params, R, R))
+    with tf.GradientTape() as tape:
+        gap = loss.render_consistency(params, frames, pixels)
+    assert tape.gradient(gap, frames) is None                                 # the frame is held fixed
+    with tf.GradientTape() as tape:
+        gap = loss.render_consistency(G.params(z), frames, pixels)
+    grads = tape.gradient(gap, G.trainable_variables)
+    assert any(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
+
+
+class _LogitD(tf.keras.layers.Layer):  # a fixed "discriminator": the mean of the image
+    def call(self, images, scale=None):
+        return tf.reduce_mean(images, [1, 2, 3])[:, None]
+
+
+def test_generator_loss_adds_the_weighted_gap_and_reports_it():
+    G = _generator()
+    z = tf.constant(sampling.seed_latents([0, 1], G.z_dim))
+    pixels = tf.constant([[[0, 0], [15, 3]], [[7, 7], [2, 11]]], tf.int32)
+    plain, _, _ = GANLoss(G, _LogitD()).generator_loss(z)
+    with_term = GANLoss(G, _LogitD(), consistency=Consistency(2.5, points=2, density=4))
+    total, stats, _ = with_term.generator_loss(z, pixels=pixels)
+    np.testing.assert_allclose(total.numpy(), plain.numpy() + 2.5 * stats["G/consistency"].numpy(), rtol=1e-5)
+    with pytest.raises(ValueError, match="no consistency term"):
+        GANLoss(G, _LogitD()).generator_loss(z, pixels=pixels)
+
+
+@pytest.mark.parametrize("args, match", [((0.0,), "weight must be finite and > 0"),
+                                         ((float("nan"),), "weight must be finite"),
+                                         ((1.0, 0), "points must be an integer >= 1"),
+                                         ((1.0, 4, 1), "density must be an integer >= 2"),
+                                         ((1.0, 4, 2.5), "density must be an integer")])
+def test_bad_settings_fail_with_a_clear_error(args, match):
+    with pytest.raises(ValueError, match=match):
+        Consistency(*args)
+
+
+def test_pixels_are_drawn_in_the_frame_from_the_generator():
+    rng = tf.random.Generator.from_seed(5)
+    px = Consistency(1.0, points=300, density=4).draw(rng, 3, R).numpy()
+    assert px.shape == (3, 300, 2) and px.dtype == np.int32
+    assert px.min() == 0 and px.max() == R - 1
+
+
+def _args(*extra):
+    from inr_gan_tf import cli, train
+    return cli.parse(train.COMMAND, ["--data=procedural", "--resolution=16", "--nofourier",
+                                     "--g_blocks=16:16:1:8:3", *extra])
+
+
+def test_the_config_records_it_only_when_set_and_checks_the_points():
+    cfg = options.run_config(_args("--consistency=0.5", "--consistency_points=8", "--cell"))
+    assert cfg["loss"]["consistency"] == {"weight": 0.5, "points": 8, "density": 4}
+    assert "consistency" not in options.run_config(_args())["loss"]
+    with pytest.raises(ValueError, match="--consistency_points must be at most R"):
+        options.run_config(_args("--consistency=1", "--consistency_points=257"))
+
+
+# -- in the trainer ----------------------------------------------------------------------------
+def _trainer(cfg, run_dir):
+    from inr_gan_tf.checkpoint import write_config
+    from inr_gan_tf.training.loop import Trainer, training_data
+    from inr_gan_tf.training.state import TrainState
+    write_config(run_dir, cfg)
+    state = TrainState(cfg, run_dir)
+    state.restore_latest()
+    return Trainer(state), state, training_data(cfg, cfg["data"], int(state.step.numpy()))
+
+
+def _config(patches=True):
+    cfg = tiny_train_config()
+    cfg["generator"] = dict(cfg["generator"], cell=True)
+    cfg["loss"]["consistency"] = {"weight": 1.0, "points": 4, "density": 2}
+    if patches:
+        cfg["patch"] = {"ratio": 0.5, "min_scale": 0.25, "distribution": "log"}
+        cfg["discriminator"]["scale_conditioning"] = "projection"
+    return cfg
+
+
+@pytest.mark.parametrize("patches", [False, True])
+def test_a_step_checks_the_frames_pixels_drawn_after_the_latents_and_windows(tmp_path, patches):
+    from inr_gan_tf.training.losses import Patches
+    cfg = _config(patches)
+    trainer, state, ds = _trainer(cfg, str(tmp_path))
+    rng = tf.random.Generator.from_seed(cfg["seed"])
+    rng.normal([2, 4, state.G.z_dim])
+    if patches:
+        Patches(**cfg["patch"]).draw(rng, [2, 2])
+    frames = 2 if patches else 4
+    want = rng.uniform([frames, 4, 2], 0, R, dtype=tf.int32)
+    stats = trainer.step(next(iter(ds)))
+    assert np.isfinite(stats["G/consistency"]) and stats["G/consistency"] > 0
+    np.testing.assert_array_equal(state.rng.state.numpy(), rng.state.numpy())  # that draw and no other
+    assert want.shape == (frames, 4, 2)
+
+
+def _weights(state):
+    return [v.numpy().copy() for v in state.G.weights + state.D.weights + state.G_ema.weights]
+
+
+def test_training_with_it_resumes_exactly(tmp_path):
+    import shutil
+    cfg = _config()
+    trainer, state, ds = _trainer(cfg, str(tmp_path / "a"))
+    batches = iter(ds)
+    trainer.fit(batches, total_kimg=0.008, ckpt_every=2, log_every=1)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    trainer.fit(batches, total_kimg=0.016, ckpt_every=100, log_every=1)
+    uninterrupted = _weights(state)
+    resumed_trainer, resumed, ds_b = _trainer(cfg, str(tmp_path / "b"))
+    assert int(resumed.step.numpy()) == 2
+    resumed_trainer.fit(ds_b, total_kimg=0.016, ckpt_every=100, log_every=1)
+    for a, b in zip(uninterrupted, _weights(resumed)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -134,10 +134,15 @@ BAD_FLAGS = [
     ("--patch_min_scale=2", "--patch_min_scale"),
     ("--coord_scale=0", "--coord_scale"), ("--coord_scale=8", "--coord_scale"),  # the latter: with Fourier features
     ("--saturation=0", "--saturation"), ("--saturation=nan", "--saturation"), ("--saturation=-2", "--saturation"),
+    ("--consistency=-1", "--consistency"), ("--consistency=nan", "--consistency"),
+    ("--consistency=inf", "--consistency"),
 ]
 
 
-BAD_FLAG_PAIRS = [(("--cell", "--upsampling=local"), "--cell"), (("--cell", "--upsampling=local_diff"), "--cell")]
+BAD_FLAG_PAIRS = [(("--cell", "--upsampling=local"), "--cell"), (("--cell", "--upsampling=local_diff"), "--cell"),
+                  (("--consistency=1", "--consistency_points=0"), "--consistency_points"),
+                  (("--consistency=1", "--consistency_density=1"), "--consistency_density"),
+                  (("--consistency=1", "--consistency_points=100000"), "--consistency_points")]
 
 
 def test_every_bad_flag_exits_2_with_one_line_before_writing_anything(tmp_path, capsys):

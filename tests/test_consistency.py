@@ -126,7 +126,7 @@ def _config(patches=True):
     return cfg
 
 
-@pytest.mark.parametrize("patches", [False, True])
+@pytest.mark.parametrize("patches", [pytest.param(False, marks=pytest.mark.slow), True])
 def test_a_step_checks_the_frames_pixels_drawn_after_the_latents_and_windows(tmp_path, patches):
     from inr_gan_tf.training.losses import Patches
     cfg = _config(patches)
@@ -147,6 +147,7 @@ def _weights(state):
     return [v.numpy().copy() for v in state.G.weights + state.D.weights + state.G_ema.weights]
 
 
+@pytest.mark.slow  # ~30 s; the pixels are a draw from the checkpointed RNG (the test above)
 def test_training_with_it_resumes_exactly(tmp_path):
     import shutil
     cfg = _config()

@@ -45,6 +45,11 @@ CONFIGS = {
     # The quickstart of session 7: a 16^2 coarse block read by nearest cells.
     "quickstart_32_nearest16": ["--flagfile=configs/quickstart.flags", "--g_blocks=16:128:2:32:3,32:128:2:32:3",
                                 "--upsampling=nearest"],
+    # One block of four layers at the points (the flagfile's MACs), alone and with --cell and the
+    # render-consistency term (its extra points: 16 pixels x 4 x 4 sub-pixels per frame and G step).
+    "quickstart_32_single": ["--flagfile=configs/quickstart.flags", "--g_blocks=32:128:4:32:3"],
+    "quickstart_32_single_cell_cons": ["--flagfile=configs/quickstart.flags", "--g_blocks=32:128:4:32:3",
+                                       "--cell", "--consistency=1"],
     "cpu_64": ["--flagfile=configs/quickstart.flags", "--resolution=64",
                "--g_blocks=16:128:2:32:3,32:128:2:32:3,64:64:2:16:3"],
 }

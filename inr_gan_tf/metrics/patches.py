@@ -92,14 +92,14 @@ def render_windows(G, params, full: int, size: int, windows: np.ndarray) -> np.n
 
 # ---- the variants that get scored -------------------------------------------------------------
 
-def upsampled_views(low: np.ndarray, factor: int, windows: Optional[np.ndarray] = None
-                    ) -> Dict[str, np.ndarray]:
-    """R images in [-1, 1] float [b, R, R, 3] -> uint8 per UPSAMPLERS method: resized to fR,
-    then cropped at `windows` (R x R crops) if given."""
+def upsampled_views(low: np.ndarray, factor: int, windows: Optional[np.ndarray] = None,
+                    methods: Sequence[str] = UPSAMPLERS) -> Dict[str, np.ndarray]:
+    """R images in [-1, 1] float [b, R, R, 3] -> uint8 per method (of UPSAMPLERS): resized to
+    fR, then cropped at `windows` (R x R crops) if given."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     r = low.shape[1]
     out = {}
-    for method in UPSAMPLERS:
+    for method in methods:
         # Both grids use pixel centres (coords.py) as tf.image.resize does: aligned baselines.
         up = to_uint8(tf.image.resize(low, [factor * r, factor * r], method=method).numpy())
         out[method] = up if windows is None else crop(up, windows, r)
@@ -107,8 +107,9 @@ def upsampled_views(low: np.ndarray, factor: int, windows: Optional[np.ndarray] 
 
 
 def upsampled_batches(G, seeds, *, factor: int = 2, batch_size: int = 32, truncation: float = 1.0,
-                      patch_seed: Optional[int] = None) -> Iterator[Dict[str, np.ndarray]]:
-    """Per batch of seeds, uint8 images keyed 'inr' and one per UPSAMPLERS method:
+                      patch_seed: Optional[int] = None, methods: Sequence[str] = UPSAMPLERS
+                      ) -> Iterator[Dict[str, np.ndarray]]:
+    """Per batch of seeds, uint8 images keyed 'inr' and one per upsampling method (`methods`):
     factor 1: 'inr' only, the R render (as sampling.generate_images);
     else:     'inr' = the INR on the fR grid (tile by tile), methods = the R render resized;
     patch_seed given: R x R crops of those at patch_windows(seeds, fR, R, patch_seed), the
@@ -127,7 +128,7 @@ def upsampled_batches(G, seeds, *, factor: int = 2, batch_size: int = 32, trunca
         windows = None if patch_seed is None else patch_windows(chunk, full, r, patch_seed)
         high = render_tiled(G, params, full, full) if windows is None else \
             render_windows(G, params, full, r, windows)  # [b, fR, fR, 3] or [b, R, R, 3]
-        yield {"inr": to_uint8(high), **upsampled_views(low, factor, windows)}
+        yield {"inr": to_uint8(high), **upsampled_views(low, factor, windows, methods)}
 
 
 class ModelViews:
@@ -138,9 +139,9 @@ class ModelViews:
         self.G, self.num, self.batch_size, self.truncation = G, int(num), batch_size, truncation
         self.resolution = G.resolution
 
-    def batches(self, factor: int = 1, patch_seed: Optional[int] = None):
+    def batches(self, factor: int = 1, patch_seed: Optional[int] = None, methods: Sequence[str] = UPSAMPLERS):
         return upsampled_batches(self.G, range(self.num), factor=factor, batch_size=self.batch_size,
-                                 truncation=self.truncation, patch_seed=patch_seed)
+                                 truncation=self.truncation, patch_seed=patch_seed, methods=methods)
 
 
 class RealViews:
@@ -157,7 +158,7 @@ class RealViews:
         return stream.real_batches(self.opts.data, resolution, self.stop, batch, start=self.start,
                                    exact=True)
 
-    def batches(self, factor: int = 1, patch_seed: Optional[int] = None):
+    def batches(self, factor: int = 1, patch_seed: Optional[int] = None, methods: Sequence[str] = UPSAMPLERS):
         r, factor = self.resolution, int(factor)
         batch = stream.batch_for(factor * r, self.opts.batch_size)
         if factor == 1:
@@ -169,7 +170,7 @@ class RealViews:
             windows = None if patch_seed is None else \
                 patch_windows(range(k, k + len(low)), factor * r, r, patch_seed)
             out = {"real": high if windows is None else crop(high, windows, r)}
-            out.update(upsampled_views(low.astype(np.float32) / 127.5 - 1, factor, windows))
+            out.update(upsampled_views(low.astype(np.float32) / 127.5 - 1, factor, windows, methods))
             k += len(low)
             yield out
 
@@ -258,7 +259,7 @@ def _patch_swd(opts) -> Dict[str, float]:
 def _render_consistency(opts) -> Dict[str, float]:
     # Each batch's nearest view is the R render resized, so its block means are the R image.
     total, count, name = 0.0, 0, None
-    for batch in opts.fakes.batches(factor=opts.superres):
+    for batch in opts.fakes.batches(factor=opts.superres, methods=("nearest",)):
         name = next(k for k in batch if k not in UPSAMPLERS)  # 'inr' (or 'real')
         low = batch["nearest"][:, ::opts.superres, ::opts.superres]
         d = pool_levels(batch[name], low, opts.superres)

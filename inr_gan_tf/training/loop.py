@@ -240,7 +240,7 @@ class Trainer:
         args = (reals, self._split(z_g), self._split(z_d))
         # Python bool: R1 every step is traced once without masking; lazy R1 traces both kinds.
         args += (int(s.step.numpy()) % self.loss.r1_interval == 0,)
-        if self.loss.consistency:
+        if self.loss.consistency is not None:
             # Drawn last: the latents and windows are the stream of a run without the term. The
             # frames of the G step come first in its views, split over replicas as its latents.
             frames = self.batch - self.n_patches

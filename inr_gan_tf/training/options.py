@@ -262,8 +262,9 @@ def run_config(a) -> dict:
     if a.consistency > 0:  # only when set, as the patch section: earlier runs keep their config.json
         if a.consistency_points > r * r:
             raise ValueError(f"--consistency_points must be at most R^2 = {r * r}, got {a.consistency_points}")
-        config["loss"]["consistency"] = {"weight": a.consistency, "points": a.consistency_points,
-                                         "density": a.consistency_density}
+        from inr_gan_tf.training.losses import Consistency  # TensorFlow: imported only when used
+        config["loss"]["consistency"] = Consistency(a.consistency, a.consistency_points,
+                                                    a.consistency_density).config()
     if a.d_local:  # only when set, as the patch section: earlier runs keep their config.json
         config["discriminator"]["local_resolution"] = a.d_local
         config["loss"]["local_weight"] = a.d_local_weight

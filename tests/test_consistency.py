@@ -165,3 +165,17 @@ def test_training_with_it_resumes_exactly(tmp_path):
     resumed_trainer.fit(ds_b, total_kimg=0.016, ckpt_every=100, log_every=1)
     for a, b in zip(uninterrupted, _weights(resumed)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_an_xla_step_with_it(tmp_path, precision):
+    import keras
+    from inr_gan_tf.training.loop import Trainer
+    try:
+        _, state, ds = _trainer(dict(_config(), precision=precision), str(tmp_path))
+        stats = Trainer(state, xla=True).step(next(iter(ds)))
+        assert all(np.isfinite(v) for v in stats.values()), stats
+        assert stats["G/consistency"] > 0
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # the policy is process-wide

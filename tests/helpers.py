@@ -20,6 +20,38 @@ def tiny_train_config(data="procedural") -> dict:
             "loss": {"r1_gamma": 10.0, "r1_interval": 1}, "ema": {"ema_kimg": 0.01, "ema_rampup": 0.05}}
 
 
+def trainer_for(cfg: dict, run_dir: str):
+    """(Trainer, TrainState, its training data from the restored step) of a run config, as the
+    train command builds them (config.json written, newest checkpoint restored)."""
+    from inr_gan_tf.checkpoint import write_config
+    from inr_gan_tf.training.loop import Trainer, training_data
+    from inr_gan_tf.training.state import TrainState
+    write_config(run_dir, cfg)
+    state = TrainState(cfg, run_dir)
+    state.restore_latest()
+    return Trainer(state), state, training_data(cfg, cfg["data"], int(state.step.numpy()))
+
+
+def assert_resumes_exactly(cfg: dict, tmp_path) -> None:
+    """Four steps in one go equal two steps, a checkpoint, and two more from a copy of the run
+    directory (G, D and G_ema weights, within float noise); cfg: 4 images per batch."""
+    import shutil
+    trainer, state, ds = trainer_for(cfg, str(tmp_path / "a"))
+    batches = iter(ds)  # one stream, as in a single process
+    trainer.fit(batches, total_kimg=0.008, ckpt_every=2, log_every=1)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    trainer.fit(batches, total_kimg=0.016, ckpt_every=100, log_every=1)
+    resumed_trainer, resumed, ds_b = trainer_for(cfg, str(tmp_path / "b"))
+    assert int(resumed.step.numpy()) == 2
+    resumed_trainer.fit(ds_b, total_kimg=0.016, ckpt_every=100, log_every=1)
+    for a, b in zip(_all_weights(state), _all_weights(resumed)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _all_weights(state):
+    return [v.numpy().copy() for v in state.G.weights + state.D.weights + state.G_ema.weights]
+
+
 def write_run_dir(run, G, step: int, *, other_G=None, config_extra=None, max_to_keep: int = 1):
     """A training run as the trainer leaves it: config.json + checkpoints/ with G_ema (= `G`), the
     step, and optionally a different "G" that readers of G_ema must not pick up."""

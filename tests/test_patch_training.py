@@ -5,13 +5,12 @@ inside the frame (no tf.unique, XLA); D's scale conditioning; finite gradients w
 patches; patch_ratio=0 is the frames-only run; exact resume, mixed precision, MirroredStrategy.
 """
 import json
-import shutil
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import mirrored_vs_single
+from helpers import assert_resumes_exactly, mirrored_vs_single, trainer_for
 
 from inr_gan_tf import coords
 from inr_gan_tf.model import build_generator, presets
@@ -201,25 +200,11 @@ def test_train_command_with_patches_records_the_patch_section(tmp_path, capsys):
     assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("ckpt-1")
 
 
-def _trainer(cfg, run_dir):
-    from inr_gan_tf.training.loop import Trainer, training_data
-    from inr_gan_tf.checkpoint import write_config
-    from inr_gan_tf.training.state import TrainState
-    write_config(run_dir, cfg)
-    state = TrainState(cfg, run_dir)
-    state.restore_latest()
-    return Trainer(state), state, training_data(cfg, cfg["data"], int(state.step.numpy()))
-
-
-def _weights(state):
-    return [v.numpy().copy() for v in state.G.weights + state.D.weights + state.G_ema.weights]
-
-
 def test_patch_ratio_zero_steps_are_the_frames_only_losses(tmp_path):
     """Without a "patch" section a step is the frames-only step: the same latents and RNG stream,
     and losses bit for bit those of the loss API without windows."""
     cfg = _config(ratio=0)
-    trainer, state, ds = _trainer(cfg, str(tmp_path))
+    trainer, state, ds = trainer_for(cfg, str(tmp_path))
     reals = next(iter(ds))
     assert reals.shape == (4, R, R, 3)  # frames only: no views in the data either
     rng = tf.random.Generator.from_seed(cfg["seed"])
@@ -237,26 +222,16 @@ def test_patch_training_resumes_exactly(tmp_path, local):
     if local:
         cfg["discriminator"]["local_resolution"] = local
         cfg["loss"]["local_weight"] = 0.5
-    trainer, state, ds = _trainer(cfg, str(tmp_path / "a"))
     # A second iterator of one dataset object reshuffles (data/base.py): look at another object.
     frames, patches, bounds = next(iter(training_data(cfg, cfg["data"])))
     assert frames.shape == patches.shape == (2, R, R, 3) and bounds.shape == (2, 4)
-    batches = iter(ds)  # one stream, as in a single process
-    trainer.fit(batches, total_kimg=0.008, ckpt_every=2, log_every=1)
-    shutil.copytree(tmp_path / "a", tmp_path / "b")
-    trainer.fit(batches, total_kimg=0.016, ckpt_every=100, log_every=1)
-    uninterrupted = _weights(state)
-    resumed_trainer, resumed, ds_b = _trainer(cfg, str(tmp_path / "b"))
-    assert int(resumed.step.numpy()) == 2
-    resumed_trainer.fit(ds_b, total_kimg=0.016, ckpt_every=100, log_every=1)
-    for a, b in zip(uninterrupted, _weights(resumed)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert_resumes_exactly(cfg, tmp_path)
 
 
 @pytest.mark.slow  # ~5 s; mixed precision of frame steps: test_train.py
 def test_mixed_bfloat16_step_with_patches(tmp_path):
     try:
-        trainer, state, ds = _trainer(_config(precision="mixed_bfloat16"), str(tmp_path))
+        trainer, state, ds = trainer_for(_config(precision="mixed_bfloat16"), str(tmp_path))
         stats = trainer.step(next(iter(ds)))
         assert state.G.inr.compute_dtype == "bfloat16" and state.D.compute_dtype == "bfloat16"
         assert all(np.isfinite(v) for v in stats.values()), stats
@@ -269,7 +244,7 @@ def test_xla_step_with_patches(tmp_path):
     from inr_gan_tf.training.loop import Trainer
     cfg = _config()
     cfg["discriminator"]["local_resolution"] = 8  # the local head compiles too
-    _, state, ds = _trainer(cfg, str(tmp_path))
+    _, state, ds = trainer_for(cfg, str(tmp_path))
     stats = Trainer(state, xla=True).step(next(iter(ds)))
     assert all(np.isfinite(v) for v in stats.values()), stats
     assert "D/local_scores_real" in stats

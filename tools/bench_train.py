@@ -2,9 +2,9 @@
 
     python tools/bench_train.py --out=bench/train.json [--steps=20] [--warmup=3] [--patch_ratio=0.5]
 
-For the quickstart configuration (32^2) and a 64^2 one (the quickstart flags at 64^2 with a
-third block), each with XLA off/on and float32/mixed_bfloat16: steps/s, images/s and kimg/h
-from the mean step time over --steps (rounded up to whole lazy-R1 intervals) after --warmup
+For the quickstart configuration (32^2), earlier quickstarts and variants measured in
+docs/quickstart.md, and a 64^2 one (the quickstart flags at 64^2 with three blocks), each with
+XLA off/on and float32/mixed_bfloat16: steps/s, images/s and kimg/h from the mean step time over --steps (rounded up to whole lazy-R1 intervals) after --warmup
 steps. Each measurement runs in a fresh process.
 
 Patch training: with --patch_ratio > 0 the same process also builds the same configuration with
@@ -32,24 +32,27 @@ from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 QUICKSTART = ["--flagfile=configs/quickstart.flags"]
-# The quickstart of session 8: a 32^2 coarse block read bilinearly by the finest block; the rows
-# measured on it keep it.
+# Earlier quickstarts, kept so that the rows measured on them still time what they timed.
+# Session 7: a 16^2 coarse block read by nearest cells.
+NEAREST16 = QUICKSTART + ["--g_blocks=16:128:2:32:3,32:128:2:32:3", "--upsampling=nearest"]
+# Sessions 8-16: a 32^2 coarse block read bilinearly by the finest block.
 TWO_BLOCKS = QUICKSTART + ["--g_blocks=32:128:2:32:3,32:128:2:32:3", "--upsampling=bilinear"]
 CONFIGS = {
     "quickstart_32": QUICKSTART,
     "quickstart_32_two_blocks": TWO_BLOCKS,
-    "quickstart_32_aa2": TWO_BLOCKS + ["--antialias=2"],
-    # Area-sampled pixels paid for by a narrower fine block (its 4x points at the INR MACs of today's).
+    "quickstart_32_nearest16": NEAREST16,
+    "quickstart_32_aa2": NEAREST16 + ["--antialias=2"],
+    # Area-sampled pixels paid for by a narrower fine block (its 4x points at the INR MACs of the
+    # two-block quickstart's, 51 M as today's).
     "quickstart_32_aa2_w64": TWO_BLOCKS + ["--antialias=2", "--g_blocks=32:128:2:32:3,32:64:2:32:3"],
     "quickstart_32_aa2_w64d1": TWO_BLOCKS + ["--antialias=2", "--g_blocks=32:128:2:32:3,32:64:1:32:3"],
-    "quickstart_32_local": TWO_BLOCKS + ["--upsampling=local"],
+    "quickstart_32_local": NEAREST16 + ["--upsampling=local"],
     # D's local head (a logit per location of its 16^2 map) beside the global logit.
     "quickstart_32_dlocal": TWO_BLOCKS + ["--d_local=16"],
-    # The quickstart of session 7: a 16^2 coarse block read by nearest cells.
-    "quickstart_32_nearest16": QUICKSTART + ["--g_blocks=16:128:2:32:3,32:128:2:32:3", "--upsampling=nearest"],
     # The quickstart with --cell and the render-consistency term (its extra points: 16 pixels x
     # 4 x 4 sub-pixels per frame and G step).
     "quickstart_32_cell_cons": QUICKSTART + ["--cell", "--consistency=1"],
+    # Three blocks (16^2, 32^2, 64^2) read bilinearly.
     "cpu_64": QUICKSTART + ["--resolution=64", "--g_blocks=16:128:2:32:3,32:128:2:32:3,64:64:2:16:3",
                             "--upsampling=bilinear"],
 }

@@ -18,7 +18,7 @@ import numpy as np
 # what grows with max_points is the grid, the output and their copies, about 40 bytes a point.
 DEFAULT_MAX_POINTS = 2048 * 2048
 # Points rendered at once inside the SavedModel (a 256^2 tile). A tile's activations take about
-# 1.1 KB a point for the quickstart model, 1.9 KB for presets.small_generator(64) and 6.3 KB for
+# 1.1 KB a point for the session-7 quickstart model, 1.9 KB for presets.small_generator(64) and 6.3 KB for
 # the paper's 256^2 model (measured untiled at 512^2). A 2048^2 request then peaks 0.2-0.6 GB
 # over the idle server (saved_models/README.md); 2^17 points took the paper model to 1.3 GB and were no faster.
 DEFAULT_TILE_POINTS = 2 ** 16

@@ -4,8 +4,9 @@
 
 For the quickstart configuration (32^2), earlier quickstarts and variants measured in
 docs/quickstart.md, and a 64^2 one (the quickstart flags at 64^2 with three blocks), each with
-XLA off/on and float32/mixed_bfloat16: steps/s, images/s and kimg/h from the mean step time over --steps (rounded up to whole lazy-R1 intervals) after --warmup
-steps. Each measurement runs in a fresh process.
+XLA off/on and float32/mixed_bfloat16: steps/s, images/s and kimg/h from the mean step time
+over --steps (rounded up to whole lazy-R1 intervals) after --warmup steps. Each measurement
+runs in a fresh process.
 
 Patch training: with --patch_ratio > 0 the same process also builds the same configuration with
 `--patch_ratio`, and times the two trainers' steps interleaved (A, B, A, B, ...) on batches
@@ -44,8 +45,10 @@ CONFIGS = {
     "quickstart_32_aa2": NEAREST16 + ["--antialias=2"],
     # Area-sampled pixels paid for by a narrower fine block (its 4x points at the INR MACs of the
     # two-block quickstart's, 51 M as today's).
-    "quickstart_32_aa2_w64": TWO_BLOCKS + ["--antialias=2", "--g_blocks=32:128:2:32:3,32:64:2:32:3"],
-    "quickstart_32_aa2_w64d1": TWO_BLOCKS + ["--antialias=2", "--g_blocks=32:128:2:32:3,32:64:1:32:3"],
+    "quickstart_32_aa2_w64": QUICKSTART + ["--g_blocks=32:128:2:32:3,32:64:2:32:3", "--upsampling=bilinear",
+                                           "--antialias=2"],
+    "quickstart_32_aa2_w64d1": QUICKSTART + ["--g_blocks=32:128:2:32:3,32:64:1:32:3", "--upsampling=bilinear",
+                                             "--antialias=2"],
     "quickstart_32_local": NEAREST16 + ["--upsampling=local"],
     # D's local head (a logit per location of its 16^2 map) beside the global logit.
     "quickstart_32_dlocal": TWO_BLOCKS + ["--d_local=16"],

@@ -142,3 +142,22 @@ def test_param_count_matches_stylegan2_ada_at_1024():
     # 29,012,513: the Discriminator total that stylegan2-ada-pytorch prints for 1024x1024 with
     # channel_base 32768 (config-f widths); same layers, so the count must agree exactly.
     assert Discriminator(1024, channel_base=32768).count_params() == 29_012_513
+
+
+@pytest.mark.parametrize("extra", [{}, {"scale_conditioning": "projection"},
+                                   {"scale_conditioning": "projection", "local_resolution": 8},
+                                   {"local_resolution": 16}])
+def test_mac_counter_matches_tensorflow_profiler(extra):
+    """complexity.discriminator_macs = the profiler's Conv2D + MatMul FLOPs / 2 on one view."""
+    from inr_gan_tf.model import complexity
+    from tensorflow.python.profiler import model_analyzer, option_builder
+    cfg = {"resolution": 32, "channel_base": 1024, "channel_max": 64, **extra}
+    D = Discriminator(**cfg)
+    graph = tf.function(lambda x, s: D(x, s)).get_concrete_function(
+        tf.TensorSpec([1, 32, 32, 3]), tf.TensorSpec([1])).graph
+    opts = option_builder.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    prof = model_analyzer.profile(graph, options=opts)
+    kinds = {op.name: op.type for op in graph.get_operations()}
+    flops = sum(c.total_float_ops for c in prof.children if kinds.get(c.name) in ("Conv2D", "MatMul"))
+    assert flops == 2 * complexity.discriminator_macs(cfg)

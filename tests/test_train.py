@@ -89,7 +89,7 @@ def test_dry_run_cli_prints_config_macs_and_params(capsys, monkeypatch, tmp_path
     run_dir = f"--run_dir={tmp_path / 'run'}"
     assert train.run(["--flagfile=configs/quickstart.flags", "--dry_run", run_dir]) == 0
     out = capsys.readouterr().out
-    assert "G MACs/image" in out and "G params" in out and '"noto_emoji"' in out
+    assert "G MACs/image" in out and "G params" in out and "D MACs/view" in out and '"noto_emoji"' in out
     assert train.run(["--resolution=64", "--dry_run"]) == 2
     assert "--resolution is 64" in capsys.readouterr().err
     # The dry run resolves the data too: a spec the run would refuse fails here, writing nothing.

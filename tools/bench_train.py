@@ -55,6 +55,10 @@ CONFIGS = {
     # The quickstart with --cell and the render-consistency term (its extra points: 16 pixels x
     # 4 x 4 sub-pixels per frame and G step).
     "quickstart_32_cell_cons": QUICKSTART + ["--cell", "--consistency=1"],
+    # Narrower discriminators (feature maps min(base // r, 128) at r: 32 and 16 at 32^2 instead
+    # of 64): D, not the INR, takes most of a quickstart step's MACs.
+    "quickstart_32_d1024": QUICKSTART + ["--d_channel_base=1024"],
+    "quickstart_32_d512": QUICKSTART + ["--d_channel_base=512"],
     # Three blocks (16^2, 32^2, 64^2) read bilinearly.
     "cpu_64": QUICKSTART + ["--resolution=64", "--g_blocks=16:128:2:32:3,32:128:2:32:3,64:64:2:16:3",
                             "--upsampling=bilinear"],

@@ -1,4 +1,5 @@
-"""Analytic multiply-accumulates (MACs) and parameter counts of a generator config.
+"""Analytic multiply-accumulates (MACs) and parameter counts of a generator config, and the
+MACs of a discriminator config on one view.
 
 Counted from the config alone (no weights are built, so the 2-billion-parameter rows of
 Table 1 can be counted too), from the same `layer_layout` the INR is built from. MACs are
@@ -8,12 +9,14 @@ frequency cap, bilinear blends of four gathered rows) is not counted, as in the 
 figures. A test checks the count against TensorFlow's own FLOP profile.
 """
 import dataclasses
+import inspect
 from typing import Dict, Sequence
 
 import numpy as np
 
 from inr_gan_tf import coords as coords_lib
 from inr_gan_tf.model import plan as plan_lib
+from inr_gan_tf.model.discriminator import Discriminator, channels_at
 from inr_gan_tf.model.inr import LOCAL_OFFSET_DIM, layer_layout, normalize_blocks
 from inr_gan_tf.model.config import GeneratorConfig, as_config
 
@@ -103,3 +106,36 @@ def macs(config, height: int = None, width: int = None,
     hypernet = mapping + connector + modulate
     return {"hypernet": hypernet, "inr": inr, "total": hypernet + inr,
             "points_per_block": counts}
+
+
+# Discriminator's own defaults, for the arguments a config leaves out.
+_D_DEFAULTS = {name: p.default for name, p in inspect.signature(Discriminator.__init__).parameters.items()
+               if p.default is not p.empty}
+
+
+def discriminator_macs(config: dict) -> int:
+    """MACs of D on one R x R view, `config`: Discriminator's arguments (config.json's
+    "discriminator"). Its convolutions and dense layers; the [1, 3, 3, 1] blur before each
+    strided convolution is a depthwise filter and, like the generator's element-wise work, is
+    not counted. At the quickstart's size D costs more per view than the INR (docs/quickstart.md)."""
+    d = {**_D_DEFAULTS, **config}
+    R, base, cap = int(d["resolution"]), int(d["channel_base"]), int(d["channel_max"])
+    nf = lambda r: channels_at(r, base, cap)  # noqa: E731
+    total = R * R * int(d["channels"]) * nf(R)                       # from_rgb, 1 x 1
+    r = R
+    while r > 4:                                                     # ResNet blocks r -> r / 2
+        cin, cout, half = nf(r), nf(r // 2), (r // 2) ** 2
+        total += r * r * 9 * cin * cin + half * 9 * cin * cout + half * cin * cout  # conv0, conv1, skip
+        r //= 2
+    c4 = nf(4)
+    cmap = c4 if d["scale_conditioning"] == "projection" else 0
+    total += 16 * 9 * (c4 + int(d["mbstd_num_channels"])) * c4 + 16 * c4 * c4 + c4 * (cmap or 1)  # conv4, fc, out
+    embed = lambda units: (1 + 2 * int(d["scale_frequencies"])) * units + units * units  # noqa: E731
+    if cmap:
+        total += embed(cmap)
+    L = int(d["local_resolution"])
+    if L:
+        cl = nf(L)
+        total += L * L * cl * (cl if cmap else 1) + (embed(cl) if cmap else 0)
+    return total
+

@@ -33,7 +33,10 @@ def describe(config: dict) -> str:
              f"G MACs/image: {m['total'] / 1e9:.3f} G (hypernet {m['hypernet'] / 1e9:.3f} G, "
              f"INR {m['inr'] / 1e9:.3f} G; points per block {m['points_per_block']})",
              f"G params: {p['total'] / 1e6:.3f} M (hypernet {p['hypernet'] / 1e6:.3f} M, INR shared "
-             f"{p['inr_shared'] / 1e6:.3f} M; {p['predicted']} predicted values per image)"]
+             f"{p['inr_shared'] / 1e6:.3f} M; {p['predicted']} predicted values per image)",
+             # D runs on every real and fake view, forward and backward, in both steps: at small
+             # G sizes its MACs, not G's, set the step time.
+             f"D MACs/view: {complexity.discriminator_macs(config['discriminator']) / 1e9:.3f} G"]
     if "patch" in config:
         c = config["patch"]
         lines.append(f"patches: {patch_count(config)} of {config['batch_size']} views per batch, window side "

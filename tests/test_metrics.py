@@ -294,7 +294,7 @@ def test_cli_scores_a_run(run_dir, tmp_path, capsys):
     assert "step 5" in out and "upsampled_swd" in out and "bicubic" in out
     for name in ("swd", "upsampled_swd"):
         (line,) = _lines(run_dir / f"metric-{name}.jsonl")
-        assert line["step"] == 5 and line["snapshot"].endswith("ckpt-5") and line["data"] == "procedural"
+        assert line["step"] == 5 and line["snapshot"] == os.path.join("checkpoints", "ckpt-5") and line["data"] == "procedural"
     assert glob.glob(str(run_dir / "logs" / "metrics" / "events.out.tfevents.*"))
 
 

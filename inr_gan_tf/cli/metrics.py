@@ -108,6 +108,9 @@ def score(args: Args) -> int:
     if not source:
         raise UsageError(f"{provenance['config_json']} has no \"data\" entry; pass --data")
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs", "metrics")) if args.tensorboard else None
+    # The records live in the run folder: a checkpoint path relative to it stays true when the
+    # folder is moved or copied, and names no folder of the machine that scored it.
+    snapshot = os.path.relpath(provenance["checkpoint"], run_dir)
     records = []
     for name in args.names:
         try:
@@ -115,7 +118,7 @@ def score(args: Args) -> int:
                 name, G, source, run_dir=run_dir, num=args.num, feature_path=args.inception,
                 cache=args.cache_dir, batch_size=args.batch_size, seed=args.seed,
                 truncation=args.truncation, superres=args.superres, step=provenance["step"],
-                snapshot=provenance["checkpoint"], writer=writer))
+                snapshot=snapshot, writer=writer))
         except (ValueError, FileNotFoundError) as e:  # bad data, --num or weights: one line
             raise UsageError(f"{name}: {cli.one_line(e)}") from None
         _progress(records[-1], "fakes")

@@ -420,7 +420,8 @@ def calc_metric(name: str, G, source, *, run_dir: Optional[str] = None,
     superres:     factor of the metrics above the training grid (default: the metric's; the
                   others ignore it and record None).
     run_dir:      if given, the record is appended to <run_dir>/metric-<name>.jsonl.
-    step, snapshot: the training step and checkpoint the record refers to.
+    step, snapshot: the training step and checkpoint the record refers to (the CLI writes the
+                  checkpoint relative to run_dir).
     writer:       a tf.summary writer: scalars metrics/<name>/<key> at `step` (or 0).
     progress:     progress lines (default: when stdout is a terminal).
     """

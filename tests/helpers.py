@@ -77,11 +77,18 @@ def profiled_matmul_flops(fn, *specs) -> int:
     return sum(c.total_float_ops for c in prof.children if "MatMul" in ops.get(c.name, ""))
 
 
+def script_env() -> dict:
+    """Environment of a test script run by path: its own folder heads its sys.path, so the
+    checkout goes on PYTHONPATH and the package under test is this one, installed or not."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+
+
 def mirrored_vs_single(cfg: dict, tmp_path) -> dict:
     """Runs tests/scripts/mirrored_vs_single.py (a process of its own: 2 logical CPUs must be set
     before TensorFlow starts) and returns its result: max_abs_change, max_abs_diff."""
     out = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "scripts", "mirrored_vs_single.py"),
-                          json.dumps(cfg), str(tmp_path)], capture_output=True, text=True, timeout=600)
+                          json.dumps(cfg), str(tmp_path)], capture_output=True, text=True, timeout=600,
+                         env=script_env())
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import ROOT
+from helpers import ROOT, script_env
 from helpers import tiny_train_config as _tiny_config
 
 
@@ -29,9 +29,10 @@ def test_multiworker_two_local_processes_on_loopback_agree_with_one_device(tmp_p
     ports = f"{_free_port()},{_free_port()}"
     workers = [subprocess.Popen([sys.executable, script, json.dumps(cfg), str(tmp_path / "run"),
                                  str(tmp_path / f"w{i}.npz"), "worker", str(i), ports],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=script_env()) for i in range(2)]
     single = subprocess.run([sys.executable, script, json.dumps(cfg), str(tmp_path / "single"),
-                             str(tmp_path / "s.npz"), "single"], capture_output=True, text=True, timeout=600)
+                             str(tmp_path / "s.npz"), "single"], capture_output=True, text=True, timeout=600,
+                            env=script_env())
     assert single.returncode == 0, single.stderr[-3000:]
     reports = []
     for proc in workers:
@@ -57,7 +58,7 @@ def test_a_signal_to_one_worker_stops_the_whole_cluster_after_the_same_step(tmp_
     ports = f"{_free_port()},{_free_port()}"
     workers = [subprocess.Popen([sys.executable, script, json.dumps(cfg), str(tmp_path / "run"),
                                  str(tmp_path / f"w{i}.npz"), "worker", str(i), ports, "2"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=script_env()) for i in range(2)]
     reports = []
     try:
         for proc in workers:
@@ -82,7 +83,7 @@ def test_a_failure_on_one_worker_stops_the_whole_cluster_with_an_error(tmp_path,
     ports = f"{_free_port()},{_free_port()}"
     workers = [subprocess.Popen([sys.executable, script, json.dumps(cfg), str(tmp_path / "run"),
                                  str(tmp_path / f"w{i}.npz"), "worker", str(i), ports, f"fail:{step}"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=script_env()) for i in range(2)]
     errs = []
     try:
         for proc in workers:

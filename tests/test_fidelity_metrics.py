@@ -20,7 +20,8 @@ import tensorflow as tf
 
 from inr_gan_tf.data import render_procedural
 from inr_gan_tf.cli import metrics as cli
-from inr_gan_tf.metrics import patches, registry
+from inr_gan_tf.metrics import edges as E
+from inr_gan_tf.metrics import patches, registry, stream
 from inr_gan_tf.metrics import spectral as S
 from inr_gan_tf.metrics.swd import swd
 from inr_gan_tf.sampling import generate_images, seed_latents
@@ -297,3 +298,46 @@ def test_render_consistency_of_a_model_and_of_real_images(G, tmp_path):
     real = registry.real_vs_real("render_consistency", "procedural", 16, num=N, superres=4, cache=str(tmp_path))
     # Exact renders at 16^2 and 64^2 of one procedural image: a few levels (point samples).
     assert set(real["results"]) == {"real"} and 0 < real["results"]["real"] < 10
+
+
+# ---- upsampled_edges ------------------------------------------------------------------------
+
+def test_edge_scores_read_a_step_a_ramp_and_a_blank():
+    step = np.zeros((1, 16, 16, 3), np.uint8)
+    step[:, :, 8:] = 255                     # black | white: 0.5 on the two columns beside it
+    np.testing.assert_allclose(E.gradient(step)[0, :, 6:8], 0.5)
+    assert E.edge_scores(step) == {"edge": 2 / 14, "steep": 1.0}
+    ramp = np.tile(np.clip((np.arange(16) - 6) * 0.25, 0, 1), (1, 16, 1))[..., None].repeat(3, -1)
+    ramp = np.rint(ramp * 255).astype(np.uint8)  # the same edge as a 4-pixel ramp: 0.25 a pixel
+    scores = E.edge_scores(ramp)
+    assert scores["steep"] == 0.0 and scores["edge"] > E.edge_scores(step)["edge"]
+    assert E.edge_scores(np.full((2, 8, 8, 3), 200, np.uint8)) == {"edge": 0.0, "steep": 0.0}
+    # Batches add up to the whole set; a float image in [-1, 1] reads as its uint8 levels.
+    both = E.EdgeStats().add(step).add(ramp)
+    assert both.scores() == E.edge_scores(np.concatenate([step, ramp]))
+    assert E.edge_scores(step.astype(np.float32) / 127.5 - 1) == E.edge_scores(step)
+    for bad, match in ((step[..., 0], r"\[N, H, W, C\]"), (step[..., :2], "RGB images"),
+                       (step[:, :2], "H, W >= 3"), (step[:0], "empty")):
+        with pytest.raises(ValueError, match=match):
+            E.edge_scores(bad)
+    with pytest.raises(ValueError, match="edge counts"):
+        E.scores_from_counts([1, 10, 4, 5])    # more steep pixels than edge pixels: not counts
+
+
+def test_upsampled_edges_of_a_model_and_of_real_images(G, tmp_path):
+    rec = registry.calc_metric("upsampled_edges", G, "procedural", num=N, superres=4, cache=str(tmp_path))
+    res = rec["results"]
+    assert rec["superres"] == 4 and rec["resolution"] == 64
+    assert set(res) == {f"{v}_{k}" for v in ("inr", "nearest", "bilinear", "bicubic", "reference")
+                        for k in ("edge", "steep")}
+    assert all(0.0 <= v <= 1.0 for v in res.values())
+    # The reference is the first N procedural images at 64^2, exactly.
+    want = E.edge_scores(np.concatenate(list(stream.real_batches("procedural", 64, N, 4, exact=True))))
+    assert (res["reference_edge"], res["reference_steep"]) == (want["edge"], want["steep"])
+    # The INR's own 4x render, scored directly, is the 'inr' column.
+    inr = E.edge_scores(generate_images(G, range(N), 64, 64))
+    np.testing.assert_allclose([res["inr_edge"], res["inr_steep"]], [inr["edge"], inr["steep"]], atol=1e-12)
+    # Bilinear spreads each 16^2 step over 4 pixels: fewer steep pixels than nearest's steps.
+    assert res["bilinear_steep"] < res["nearest_steep"]
+    real = registry.real_vs_real("upsampled_edges", "procedural", 16, num=N, superres=4, cache=str(tmp_path))
+    assert {"real_edge", "real_steep", "reference_edge"} <= set(real["results"])

@@ -41,6 +41,7 @@ import numpy as np
 from inr_gan_tf import progress
 from inr_gan_tf.metrics import features as features_lib
 from inr_gan_tf.metrics.cache import cached
+from inr_gan_tf.metrics import edges as edges_lib
 from inr_gan_tf.metrics import fid as fid_lib
 from inr_gan_tf.metrics import spectral as spectral_lib
 from inr_gan_tf.metrics import stream
@@ -256,6 +257,17 @@ def real_spectrum(opts: MetricOptions, resolution: int) -> np.ndarray:
                  lambda a: (a["power"], int(a["count"])))
     _note_reals(opts, int(out["count"]), resolution)
     return out["power"]
+
+
+def real_edges(opts: MetricOptions, resolution: int) -> np.ndarray:
+    """EdgeStats counts of the reference at `resolution` (edges.py), cached."""
+    def compute():
+        batches, kw = real_stream(opts, resolution, "edge counts")
+        return {"counts": stream.drain(batches, lambda key: edges_lib.EdgeStats(), **kw)["real"].counts()}
+    counts = cached(opts.cache, "edges", real_key(opts, resolution), compute,
+                    lambda a: edges_lib.check_counts(a["counts"]))["counts"]
+    _note_reals(opts, int(counts[0]), resolution)
+    return counts
 
 
 # ---- the fake side: streamed, never cached -----------------------------------------------------

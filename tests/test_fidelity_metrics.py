@@ -307,6 +307,9 @@ def test_edge_scores_read_a_step_a_ramp_and_a_blank():
     step[:, :, 8:] = 255                     # black | white: 0.5 on the two columns beside it
     np.testing.assert_allclose(E.gradient(step)[0, :, 6:8], 0.5)
     assert E.edge_scores(step) == {"edge": 2 / 14, "steep": 1.0}
+    np.testing.assert_allclose(E.gradient(step.transpose(0, 2, 1, 3)), E.gradient(step).transpose(0, 2, 1))
+    grey = (step // 255 * 150 + 50).astype(np.uint8)  # a step of contrast 0.59 reads 0.29: not steep
+    assert E.edge_scores(grey) == {"edge": 2 / 14, "steep": 0.0}
     ramp = np.tile(np.clip((np.arange(16) - 6) * 0.25, 0, 1), (1, 16, 1))[..., None].repeat(3, -1)
     ramp = np.rint(ramp * 255).astype(np.uint8)  # the same edge as a 4-pixel ramp: 0.25 a pixel
     scores = E.edge_scores(ramp)
@@ -320,8 +323,9 @@ def test_edge_scores_read_a_step_a_ramp_and_a_blank():
                        (step[:, :2], "H, W >= 3"), (step[:0], "empty")):
         with pytest.raises(ValueError, match=match):
             E.edge_scores(bad)
-    with pytest.raises(ValueError, match="edge counts"):
-        E.scores_from_counts([1, 10, 4, 5])    # more steep pixels than edge pixels: not counts
+    for bad in ([1, 10, 4, 5], [1.0, 10.0, 4.0, 2.0], [1, 10, 4]):  # steep > edge; floats; short
+        with pytest.raises(ValueError, match="edge counts"):
+            E.scores_from_counts(bad)
 
 
 def test_upsampled_edges_of_a_model_and_of_real_images(G, tmp_path):
@@ -331,13 +335,16 @@ def test_upsampled_edges_of_a_model_and_of_real_images(G, tmp_path):
     assert set(res) == {f"{v}_{k}" for v in ("inr", "nearest", "bilinear", "bicubic", "reference")
                         for k in ("edge", "steep")}
     assert all(0.0 <= v <= 1.0 for v in res.values())
-    # The reference is the first N procedural images at 64^2, exactly.
+    # The reference is the metric's N real images at 64^2 (stream.real_batches), exactly.
     want = E.edge_scores(np.concatenate(list(stream.real_batches("procedural", 64, N, 4, exact=True))))
     assert (res["reference_edge"], res["reference_steep"]) == (want["edge"], want["steep"])
     # The INR's own 4x render, scored directly, is the 'inr' column.
     inr = E.edge_scores(generate_images(G, range(N), 64, 64))
     np.testing.assert_allclose([res["inr_edge"], res["inr_steep"]], [inr["edge"], inr["steep"]], atol=1e-12)
-    # Bilinear spreads each 16^2 step over 4 pixels: fewer steep pixels than nearest's steps.
-    assert res["bilinear_steep"] < res["nearest_steep"]
     real = registry.real_vs_real("upsampled_edges", "procedural", 16, num=N, superres=4, cache=str(tmp_path))
-    assert {"real_edge", "real_steep", "reference_edge"} <= set(real["results"])
+    real = real["results"]
+    assert {"real_edge", "real_steep", "reference_edge"} <= set(real)
+    # Upsampling real 16^2 images: bilinear spreads each step over 4 pixels, bicubic too, so
+    # fewer steep pixels than nearest's steps, and the exact 64^2 renders have the most.
+    assert real["bilinear_steep"] < real["nearest_steep"] < real["real_steep"]
+    assert real["bicubic_steep"] < real["nearest_steep"]

@@ -2,9 +2,9 @@
 
     arrays = cached(cache, "moments", key, compute)   # compute() once; later calls read it back
 
-Files hold statistics (moments, features, SWD descriptors, ring power), never images. Each
-file stores its key (with `kind` and _STATS_VERSION); a file written for another key or
-version, or one that does not read back whole (truncated, not a zip), is recomputed and
+Files hold statistics (moments, features, SWD descriptors, ring power, edge counts), never
+images. Each file stores its key (with `kind` and _STATS_VERSION); a file written for another
+key or version, or one that does not read back whole (truncated, not a zip), is recomputed and
 replaced rather than trusted. Writes go to a temporary name in the same folder and are renamed.
 """
 import hashlib

@@ -11,9 +11,10 @@ of slope a per pixel reads a and a one-pixel step of height h reads h / 2 on the
 beside it; the 1-pixel frame border is left out (no padding, so no invented edges). Per set:
     edge     share of pixels with gradient > EDGE (0.1 luma per pixel): how much of the
              image is edge (a blurred edge is wide, so it may count more pixels, not fewer)
-    steep    share of those edge pixels with gradient > STEEP (0.3): the crisp ones; a ramp
-             of luma contrast c is steep only if it is narrower than c / 0.3 pixels, so a
-             full black-white edge counts when under ~3 pixels wide, a faint one never
+    steep    share of those edge pixels with gradient > STEEP (0.3): the crisp ones; an
+             edge of luma contrast c over w pixels reads c / max(w, 2) (the difference spans
+             two pixels), so only edges of contrast above 0.6 can be steep, and a full
+             black-white edge is steep when under ~3 pixels wide
 Both are shares of pixels over the whole set (large images weigh by their pixels; all images
 of one set share a size). Measured on the vector emoji at 128^2 (860 images, `python -m
 inr_gan_tf.metrics --real_vs_real --data=noto_emoji --resolution=32 --metrics=upsampled_edges
@@ -23,18 +24,20 @@ from typing import Dict
 
 import numpy as np
 
+from inr_gan_tf.metrics.spectral import LUMA  # BT.601: one luma for every metric
 from inr_gan_tf.metrics.swd import to_float255
 
-LUMA = np.float64([0.299, 0.587, 0.114])  # ITU-R BT.601, as spectral.py
 EDGE = 0.1    # luma per pixel: a pixel on an edge
 STEEP = 0.3   # luma per pixel: a crisp edge pixel
 
 
 def gradient(images) -> np.ndarray:
     """float64 [N, H-2, W-2]: |Sobel gradient| / 8 of each image's luma in [0, 1] (interior)."""
-    x = to_float255(images, "images")
-    if x.ndim != 4 or x.shape[3] != 3 or min(x.shape[1:3]) < 3:
-        raise ValueError(f"images: expected RGB images [N, H, W, 3] with H, W >= 3, got shape {tuple(x.shape)}")
+    x = to_float255(images, "images")  # checks [N, H, W, C], non-empty, uint8 or [-1, 1]
+    if x.shape[3] != 3:
+        raise ValueError(f"images: expected RGB images [N, H, W, 3], got shape {tuple(x.shape)}")
+    if min(x.shape[1:3]) < 3:
+        raise ValueError(f"images: need H, W >= 3 for a 3 x 3 gradient, got shape {tuple(x.shape)}")
     y = (x.astype(np.float64) / 255.0) @ LUMA                       # [N, H, W]
     # Separable Sobel: central difference along one axis, [1, 2, 1] smoothing across it.
     dx = y[:, :, 2:] - y[:, :, :-2]                                 # [N, H, W-2]
@@ -70,7 +73,7 @@ class EdgeStats:
 def check_counts(counts) -> None:
     """ValueError unless `counts` reads as EdgeStats.counts() (a cache file's, say)."""
     c = np.asarray(counts)
-    if c.shape != (4,) or c.min() < 0 or c[2] > c[1] or c[3] > c[2]:
+    if c.dtype.kind not in "iu" or c.shape != (4,) or c.min() < 0 or c[2] > c[1] or c[3] > c[2]:
         raise ValueError(f"edge counts {c} are not [images, pixels, edge <= pixels, steep <= edge]")
 
 

@@ -12,9 +12,9 @@ statistics; every variant is streamed into its own sink, batch by batch):
   upsampled_spectral (default f = 4): spectral.py's scores at fR, keys <variant>_<score>,
       e.g. inr_high_diff (fake - real log10 power in the top third of the fR Nyquist range).
   upsampled_edges (default f = 4): edges.py's shares at fR, keys <variant>_edge (pixels on an
-      edge) and <variant>_steep (of those, the crisp ones), and real_edge / real_steep of the
-      reference: a soft edge and a missing one both lower the spectrum's high band; these tell
-      them apart.
+      edge) and <variant>_steep (of those, the crisp ones), and reference_edge / reference_steep
+      of the real images: a soft edge and a missing one both lower the spectrum's high band;
+      these tell them apart.
   render_consistency (default f = 4): mean |fR render averaged over each f x f block − R render|
       in 8-bit levels, the same samples: 0 when a denser render draws the same image (a
       point-sampled INR is within a few levels; real_vs_real gives the rasteriser's own).
@@ -251,7 +251,8 @@ def _upsampled_spectral(opts) -> Dict[str, float]:
                           "the real images: soft edges from missing ones (edges.py)")
 def _upsampled_edges(opts) -> Dict[str, float]:
     real = registry.real_edges(opts, opts.superres * opts.resolution)
-    stats = registry.fake_sinks(opts, lambda key: edges_lib.EdgeStats(), "edge counts", factor=opts.superres)
+    stats = registry.fake_sinks(opts, lambda key: edges_lib.EdgeStats(), "edge counts",
+                                factor=opts.superres)
     out = {f"{k}_{key}": v for k, s in stats.items() for key, v in s.scores().items()}
     # The reference's own shares beside them ("real" is the fakes' key under real_vs_real).
     out.update({f"reference_{key}": v for key, v in edges_lib.scores_from_counts(real).items()})

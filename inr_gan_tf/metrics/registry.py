@@ -14,18 +14,18 @@ that says how many images it has; the metric's default `num` is a cap (StyleGAN2
 Everything streams (stream.py): images arrive in batches and only what a metric needs stays in
 memory, so it does not grow with `num`: FID keeps the running mean and covariance of the
 features, KID and precision/recall at most MAX_FEATURES feature vectors per side, SWD the patch
-descriptors (swd.DescriptorSet), the spectral metrics the mean ring power. The real side is
-cached under <cache>/stats/ as exactly those statistics, never images, keyed by (source,
-resolution, num, feature extractor sha256, ...); a file written by another version, for another
-key, or truncated is rebuilt, not trusted.
+descriptors (swd.DescriptorSet), the spectral metrics the mean ring power, upsampled_edges four
+pixel counts. The real side is cached under <cache>/stats/ as exactly those statistics, never
+images, keyed by (source, resolution, num, feature extractor sha256, ...); a file written by
+another version, for another key, or truncated is rebuilt, not trusted.
 
-The fake side is a "views" object (patches.py): G's samples (ModelViews), or for
-`real_vs_real` the images after the first `num` reals (RealViews), so every metric has a
-real-vs-real baseline from the same code. Metrics above the training grid (upsampled_swd,
-upsampled_fid, patch_swd, upsampled_spectral) live in patches.py and take the factor
-`superres` (their default if None); the record keeps it, with the wall time (`seconds`) and
-the process's peak resident memory so far (`peak_rss_mb`, ru_maxrss: it includes whatever ran
-earlier in the same process).
+The fake side is a "views" object (patches.py): G's samples (ModelViews), or for `real_vs_real`
+the images after the first `num` reals (RealViews), so every metric has a real-vs-real baseline
+from the same code. Metrics above the training grid (upsampled_swd, upsampled_fid, patch_swd,
+upsampled_spectral, upsampled_edges) live in patches.py and take the factor `superres` (their
+default if None); the record keeps it, with the wall time (`seconds`) and the process's peak
+resident memory so far (`peak_rss_mb`, ru_maxrss: it includes whatever ran earlier in the same
+process).
 """
 import dataclasses
 import datetime
@@ -264,10 +264,10 @@ def real_edges(opts: MetricOptions, resolution: int) -> np.ndarray:
     def compute():
         batches, kw = real_stream(opts, resolution, "edge counts")
         return {"counts": stream.drain(batches, lambda key: edges_lib.EdgeStats(), **kw)["real"].counts()}
-    counts = cached(opts.cache, "edges", real_key(opts, resolution), compute,
-                    lambda a: edges_lib.check_counts(a["counts"]))["counts"]
-    _note_reals(opts, int(counts[0]), resolution)
-    return counts
+    key = real_key(opts, resolution, thresholds=[edges_lib.EDGE, edges_lib.STEEP])  # counts depend on them
+    arrays = cached(opts.cache, "edges", key, compute, lambda a: edges_lib.check_counts(a["counts"]))
+    _note_reals(opts, int(arrays["counts"][0]), resolution)
+    return arrays["counts"]
 
 
 # ---- the fake side: streamed, never cached -----------------------------------------------------

@@ -134,6 +134,7 @@ BAD_FLAGS = [
     ("--patch_min_scale=2", "--patch_min_scale"),
     ("--coord_scale=0", "--coord_scale"), ("--coord_scale=8", "--coord_scale"),  # the latter: with Fourier features
     ("--saturation=0", "--saturation"), ("--saturation=nan", "--saturation"), ("--saturation=-2", "--saturation"),
+    ("--palette=1", "--palette"), ("--palette=-4", "--palette"), ("--palette=x", "--palette"),
     ("--consistency=-1", "--consistency"), ("--consistency=nan", "--consistency"),
     ("--consistency=inf", "--consistency"),
 ]

@@ -358,6 +358,41 @@ def test_saturation_refuses_bad_values(bad):
         build_generator(presets.tiny_generator(16, "fmm", False, saturation=bad))
 
 
+# -- a palette output ("palette") -----------------------------------------------------------
+def test_palette_mixes_the_predicted_colours_on_every_path():
+    G = build_generator(presets.tiny_generator(16, "fmm", False, palette=5), seed=0)
+    params = G.params(tf.constant(sampling.seed_latents([0, 1], G.z_dim)))
+    pts = np.random.RandomState(5).uniform(-0.3, 1.3, (60, 2)).astype(np.float32)
+    rgb = G.render(params, pts).numpy()                                          # [2, 60, 3]
+    # Each point's rgb is a convex mix of its sample's K colours (columns of W, plus the bias).
+    w, b = G.inr.colours.affine(**{n: params[f"colours.{n}"] for n in G.inr.colours.param_shapes()})
+    colours = (w.numpy() + b.numpy()[:, :, None]).transpose(0, 2, 1)            # [2, K, 3]
+    assert colours.shape == (2, 5, 3)
+    assert np.all(rgb >= colours.min(1, keepdims=True) - 1e-6)
+    assert np.all(rgb <= colours.max(1, keepdims=True) + 1e-6)
+    # The logits' softmax is the mix: a logit layer scaled up moves each point to one colour.
+    logits = G.inr.forward(params, G.inr.plan(pts))[-2]                          # the finest block's features
+    W, bias = G.inr.to_rgb.affine(**{n: params[f"to_rgb.{n}"] for n in G.inr.to_rgb.param_shapes()})
+    mix = tf.nn.softmax(tf.matmul(logits, W, transpose_b=True) + bias[:, None], -1)
+    np.testing.assert_allclose(rgb, (tf.matmul(mix, w, transpose_b=True) + b[:, None]).numpy(), atol=1e-6)
+    assert_render_paths_agree(G, G.params(tf.constant(sampling.seed_latents([0, 1, 2], G.z_dim))),
+                              12, 20, (-0.3, -0.3, 1.3, 1.3))
+    assert G.get_config()["palette"] == 5
+    _clone_from_config(G)
+    # Counted from the same layout: K logits, then K -> 3 predicted colours per sample.
+    assert complexity.params(G.get_config())["total"] == sum(int(np.prod(v.shape)) for v in G.trainable_variables)
+    plain = build_generator(presets.tiny_generator(16, "fmm", False), seed=0)
+    width = G.inr.blocks[-1]["width"]
+    assert (complexity.macs(G.get_config())["inr"] - complexity.macs(plain.get_config())["inr"]
+            == 16 * 16 * (width * (5 - 3) + 5 * 3))
+
+
+@pytest.mark.parametrize("bad", [1, -2, True, 2.5, "4"])
+def test_palette_refuses_bad_values(bad):
+    with pytest.raises(ValueError, match="palette"):
+        build_generator(presets.tiny_generator(16, "fmm", False, palette=bad))
+
+
 # -- exports --------------------------------------------------------------------------------
 @pytest.mark.parametrize("fmt, upsampling", [
     ("saved_model", "bilinear"), ("tflite", "bilinear"), ("onnx", "bilinear"),
@@ -365,9 +400,9 @@ def test_saturation_refuses_bad_values(bad):
     # local_diff's ops include local's.
     ("tflite", "local_diff"), ("onnx", "local_diff")])
 def test_exports_match_keras_with_the_options(Gb, upsampling, tmp_path, fmt):
-    if upsampling != "bilinear":  # Gb: bilinear with the feature options; here raw coordinates, scaled, tanh
+    if upsampling != "bilinear":  # Gb: bilinear with the feature options; here raw coordinates, scaled, palette, tanh
         Gb = build_generator(presets.tiny_generator(16, "fmm", False, upsampling=upsampling, coord_scale=4.0,
-                                                    saturation=2.0), seed=0)
+                                                    saturation=2.0, palette=4), seed=0)
     extras = {"saved_model": (), "tflite": ("ai_edge_litert",), "onnx": ("tf2onnx", "onnx", "onnxruntime")}
     for package in extras[fmt]:  # a missing extra skips visibly, naming it
         pytest.importorskip(package, reason=f"{fmt} needs the export extra: pip install -e \".[export]\"")

@@ -72,6 +72,11 @@ def test_inconsistent_flags_are_named():
         _parse("--lr_d=0")
 
 
+def test_palette_reaches_the_config_only_when_set():
+    assert "palette" not in _parse("--data=procedural")["generator"]
+    assert _parse("--data=procedural", "--palette=8")["generator"]["palette"] == 8
+
+
 def test_saturation_reaches_the_config_only_when_set():
     """Unset, the key stays out of config.json, so runs from before the option still resume."""
     assert "saturation" not in _parse("--data=procedural")["generator"]

@@ -25,7 +25,8 @@ def _layout(c: GeneratorConfig):
     blocks = normalize_blocks([dataclasses.asdict(b) for b in c.blocks])
     latent = c.mapping_width if c.modulation == "shared" else 0
     return blocks, layer_layout(blocks, c.modulation, c.fourier, c.coord_skip, latent,
-                                log_frequencies=c.log_frequencies, upsampling=c.upsampling, cell=c.cell)
+                                log_frequencies=c.log_frequencies, upsampling=c.upsampling, cell=c.cell,
+                                palette=c.palette)
 
 
 def _predicted_and_shared(kind, in_dim, out_dim, rank, modulation):

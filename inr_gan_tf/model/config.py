@@ -58,6 +58,7 @@ class GeneratorConfig:
     coord_scale: Optional[float] = None
     saturation: Optional[float] = None
     cell: bool = False
+    palette: int = 0
 
     def __post_init__(self):
         if not self.blocks:
@@ -72,6 +73,7 @@ class GeneratorConfig:
         check_saturation(self.saturation)
         check_upsampling(self.upsampling)
         check_cell(self.cell, self.upsampling)
+        check_palette(self.palette)
 
     @classmethod
     def from_dict(cls, d: dict) -> "GeneratorConfig":
@@ -161,6 +163,13 @@ def check_cell(value, upsampling: str = "nearest") -> bool:
 def check_saturation(value) -> Optional[float]:
     """`saturation`: None (a linear output, the paper) or a finite gain g > 0 (rgb = tanh(g * out))."""
     return _positive_or_none("saturation", value)
+
+
+def check_palette(value) -> int:
+    """`palette`: 0 (the INR's output is its rgb, the paper) or K >= 2 colours it mixes by a softmax."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (value != 0 and value < 2):
+        raise ValueError(f"palette must be 0 (off) or an integer >= 2 (colours), got {value!r}")
+    return int(value)
 
 
 def check_antialias(value) -> int:

@@ -6,8 +6,8 @@
 `G(z)` renders the training grid. Super-resolution, zoom-out, other aspect ratios, tiles and
 point sets are all `render` on another coordinate set (see coords.py); nothing else differs.
 Options beyond the paper (`upsampling`, `log_frequencies`, `fourier_cap`, `coord_scale`,
-`saturation`, `cell`; inr.py, plan.py; `antialias`, below) default to the paper's INR, so configs and checkpoints without them load
-unchanged.
+`saturation`, `cell`, `palette`; inr.py, plan.py; `antialias`, below) default to the paper's
+INR, so configs and checkpoints without them load unchanged.
 
 Points and pixels. `render` samples the function at points. An image pixel is an area: with
 `antialias` = k > 1 every image render (`render_grid`, `render_pixels`: training frames and
@@ -55,6 +55,7 @@ class Generator(keras.Model):
                  coord_scale: Optional[float] = None,   # blocks after the first: raw (x, y) as (p - 0.5) * coord_scale (None: p)
                  saturation: Optional[float] = None,    # rgb = tanh(saturation * the INR's linear output) (None: linear)
                  cell: bool = False,                    # the finest block also takes the rendered pixel's size (LIIF)
+                 palette: int = 0,                      # rgb = softmax of K logits mixing K predicted colours (0: off)
                  **kwargs):
         super().__init__(**kwargs)
         self.resolution = int(resolution)
@@ -66,7 +67,7 @@ class Generator(keras.Model):
         self.inr = MultiScaleINR(blocks, modulation=modulation, fourier=fourier, rank=rank,
                                  coord_skip=coord_skip, activation=activation, upsampling=upsampling,
                                  log_frequencies=log_frequencies, fourier_cap=fourier_cap, coord_scale=coord_scale,
-                                 saturation=saturation, cell=cell,
+                                 saturation=saturation, cell=cell, palette=palette,
                                  latent_dim=self.mapping_width if modulation == "shared" else 0,
                                  name="inr")
         if self.inr.blocks[-1]["resolution"] != self.resolution:
@@ -170,7 +171,7 @@ class Generator(keras.Model):
             "activation": inr.activation, "fourier_lr_mult": self.fourier_lr_mult, "upsampling": inr.upsampling,
             "log_frequencies": inr.log_frequencies, "fourier_cap": inr.fourier_cap,
             "antialias": self.antialias, "coord_scale": inr.coord_scale, "saturation": inr.saturation,
-            "cell": inr.cell})
+            "cell": inr.cell, "palette": inr.palette})
 
     def get_config(self):
         return {**self.config.to_dict(), "name": self.name}

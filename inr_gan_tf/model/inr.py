@@ -14,6 +14,12 @@ the predicted frequencies smoothly and is where the log-spaced ones stop (withou
 of Nyquist: four cells per period, the finest wave a block's cells show without a checkerboard).
 None of the three is in the paper; their defaults leave the paper's INR unchanged.
 
+`palette` K (not in the paper): the to-RGB layer gives K logits instead of rgb, and rgb is the
+softmax of those mixed over K colours the hypernetwork predicts per sample (layer `colours`, a
+predicted K -> 3 dense layer). A flat colour is wherever one logit leads by a margin and an edge
+is where two cross, as steep as the logits' ramp, at any density; a linear output must draw
+each colour with its ReLU pieces, whose slopes are the blur of dense renders.
+
 The same class expresses the rows of Table 1 through `modulation` and `fourier`:
   shared - latent-code-conditioned INR: shared weights, the latent concatenated to coordinates;
   full   - a hypernetwork predicts every weight directly;
@@ -26,13 +32,14 @@ import keras
 import tensorflow as tf
 
 from inr_gan_tf.model import plan as plan_lib
-from inr_gan_tf.model.config import check_cell, check_coord_scale, check_saturation
+from inr_gan_tf.model.config import check_cell, check_coord_scale, check_palette, check_saturation
 from inr_gan_tf.model.layers import FMMDense, FourierFeatures, HyperDense, LogFrequencyFeatures, SharedDense
 from inr_gan_tf.model.param_spec import ParamSpec
 
 MODULATIONS = ("shared", "full", "fmm")
 BLOCK_KEYS = ("resolution", "width", "depth", "frequencies", "fourier_scale")
 LOG_TOP_WITHOUT_CAP = 0.5  # log-spaced features stop at this fraction of Nyquist when there is no cap
+OUTPUT_LAYERS = ("to_rgb", "colours")  # after the finest block: rgb (or palette logits), the palette
 
 
 def normalize_blocks(blocks: Sequence[dict]) -> List[dict]:
@@ -63,7 +70,7 @@ def _attr(name: str) -> str:
 
 
 def layer_layout(blocks, modulation, fourier, coord_skip, latent_dim=0, out_channels=3,
-                 log_frequencies=0, upsampling="nearest", cell=False):
+                 log_frequencies=0, upsampling="nearest", cell=False, palette=0):
     """Per block, the layers as (name, kind, in_dim, out_dim); kind is fourier|log|shared|hyper|fmm.
 
     The one description of the INR's shape, used to build it and to count its MACs/params.
@@ -71,7 +78,8 @@ def layer_layout(blocks, modulation, fourier, coord_skip, latent_dim=0, out_chan
     With upsampling "local" the first layer of every block after the first also takes the
     point's offset from a coarse cell's centre (2 more inputs, after the features). With `cell`
     the first layer of the finest block also takes the rendered pixel's size (2 more, after the
-    coordinate features).
+    coordinate features). With `palette` K the to-RGB layer gives K logits and a last layer
+    "colours" maps their softmax to out_channels.
     """
     layout, prev_dim = [], 0
     raw = not fourier and not log_frequencies  # the coordinates themselves are the features
@@ -99,7 +107,10 @@ def layer_layout(blocks, modulation, fourier, coord_skip, latent_dim=0, out_chan
             rows.append((f"b{k}.l{j}", kind, in_dim, b["width"]))
         prev_dim = b["width"]
         layout.append(rows)
-    layout[-1].append(("to_rgb", "shared" if modulation == "shared" else "hyper", prev_dim, out_channels))
+    kind = "shared" if modulation == "shared" else "hyper"
+    layout[-1].append(("to_rgb", kind, prev_dim, palette or out_channels))
+    if palette:
+        layout[-1].append(("colours", kind, palette, out_channels))
     return layout
 
 
@@ -136,6 +147,7 @@ class MultiScaleINR(keras.layers.Layer):
                  coord_scale: Optional[float] = None,  # raw coordinates: (p - 0.5) * coord_scale (None: p)
                  saturation: Optional[float] = None,   # rgb = tanh(saturation * to_rgb) (None: linear, the paper)
                  cell: bool = False,                 # the finest block also takes the rendered pixel's size
+                 palette: int = 0,                   # rgb = softmax(K logits) mixing K predicted colours (0: off)
                  **kwargs):
         super().__init__(**kwargs)
         if modulation not in MODULATIONS:
@@ -156,6 +168,7 @@ class MultiScaleINR(keras.layers.Layer):
         self.coord_scale = check_coord_scale(coord_scale)
         self.saturation = check_saturation(saturation)
         self.cell = check_cell(cell, upsampling)
+        self.palette = check_palette(palette)
         if self.coord_scale is not None and (self.fourier or self.log_frequencies):
             raise ValueError("coord_scale scales raw coordinates; it needs fourier=False and log_frequencies=0")
         self.coarse_resolutions = [b["resolution"] for b in self.blocks[:-1]]
@@ -165,7 +178,7 @@ class MultiScaleINR(keras.layers.Layer):
         # tracked lists, so layers kept only in a list would be silently left out of checkpoints.
         self._layout = layer_layout(self.blocks, modulation, self.fourier, self.coord_skip,
                                     self.latent_dim, self.out_channels, self.log_frequencies,
-                                    self.upsampling, self.cell)
+                                    self.upsampling, self.cell, self.palette)
         for k, block_layers in enumerate(self._layout):
             for name, kind, in_dim, out_dim in block_layers:
                 if kind == "fourier":
@@ -174,7 +187,7 @@ class MultiScaleINR(keras.layers.Layer):
                 elif kind == "log":
                     low, high = log_frequency_range(self.blocks[k], self.fourier_cap)
                     layer = LogFrequencyFeatures(self.log_frequencies, high, low, name=name)
-                elif name == "to_rgb":
+                elif name in OUTPUT_LAYERS:
                     layer = _DENSE[kind](out_dim, in_dim, "linear", name=name)
                 else:
                     extra = (self.rank,) if kind == "fmm" else ()
@@ -198,7 +211,7 @@ class MultiScaleINR(keras.layers.Layer):
     @property
     def hidden(self):
         """Per block, its hidden layers in order."""
-        return [[getattr(self, _attr(n)) for n, kind, *_ in rows if kind not in ("fourier", "log") and n != "to_rgb"]
+        return [[getattr(self, _attr(n)) for n, kind, *_ in rows if kind not in ("fourier", "log") and n not in OUTPUT_LAYERS]
                 for rows in self._layout]
 
     def _named_layers(self):
@@ -208,6 +221,8 @@ class MultiScaleINR(keras.layers.Layer):
             for layer in self.hidden[k]:
                 yield layer.name, layer
         yield "to_rgb", self.to_rgb
+        if self.palette:
+            yield "colours", self.colours
 
     def _spec_entries(self):
         entries = [("latent", (self.latent_dim,))] if self.latent_dim else []
@@ -277,7 +292,9 @@ class MultiScaleINR(keras.layers.Layer):
                 h = run(layer.name, layer, h)  # [B, M, width_k]
             x = h
             outputs.append(x)
-        rgb = run("to_rgb", self.to_rgb, x)  # [B, N, 3]
+        rgb = run("to_rgb", self.to_rgb, x)  # [B, N, 3] (palette: [B, N, K] logits)
+        if self.palette:
+            rgb = run("colours", self.colours, tf.nn.softmax(rgb, axis=-1))  # [B, N, 3]
         if self.saturation is not None:
             # Emoji are flat colours on white: a saturating output makes each flat region
             # wherever the pre-activation is well past +-1, and its edge where it crosses 0, so
@@ -398,4 +415,4 @@ class MultiScaleINR(keras.layers.Layer):
                 "out_channels": self.out_channels, "activation": self.activation,
                 "upsampling": self.upsampling, "log_frequencies": self.log_frequencies,
                 "fourier_cap": self.fourier_cap, "coord_scale": self.coord_scale,
-                "saturation": self.saturation, "cell": self.cell}
+                "saturation": self.saturation, "cell": self.cell, "palette": self.palette}

@@ -65,6 +65,9 @@ def define(fv: flags.FlagValues) -> None:
     flags.DEFINE_bool("cell", False, "The finest INR block also takes the size of the pixel each point "
                       "stands for (LIIF's cell decoding): anti-aliased training pixels and sharp dense renders "
                       "from one INR (point sets render as training pixels).", flag_values=fv)
+    flags.DEFINE_integer("palette", 0, "The INR's last layer gives K logits and its rgb is their softmax "
+                         "mixing K colours predicted per sample: flat colours, edges as steep as the logits' "
+                         "crossing at any density (0: rgb directly, the paper).", flag_values=fv)
     common.define(fv, "antialias", 1, "Here the model's, recorded in its config: training frames and patches, "
                   "renders, exports' render_grid (1: the paper); area-sampled data are made so.")
     flags.DEFINE_float("fourier_lr_mult", 1.0, "Learning-rate multiplier of the predicted Fourier matrices "
@@ -175,7 +178,7 @@ def parse_blocks(spec: str, fourier: bool = True) -> List[dict]:
 # The flags that shape G; --preset supplies those the command line does not set.
 GENERATOR_FLAGS = ("resolution", "g_blocks", "z_dim", "mapping_width", "mapping_layers", "modulation", "fourier",
                    "rank", "coord_skip", "fourier_lr_mult", "upsampling", "log_frequencies", "fourier_cap",
-                   "antialias", "coord_scale", "saturation", "cell")
+                   "antialias", "coord_scale", "saturation", "cell", "palette")
 
 
 def format_blocks(blocks) -> str:
@@ -212,7 +215,8 @@ def continuous_options(a) -> dict:
         raise ValueError(f"--fourier_cap must be finite and > 0 (or unset), got {a.fourier_cap}")
     for check in (lambda: config_lib.check_coord_scale(a.coord_scale),  # the Generator's own checks
                   lambda: config_lib.check_saturation(a.saturation),
-                  lambda: config_lib.check_cell(a.cell, a.upsampling)):
+                  lambda: config_lib.check_cell(a.cell, a.upsampling),
+                  lambda: config_lib.check_palette(a.palette)):
         try:
             check()
         except ValueError as e:
@@ -221,9 +225,9 @@ def continuous_options(a) -> dict:
         raise ValueError("--coord_scale scales raw coordinates: it needs --nofourier and --log_frequencies=0")
     chosen = {"upsampling": a.upsampling, "log_frequencies": a.log_frequencies,
               "fourier_cap": a.fourier_cap, "antialias": a.antialias, "coord_scale": a.coord_scale,
-              "saturation": a.saturation, "cell": a.cell}
+              "saturation": a.saturation, "cell": a.cell, "palette": a.palette}
     defaults = {"upsampling": "nearest", "log_frequencies": 0, "fourier_cap": None, "antialias": 1,
-                "coord_scale": None, "saturation": None, "cell": False}
+                "coord_scale": None, "saturation": None, "cell": False, "palette": 0}
     return {k: v for k, v in chosen.items() if v != defaults[k]}
 
 

@@ -12,6 +12,7 @@ from inr_gan_tf import coords, sampling
 from inr_gan_tf.model import (FourierFeatures, Generator, LogFrequencyFeatures, build_generator, complexity,
                               make_plan, presets)
 from inr_gan_tf.model import config as config_lib
+from inr_gan_tf.model import inr as inr_lib
 from inr_gan_tf.model.plan import lattice_position
 
 OPTIONS = presets.CONTINUOUS_OPTIONS  # bilinear, 4 log frequencies per axis, cap at half Nyquist
@@ -366,15 +367,16 @@ def test_palette_mixes_the_predicted_colours_on_every_path():
     rgb = G.render(params, pts).numpy()                                          # [2, 60, 3]
     # Each point's rgb is a convex mix of its sample's K colours (columns of W, plus the bias).
     w, b = G.inr.colours.affine(**{n: params[f"colours.{n}"] for n in G.inr.colours.param_shapes()})
-    colours = (w.numpy() + b.numpy()[:, :, None]).transpose(0, 2, 1)            # [2, K, 3]
+    colours = (w.numpy() * math.sqrt(5) + b.numpy()[:, :, None]).transpose(0, 2, 1)  # [2, K, 3]
     assert colours.shape == (2, 5, 3)
     assert np.all(rgb >= colours.min(1, keepdims=True) - 1e-6)
     assert np.all(rgb <= colours.max(1, keepdims=True) + 1e-6)
     # The logits' softmax is the mix: a logit layer scaled up moves each point to one colour.
     logits = G.inr.forward(params, G.inr.plan(pts))[-2]                          # the finest block's features
     W, bias = G.inr.to_rgb.affine(**{n: params[f"to_rgb.{n}"] for n in G.inr.to_rgb.param_shapes()})
-    mix = tf.nn.softmax(tf.matmul(logits, W, transpose_b=True) + bias[:, None], -1)
-    np.testing.assert_allclose(rgb, (tf.matmul(mix, w, transpose_b=True) + b[:, None]).numpy(), atol=1e-6)
+    mix = tf.nn.softmax(inr_lib.PALETTE_LOGIT_GAIN * (tf.matmul(logits, W, transpose_b=True) + bias[:, None]), -1)
+    np.testing.assert_allclose(rgb, (tf.matmul(mix, w, transpose_b=True) * math.sqrt(5) + b[:, None]).numpy(),
+                               atol=1e-5)
     assert_render_paths_agree(G, G.params(tf.constant(sampling.seed_latents([0, 1, 2], G.z_dim))),
                               12, 20, (-0.3, -0.3, 1.3, 1.3))
     assert G.get_config()["palette"] == 5

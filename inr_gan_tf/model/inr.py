@@ -15,8 +15,8 @@ of Nyquist: four cells per period, the finest wave a block's cells show without 
 None of the three is in the paper; their defaults leave the paper's INR unchanged.
 
 `palette` K (not in the paper): the to-RGB layer gives K logits instead of rgb, and rgb is the
-softmax of those mixed over K colours the hypernetwork predicts per sample (layer `colours`, a
-predicted K -> 3 dense layer). A flat colour is wherever one logit leads by a margin and an edge
+softmax of those (times PALETTE_LOGIT_GAIN) mixed over K colours the hypernetwork predicts per
+sample (layer `colours`, a predicted K -> 3 dense layer). A flat colour is wherever one logit leads by a margin and an edge
 is where two cross, as steep as the logits' ramp, at any density; a linear output must draw
 each colour with its ReLU pieces, whose slopes are the blur of dense renders.
 
@@ -40,6 +40,11 @@ MODULATIONS = ("shared", "full", "fmm")
 BLOCK_KEYS = ("resolution", "width", "depth", "frequencies", "fourier_scale")
 LOG_TOP_WITHOUT_CAP = 0.5  # log-spaced features stop at this fraction of Nyquist when there is no cap
 OUTPUT_LAYERS = ("to_rgb", "colours")  # after the finest block: rgb (or palette logits), the palette
+# At init the palette logits vary over the frame by about half their spread between colours (the
+# ReLU features' mean): at gain 1 each image started one blend of colours K^-1/2 apart, 8x less
+# spatial contrast than the linear output, and D won before G drew a shape (measured: one flat
+# colour per sample at 10 kimg). Gain 2 makes the leading colour's share about 0.6 at init.
+PALETTE_LOGIT_GAIN = 2.0
 
 
 def normalize_blocks(blocks: Sequence[dict]) -> List[dict]:
@@ -294,7 +299,10 @@ class MultiScaleINR(keras.layers.Layer):
             outputs.append(x)
         rgb = run("to_rgb", self.to_rgb, x)  # [B, N, 3] (palette: [B, N, K] logits)
         if self.palette:
-            rgb = run("colours", self.colours, tf.nn.softmax(rgb, axis=-1))  # [B, N, 3]
+            mix = tf.nn.softmax(PALETTE_LOGIT_GAIN * rgb, axis=-1)  # [B, N, K], sums to 1
+            # x sqrt(K): the layer's fan-in scale 1 / sqrt(K) expects unit-scale inputs, so the
+            # predicted colours start at unit scale, as the linear output's rgb does.
+            rgb = run("colours", self.colours, mix * math.sqrt(self.palette))  # [B, N, 3]
         if self.saturation is not None:
             # Emoji are flat colours on white: a saturating output makes each flat region
             # wherever the pre-activation is well past +-1, and its edge where it crosses 0, so

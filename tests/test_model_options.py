@@ -314,7 +314,7 @@ def test_options_round_trip_through_get_config(Gb):
 
 
 def test_an_old_config_loads_as_the_paper(G):
-    old = {k: v for k, v in G.get_config().items() if k not in OPTIONS and k not in ("antialias", "coord_scale", "saturation")}
+    old = {k: v for k, v in G.get_config().items() if k not in presets.INR_OPTIONS and k != "antialias"}
     loaded = Generator.from_config(old)
     assert (loaded.inr.upsampling, loaded.inr.log_frequencies, loaded.inr.fourier_cap) == ("nearest", 0, None)
     assert all(f.cap is None for f in loaded.inr.features)
@@ -371,7 +371,7 @@ def test_palette_mixes_the_predicted_colours_on_every_path():
     assert colours.shape == (2, 5, 3)
     assert np.all(rgb >= colours.min(1, keepdims=True) - 1e-6)
     assert np.all(rgb <= colours.max(1, keepdims=True) + 1e-6)
-    # The logits' softmax is the mix: a logit layer scaled up moves each point to one colour.
+    # rgb is exactly the mix: softmax of the gained logits, times the colours at unit scale.
     logits = G.inr.forward(params, G.inr.plan(pts))[-2]                          # the finest block's features
     W, bias = G.inr.to_rgb.affine(**{n: params[f"to_rgb.{n}"] for n in G.inr.to_rgb.param_shapes()})
     mix = tf.nn.softmax(inr_lib.PALETTE_LOGIT_GAIN * (tf.matmul(logits, W, transpose_b=True) + bias[:, None]), -1)
@@ -387,6 +387,16 @@ def test_palette_mixes_the_predicted_colours_on_every_path():
     width = G.inr.blocks[-1]["width"]
     assert (complexity.macs(G.get_config())["inr"] - complexity.macs(plain.get_config())["inr"]
             == 16 * 16 * (width * (5 - 3) + 5 * 3))
+
+
+@pytest.mark.parametrize("options", [{"modulation": "shared"}, {"cell": True}])
+def test_palette_with_shared_weights_or_the_cell_renders_alike_on_every_path(options):
+    cfg = presets.tiny_generator(16, options.get("modulation", "fmm"), False, palette=3)
+    G = build_generator(dict(cfg, **{k: v for k, v in options.items() if k != "modulation"}), seed=0)
+    assert_render_paths_agree(G, G.params(tf.constant(sampling.seed_latents([0, 1, 2], G.z_dim))),
+                              12, 20, (-0.3, -0.3, 1.3, 1.3))
+    assert complexity.params(G.get_config())["total"] == sum(int(np.prod(v.shape)) for v in G.trainable_variables)
+    _clone_from_config(G)
 
 
 @pytest.mark.parametrize("bad", [1, -2, True, 2.5, "4"])

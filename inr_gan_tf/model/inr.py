@@ -16,9 +16,10 @@ None of the three is in the paper; their defaults leave the paper's INR unchange
 
 `palette` K (not in the paper): the to-RGB layer gives K logits instead of rgb, and rgb is the
 softmax of those (times PALETTE_LOGIT_GAIN) mixed over K colours the hypernetwork predicts per
-sample (layer `colours`, a predicted K -> 3 dense layer). A flat colour is wherever one logit leads by a margin and an edge
-is where two cross, as steep as the logits' ramp, at any density; a linear output must draw
-each colour with its ReLU pieces, whose slopes are the blur of dense renders.
+sample (layer `colours`, a predicted K -> 3 dense layer; shared with modulation "shared"). A
+flat colour is wherever one logit leads by a margin and an edge is where two cross, as steep as
+the logits' ramp, at any density; a linear output must draw each colour with its ReLU pieces,
+whose slopes are the blur of dense renders.
 
 The same class expresses the rows of Table 1 through `modulation` and `fourier`:
   shared - latent-code-conditioned INR: shared weights, the latent concatenated to coordinates;

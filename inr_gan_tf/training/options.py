@@ -4,6 +4,7 @@ Flagfiles in configs/ hold whole runs (`--flagfile=configs/ffhq.flags`); flags g
 flagfile override it. The resolved config is written to the run directory as config.json, and
 the generator part of it rebuilds G with no flags (export, sampling).
 """
+import dataclasses
 import math
 from typing import Callable, Dict, List, Tuple
 
@@ -181,6 +182,11 @@ GENERATOR_FLAGS = ("resolution", "g_blocks", "z_dim", "mapping_width", "mapping_
                    "antialias", "coord_scale", "saturation", "cell", "palette")
 
 
+# The generator flags beyond the paper: config.json records each only when it is not its default.
+CONTINUOUS_FLAGS = ("upsampling", "log_frequencies", "fourier_cap", "antialias", "coord_scale", "saturation",
+                    "cell", "palette")
+
+
 def format_blocks(blocks) -> str:
     """Blocks -> the --g_blocks spelling RES:WIDTH:DEPTH:FREQUENCIES:FOURIER_SCALE,..."""
     return ",".join(f"{b.resolution}:{b.width}:{b.depth}:{b.frequencies}:{b.fourier_scale:g}" for b in blocks)
@@ -223,11 +229,9 @@ def continuous_options(a) -> dict:
             raise ValueError(f"--{e}") from None
     if a.coord_scale is not None and (a.fourier or a.log_frequencies):
         raise ValueError("--coord_scale scales raw coordinates: it needs --nofourier and --log_frequencies=0")
-    chosen = {"upsampling": a.upsampling, "log_frequencies": a.log_frequencies,
-              "fourier_cap": a.fourier_cap, "antialias": a.antialias, "coord_scale": a.coord_scale,
-              "saturation": a.saturation, "cell": a.cell, "palette": a.palette}
-    defaults = {"upsampling": "nearest", "log_frequencies": 0, "fourier_cap": None, "antialias": 1,
-                "coord_scale": None, "saturation": None, "cell": False, "palette": 0}
+    # "Unset" is the GeneratorConfig's own default: one place says what the paper's INR is.
+    defaults = {f.name: f.default for f in dataclasses.fields(config_lib.GeneratorConfig)}
+    chosen = {k: getattr(a, k) for k in CONTINUOUS_FLAGS}
     return {k: v for k, v in chosen.items() if v != defaults[k]}
 
 

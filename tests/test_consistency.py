@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from helpers import assert_resumes_exactly, tiny_train_config, trainer_for
 
-from inr_gan_tf import coords, sampling
+from inr_gan_tf import sampling
 from inr_gan_tf.model import build_generator, presets
 from inr_gan_tf.training import options
 from inr_gan_tf.training.losses import Consistency, GANLoss, with_frames

@@ -22,6 +22,7 @@ from inr_gan_tf.data import render_procedural
 from inr_gan_tf.cli import metrics as cli
 from inr_gan_tf.metrics import edges as E
 from inr_gan_tf.metrics import patches, registry, stream
+from inr_gan_tf.metrics import reals as reals_lib
 from inr_gan_tf.metrics import spectral as S
 from inr_gan_tf.metrics.swd import swd
 from inr_gan_tf.sampling import generate_images, seed_latents
@@ -199,12 +200,12 @@ def _lines(path):
 def counted(monkeypatch):
     """Counts the passes over the real images (cache misses of descriptors and spectra)."""
     calls = []
-    real_stream = registry.real_stream
+    real_stream = reals_lib.real_stream
 
     def count(opts, resolution, what):
         calls.append(resolution)
         return real_stream(opts, resolution, what)
-    monkeypatch.setattr(registry, "real_stream", count)
+    monkeypatch.setattr(reals_lib, "real_stream", count)
     return calls
 
 

@@ -13,7 +13,7 @@ from scipy import linalg
 from inr_gan_tf.cli import metrics as cli
 from inr_gan_tf.metrics import features as F
 from inr_gan_tf.metrics import fid as S
-from inr_gan_tf.metrics import registry
+from inr_gan_tf.metrics import reals, registry
 from inr_gan_tf.seeds import to_uint8
 from helpers import write_run_dir
 
@@ -204,12 +204,12 @@ def test_keras_inception_v3_weights_file_loads(tmp_path, images):
 def counted(monkeypatch):
     """Counts the passes over the real images (cache misses), by what they computed."""
     calls = []
-    real_stream = registry.real_stream
+    real_stream = reals.real_stream
 
     def count(opts, resolution, what):
         calls.append(what.split()[0])
         return real_stream(opts, resolution, what)
-    monkeypatch.setattr(registry, "real_stream", count)
+    monkeypatch.setattr(reals, "real_stream", count)
     return calls
 
 

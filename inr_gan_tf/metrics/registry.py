@@ -15,7 +15,7 @@ Everything streams (stream.py): images arrive in batches and only what a metric 
 memory, so it does not grow with `num`: FID keeps the running mean and covariance of the
 features, KID and precision/recall at most MAX_FEATURES feature vectors per side, SWD the patch
 descriptors (swd.DescriptorSet), the spectral metrics the mean ring power, upsampled_edges four
-pixel counts. The real side is cached under <cache>/stats/ as exactly those statistics, never
+pixel counts. The real side (reals.py) is cached under <cache>/stats/ as exactly those statistics, never
 images, keyed by (source, resolution, num, feature extractor sha256, ...); a file written by
 another version, for another key, or truncated is rebuilt, not trusted.
 
@@ -36,18 +36,16 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional
 
-import numpy as np
-
 from inr_gan_tf import progress
 from inr_gan_tf.metrics import features as features_lib
-from inr_gan_tf.metrics.cache import cached
-from inr_gan_tf.metrics import edges as edges_lib
 from inr_gan_tf.metrics import fid as fid_lib
 from inr_gan_tf.metrics import spectral as spectral_lib
 from inr_gan_tf.metrics import stream
-from inr_gan_tf.metrics.swd import DescriptorSet, SWDReference
+# The real side (reals.py), named here too: the metrics above the grid (patches.py) call them so.
+from inr_gan_tf.metrics.reals import (MAX_FEATURES, real_edges, real_features, real_key,  # noqa: F401
+                                      real_moments, real_spectrum, real_stream, real_swd,
+                                      note_reals, source_key)
 
-MAX_FEATURES = 50_000  # feature vectors kept per side for KID / PR (2048-d: 400 MB float32)
 
 
 @dataclasses.dataclass
@@ -139,135 +137,6 @@ def check_metric_names(names) -> List[str]:
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; available: {', '.join(list_metrics())}")
     return list(names)
-
-
-# ---- the real side: streamed once, cached as statistics -----------------------------------------
-
-def _source_key(source) -> str:
-    if not isinstance(source, str):
-        return getattr(source, "name", repr(source))
-    return os.path.abspath(source) if os.path.exists(source) else source
-
-
-def real_key(opts: MetricOptions, resolution: int, **extra) -> dict:
-    """Cache key of a real-side statistic: source, resolution, images loaded, plus `extra`."""
-    return {"source": _source_key(opts.source), "resolution": int(resolution),
-            "num": opts.num_real, **extra}
-
-
-def real_stream(opts: MetricOptions, resolution: int, what: str):
-    """(uint8 batches of the reference images at `resolution`, kwargs for stream.drain)."""
-    batches = stream.real_batches(opts.data, resolution, opts.num_real,
-                                  stream.batch_for(resolution, opts.batch_size), exact=opts.exact_num)
-    label = f"reals {resolution}x{resolution} -> {what}"
-    return batches, dict(total=opts.num_real, label=label, progress=opts.show_progress)
-
-
-def _check_moments(arrays) -> None:
-    d = arrays["mu"].shape[0]
-    if arrays["sigma"].shape != (d, d) or int(arrays["count"]) < 2:
-        raise ValueError("inconsistent moments")
-
-
-def _check_features(arrays) -> None:
-    if len(arrays["features"]) != min(int(arrays["count"]), MAX_FEATURES):
-        raise ValueError("feature count does not match")
-
-
-def _note_reals(opts: MetricOptions, count: int, resolution: int, spec_min: int = 2) -> None:
-    if count < spec_min:
-        raise ValueError(f"{_source_key(opts.source)!r} gave {count} real images; this metric "
-                         f"needs at least {spec_min}")
-    opts.info.update(num_real=int(count), resolution=int(resolution))
-
-
-def _feature_stats(opts: MetricOptions, resolution: int) -> Dict[str, np.ndarray]:
-    """One pass over the reals: moments (FID) and features (KID, PR); both get cached."""
-    ext = opts.extractor
-    batches, kw = real_stream(opts, resolution, f"features {ext.kind}")
-    sink = stream.drain(batches, lambda key: stream.FeatureSink(
-        ext, "reals", moments=True, keep=MAX_FEATURES, seed=opts.seed), **kw)["real"]
-    mu, sigma = sink.stats.moments()
-    moments = {"mu": mu, "sigma": sigma, "count": np.int64(sink.count)}
-    cached(opts.cache, "moments", real_key(opts, resolution, features=ext.identity), lambda: moments,
-           _check_moments)
-    return {"features": sink.reservoir.features, "count": np.int64(sink.count)}
-
-
-def real_moments(opts: MetricOptions, resolution: int):
-    """(mean, covariance) of the reference's features at `resolution`, cached."""
-    ext = opts.extractor
-    key = real_key(opts, resolution, features=ext.identity)
-
-    def compute():
-        batches, kw = real_stream(opts, resolution, f"moments {ext.kind}")
-        sink = stream.drain(batches, lambda key: stream.FeatureSink(ext, "reals", moments=True), **kw)
-        mu, sigma = sink["real"].stats.moments()
-        return {"mu": mu, "sigma": sigma, "count": np.int64(sink["real"].count)}
-    stats = cached(opts.cache, "moments", key, compute, _check_moments)
-    _note_reals(opts, int(stats["count"]), resolution)
-    return stats["mu"], stats["sigma"]
-
-
-def real_features(opts: MetricOptions, resolution: int, min_num: int = 2) -> np.ndarray:
-    """float64 [min(n, MAX_FEATURES), D] features of the reference (all of them, in order, up
-    to MAX_FEATURES; a seeded uniform sample beyond), cached."""
-    key = real_key(opts, resolution, features=opts.extractor.identity, keep=MAX_FEATURES,
-                   keep_seed=opts.seed)
-    out = cached(opts.cache, "features", key, lambda: _feature_stats(opts, resolution), _check_features)
-    _note_reals(opts, int(out["count"]), resolution, min_num)
-    return out["features"].astype(np.float64)
-
-
-def real_swd(opts: MetricOptions, resolution: int, transform: Optional[Callable] = None,
-             **extra) -> SWDReference:
-    """SWDReference of the reference images at `resolution` (seed opts.seed), from cached raw
-    descriptors. transform(images, first_index) -> images maps each batch first (patch crops;
-    its parameters belong in `extra`, the cache key)."""
-    key = real_key(opts, resolution, swd=[opts.seed, 128, 16], **extra)  # swd.py's defaults
-
-    def compute():
-        batches, kw = real_stream(opts, resolution, "SWD descriptors")
-        if transform is not None:
-            batches = _indexed(batches, transform)
-        return stream.drain(batches, lambda key: DescriptorSet(seed=opts.seed, name="reals"),
-                            **kw)["real"].state()
-    # Descriptors are 75 KB per image and level (more than the pixels below ~350^2), but zeros
-    # wherever the images are flat: compressed, 32^2 emoji take ~5x their pixels, not ~50x.
-    state = cached(opts.cache, "descriptors", key, compute, DescriptorSet.from_state, compress=True)
-    reals = DescriptorSet.from_state(state)
-    _note_reals(opts, reals.count, resolution)
-    return SWDReference(reals)
-
-
-def _indexed(batches, transform):
-    k = 0
-    for b in batches:
-        yield transform(b, k)
-        k += len(b)
-
-
-def real_spectrum(opts: MetricOptions, resolution: int) -> np.ndarray:
-    """Mean ring power of the reference at `resolution` (spectral.py), cached."""
-    def compute():
-        batches, kw = real_stream(opts, resolution, "ring power")
-        stats = stream.drain(batches, lambda key: spectral_lib.SpectrumStats(), **kw)["real"]
-        return {"power": stats.mean_power, "count": np.int64(stats.count)}
-    out = cached(opts.cache, "spectrum", real_key(opts, resolution), compute,
-                 lambda a: (a["power"], int(a["count"])))
-    _note_reals(opts, int(out["count"]), resolution)
-    return out["power"]
-
-
-def real_edges(opts: MetricOptions, resolution: int) -> np.ndarray:
-    """EdgeStats counts of the reference at `resolution` (edges.py), cached."""
-    def compute():
-        batches, kw = real_stream(opts, resolution, "edge counts")
-        return {"counts": stream.drain(batches, lambda key: edges_lib.EdgeStats(), **kw)["real"].counts()}
-    key = real_key(opts, resolution, thresholds=[edges_lib.EDGE, edges_lib.STEEP])  # counts depend on them
-    arrays = cached(opts.cache, "edges", key, compute, lambda a: edges_lib.check_counts(a["counts"]))
-    _note_reals(opts, int(arrays["counts"][0]), resolution)
-    return arrays["counts"]
 
 
 # ---- the fake side: streamed, never cached -----------------------------------------------------
@@ -383,15 +252,15 @@ def _fit_reals(opts: MetricOptions, name: str, spec: MetricSpec, need: int, expl
     otherwise stream.real_batches says so when it runs out)."""
     have = opts.data.num_examples
     if have == 0:
-        raise ValueError(f"data source {_source_key(opts.source)!r} has no readable images")
+        raise ValueError(f"data source {source_key(opts.source)!r} has no readable images")
     if have is None or have >= need:
         return need
     if explicit:
-        raise ValueError(f"data source {_source_key(opts.source)!r} has {have} images, fewer than "
+        raise ValueError(f"data source {source_key(opts.source)!r} has {have} images, fewer than "
                          f"the {need} {hint}")
     if have < spec.min_num:
         raise ValueError(f"{name} needs at least {spec.min_num} real images; data source "
-                         f"{_source_key(opts.source)!r} has {have}")
+                         f"{source_key(opts.source)!r} has {have}")
     return have
 
 
@@ -412,7 +281,7 @@ def evaluate(name: str, opts: MetricOptions) -> dict:
         "metric": name, "results": results, "num_images": opts.num_gen,
         "num_real": opts.info.get("num_real"), "resolution": opts.info.get("resolution"),
         "superres": opts.superres,  # factor of a metric above the training grid, else None
-        "data": _source_key(opts.source), "seconds": round(time.time() - start, 3),
+        "data": source_key(opts.source), "seconds": round(time.time() - start, 3),
         "peak_rss_mb": _peak_rss_mb(),
     }
 

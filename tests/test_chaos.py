@@ -133,6 +133,7 @@ BAD_FLAGS = [
     ("--patch_ratio=1.5", "--patch_ratio"), ("--patch_min_scale=0", "--patch_min_scale"),
     ("--patch_min_scale=2", "--patch_min_scale"),
     ("--coord_scale=0", "--coord_scale"), ("--coord_scale=8", "--coord_scale"),  # the latter: with Fourier features
+    ("--coord_gain=0", "--coord_gain"), ("--coord_gain=inf", "--coord_gain"), ("--coord_gain=4", "--coord_gain"),
     ("--saturation=0", "--saturation"), ("--saturation=nan", "--saturation"), ("--saturation=-2", "--saturation"),
     ("--palette=1", "--palette"), ("--palette=-4", "--palette"), ("--palette=x", "--palette"),
     ("--consistency=-1", "--consistency"), ("--consistency=nan", "--consistency"),

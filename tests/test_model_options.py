@@ -297,6 +297,39 @@ def test_coord_scale_refuses_bad_values(bad):
         build_generator(presets.tiny_generator(16, coord_scale=8.0))  # with Fourier features
 
 
+# -- a gain on the first block's raw coordinates ("coord_gain") ----------------------------
+def test_coord_gain_feeds_the_first_block_centred_scaled_coordinates():
+    plain = build_generator(presets.tiny_generator(16, "fmm", False), seed=0)
+    gained = build_generator(presets.tiny_generator(16, "fmm", False, coord_gain=4.0), seed=0)
+    gained.set_weights(plain.get_weights())  # same shapes: only the first block's input changes
+    pts = np.random.RandomState(5).uniform(-0.3, 1.3, (1, 50, 2)).astype(np.float32)
+    np.testing.assert_allclose(gained.inr.raw_coordinates(pts, 0), (pts - 0.5) * 4.0, rtol=1e-6)
+    np.testing.assert_array_equal(gained.inr.raw_coordinates(pts, 1), pts)  # later blocks: coord_scale's
+    params = plain.params(tf.constant(sampling.seed_latents([0, 1], plain.z_dim)))
+    a, b = (g.inr.forward(params, g.inr.plan(pts[0])) for g in (plain, gained))
+    assert np.abs(a[0].numpy() - b[0].numpy()).max() > 1e-3
+    assert gained.get_config()["coord_gain"] == 4.0 and plain.get_config()["coord_gain"] is None
+    both = build_generator(presets.tiny_generator(16, "fmm", False, coord_gain=4.0, coord_scale=8.0), seed=0)
+    np.testing.assert_allclose(both.inr.raw_coordinates(pts, 0), (pts - 0.5) * 4.0, rtol=1e-6)
+    np.testing.assert_allclose(both.inr.raw_coordinates(pts, 1), (pts - 0.5) * 8.0, rtol=1e-6)
+    _clone_from_config(gained)
+
+
+def test_coord_gain_renders_alike_on_every_path():
+    """Grid = point set = tiles = shuffled points, zoomed out too, with the gain in the first block."""
+    G = build_generator(presets.tiny_generator(16, "fmm", False, upsampling="bilinear", coord_gain=6.0), seed=0)
+    params = G.params(tf.constant(sampling.seed_latents([0, 1, 2], G.z_dim)))
+    assert_render_paths_agree(G, params, 24, 20, (-0.3, -0.3, 1.3, 1.3))
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), True, "8"])
+def test_coord_gain_refuses_bad_values(bad):
+    with pytest.raises(ValueError, match="coord_gain"):
+        build_generator(presets.tiny_generator(16, "fmm", False, coord_gain=bad))
+    with pytest.raises(ValueError, match="coord_gain scales raw coordinates"):
+        build_generator(presets.tiny_generator(16, coord_gain=8.0))  # with Fourier features
+
+
 # -- config ---------------------------------------------------------------------------------
 def _clone_from_config(G):
     """A Generator rebuilt from G.get_config() with G's weights; asserts it renders as G does."""
@@ -412,9 +445,9 @@ def test_palette_refuses_bad_values(bad):
     # local_diff's ops include local's.
     ("tflite", "local_diff"), ("onnx", "local_diff")])
 def test_exports_match_keras_with_the_options(Gb, upsampling, tmp_path, fmt):
-    if upsampling != "bilinear":  # Gb: bilinear with the feature options; here raw coordinates, scaled, palette, tanh
+    if upsampling != "bilinear":  # Gb: bilinear with the feature options; here raw coordinates, scaled, gained, palette, tanh
         Gb = build_generator(presets.tiny_generator(16, "fmm", False, upsampling=upsampling, coord_scale=4.0,
-                                                    saturation=2.0, palette=4), seed=0)
+                                                    coord_gain=3.0, saturation=2.0, palette=4), seed=0)
     extras = {"saved_model": (), "tflite": ("ai_edge_litert",), "onnx": ("tf2onnx", "onnx", "onnxruntime")}
     for package in extras[fmt]:  # a missing extra skips visibly, naming it
         pytest.importorskip(package, reason=f"{fmt} needs the export extra: pip install -e \".[export]\"")

@@ -77,6 +77,11 @@ def test_palette_reaches_the_config_only_when_set():
     assert _parse("--data=procedural", "--palette=8")["generator"]["palette"] == 8
 
 
+def test_coord_gain_reaches_the_config_only_when_set():
+    assert "coord_gain" not in _parse("--data=procedural", "--nofourier")["generator"]
+    assert _parse("--data=procedural", "--nofourier", "--coord_gain=4")["generator"]["coord_gain"] == 4.0
+
+
 def test_saturation_reaches_the_config_only_when_set():
     """Unset, the key stays out of config.json, so runs from before the option still resume."""
     assert "saturation" not in _parse("--data=procedural")["generator"]

@@ -56,6 +56,7 @@ class GeneratorConfig:
     fourier_cap: Optional[float] = None
     antialias: int = 1
     coord_scale: Optional[float] = None
+    coord_gain: Optional[float] = None
     saturation: Optional[float] = None
     cell: bool = False
     palette: int = 0
@@ -70,6 +71,7 @@ class GeneratorConfig:
             raise ValueError(f"modulation must be one of {MODULATIONS}, got {self.modulation!r}")
         check_antialias(self.antialias)
         check_coord_scale(self.coord_scale)
+        check_coord_gain(self.coord_gain)
         check_saturation(self.saturation)
         check_upsampling(self.upsampling)
         check_cell(self.cell, self.upsampling)
@@ -149,6 +151,11 @@ def _positive_or_none(name: str, value) -> Optional[float]:
 def check_coord_scale(value) -> Optional[float]:
     """`coord_scale`: None (raw coordinates as they are) or a finite number > 0."""
     return _positive_or_none("coord_scale", value)
+
+
+def check_coord_gain(value) -> Optional[float]:
+    """`coord_gain`: None (the first block takes p as it is) or a finite number > 0."""
+    return _positive_or_none("coord_gain", value)
 
 
 def check_cell(value, upsampling: str = "nearest") -> bool:

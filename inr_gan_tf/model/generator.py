@@ -5,7 +5,7 @@
 
 `G(z)` renders the training grid. Super-resolution, zoom-out, other aspect ratios, tiles and
 point sets are all `render` on another coordinate set (see coords.py); nothing else differs.
-Options beyond the paper (`upsampling`, `log_frequencies`, `fourier_cap`, `coord_scale`,
+Options beyond the paper (`upsampling`, `log_frequencies`, `fourier_cap`, `coord_scale`, `coord_gain`,
 `saturation`, `cell`, `palette`; inr.py, plan.py; `antialias`, below) default to the paper's
 INR, so configs and checkpoints without them load unchanged.
 
@@ -53,6 +53,7 @@ class Generator(keras.Model):
                  fourier_cap: Optional[float] = None,   # soft cap on frequencies, fraction of each block's pi * r_k (None: off)
                  antialias: int = 1,                    # an image pixel is the mean of antialias^2 points over it (1: its centre)
                  coord_scale: Optional[float] = None,   # blocks after the first: raw (x, y) as (p - 0.5) * coord_scale (None: p)
+                 coord_gain: Optional[float] = None,    # the first block: raw (x, y) as (p - 0.5) * coord_gain (None: p)
                  saturation: Optional[float] = None,    # rgb = tanh(saturation * the INR's linear output) (None: linear)
                  cell: bool = False,                    # the finest block also takes the rendered pixel's size (LIIF)
                  palette: int = 0,                      # rgb = softmax of K logits mixing K predicted colours (0: off)
@@ -67,6 +68,7 @@ class Generator(keras.Model):
         self.inr = MultiScaleINR(blocks, modulation=modulation, fourier=fourier, rank=rank,
                                  coord_skip=coord_skip, activation=activation, upsampling=upsampling,
                                  log_frequencies=log_frequencies, fourier_cap=fourier_cap, coord_scale=coord_scale,
+                                 coord_gain=coord_gain,
                                  saturation=saturation, cell=cell, palette=palette,
                                  latent_dim=self.mapping_width if modulation == "shared" else 0,
                                  name="inr")
@@ -170,7 +172,8 @@ class Generator(keras.Model):
             "modulation": inr.modulation, "fourier": inr.fourier, "rank": inr.rank, "coord_skip": inr.coord_skip,
             "activation": inr.activation, "fourier_lr_mult": self.fourier_lr_mult, "upsampling": inr.upsampling,
             "log_frequencies": inr.log_frequencies, "fourier_cap": inr.fourier_cap,
-            "antialias": self.antialias, "coord_scale": inr.coord_scale, "saturation": inr.saturation,
+            "antialias": self.antialias, "coord_scale": inr.coord_scale, "coord_gain": inr.coord_gain,
+            "saturation": inr.saturation,
             "cell": inr.cell, "palette": inr.palette})
 
     def get_config(self):

@@ -33,7 +33,7 @@ import keras
 import tensorflow as tf
 
 from inr_gan_tf.model import plan as plan_lib
-from inr_gan_tf.model.config import check_cell, check_coord_scale, check_palette, check_saturation
+from inr_gan_tf.model.config import check_cell, check_coord_gain, check_coord_scale, check_palette, check_saturation
 from inr_gan_tf.model.layers import FMMDense, FourierFeatures, HyperDense, LogFrequencyFeatures, SharedDense
 from inr_gan_tf.model.param_spec import ParamSpec
 
@@ -151,6 +151,7 @@ class MultiScaleINR(keras.layers.Layer):
                  log_frequencies: int = 0,           # deterministic log-spaced frequencies per axis (0: none)
                  fourier_cap: Optional[float] = None,  # cap on frequencies, fraction of pi * r_k (None: off)
                  coord_scale: Optional[float] = None,  # raw coordinates: (p - 0.5) * coord_scale (None: p)
+                 coord_gain: Optional[float] = None,   # the first block's raw coordinates: (p - 0.5) * coord_gain
                  saturation: Optional[float] = None,   # rgb = tanh(saturation * to_rgb) (None: linear, the paper)
                  cell: bool = False,                 # the finest block also takes the rendered pixel's size
                  palette: int = 0,                   # rgb = softmax(K logits) mixing K predicted colours (0: off)
@@ -172,11 +173,13 @@ class MultiScaleINR(keras.layers.Layer):
         self.upsampling, self.log_frequencies = upsampling, int(log_frequencies)
         self.fourier_cap = None if fourier_cap is None else float(fourier_cap)
         self.coord_scale = check_coord_scale(coord_scale)
+        self.coord_gain = check_coord_gain(coord_gain)
         self.saturation = check_saturation(saturation)
         self.cell = check_cell(cell, upsampling)
         self.palette = check_palette(palette)
-        if self.coord_scale is not None and (self.fourier or self.log_frequencies):
-            raise ValueError("coord_scale scales raw coordinates; it needs fourier=False and log_frequencies=0")
+        for name in ("coord_scale", "coord_gain"):
+            if getattr(self, name) is not None and (self.fourier or self.log_frequencies):
+                raise ValueError(f"{name} scales raw coordinates; it needs fourier=False and log_frequencies=0")
         self.coarse_resolutions = [b["resolution"] for b in self.blocks[:-1]]
         caps = frequency_caps(self.blocks, self.fourier_cap)
 
@@ -338,8 +341,15 @@ class MultiScaleINR(keras.layers.Layer):
         the cell it is, and renders the coarse cells (measured: docs/quickstart.md). Centred and
         scaled, one unit of input is 1 / coord_scale of the frame (coord_scale = r_0: one coarse
         cell). The first block keeps p: its coordinate layer is predicted whole, at full scale.
+
+        coord_gain, for the first block: (p - 0.5) * coord_gain. Its coordinate layer is
+        predicted per sample, and one unit of predicted weight is a ramp of slope coord_gain
+        across the frame: an edge one 4x pixel wide asks a slope of ~128 per unit of colour,
+        which at gain 1 the hypernetwork must reach by itself (docs/quickstart.md measures it).
         """
-        if self.coord_scale is None or k == 0:
+        if k == 0:
+            return pts if self.coord_gain is None else (pts - 0.5) * self.coord_gain
+        if self.coord_scale is None:
             return pts
         return (pts - 0.5) * self.coord_scale
 
@@ -423,5 +433,5 @@ class MultiScaleINR(keras.layers.Layer):
                 "coord_skip": self.coord_skip, "latent_dim": self.latent_dim,
                 "out_channels": self.out_channels, "activation": self.activation,
                 "upsampling": self.upsampling, "log_frequencies": self.log_frequencies,
-                "fourier_cap": self.fourier_cap, "coord_scale": self.coord_scale,
+                "fourier_cap": self.fourier_cap, "coord_scale": self.coord_scale, "coord_gain": self.coord_gain,
                 "saturation": self.saturation, "cell": self.cell, "palette": self.palette}

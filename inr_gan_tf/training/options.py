@@ -60,6 +60,9 @@ def define(fv: flags.FlagValues) -> None:
     flags.DEFINE_float("coord_scale", None, "With --nofourier and no log frequencies: raw (x, y) enter every block "
                        "after the first as (p - 0.5) * coord_scale, so a finer block sees where it is inside "
                        "a coarse cell (unset: p in frame units, as before).", flag_values=fv)
+    flags.DEFINE_float("coord_gain", None, "With --nofourier and no log frequencies: raw (x, y) enter the first "
+                       "block as (p - 0.5) * coord_gain, so a unit of predicted weight is a ramp coord_gain times "
+                       "steeper (unset: p, as before).", flag_values=fv)
     flags.DEFINE_float("saturation", None, "The INR's rgb is tanh(saturation * its linear output): flat colours "
                        "where that is well past +-1, edges as steep as its ramp at any density (unset: linear, "
                        "the paper).", flag_values=fv)
@@ -179,12 +182,12 @@ def parse_blocks(spec: str, fourier: bool = True) -> List[dict]:
 # The flags that shape G; --preset supplies those the command line does not set.
 GENERATOR_FLAGS = ("resolution", "g_blocks", "z_dim", "mapping_width", "mapping_layers", "modulation", "fourier",
                    "rank", "coord_skip", "fourier_lr_mult", "upsampling", "log_frequencies", "fourier_cap",
-                   "antialias", "coord_scale", "saturation", "cell", "palette")
+                   "antialias", "coord_scale", "coord_gain", "saturation", "cell", "palette")
 
 
 # The generator flags beyond the paper: config.json records each only when it is not its default.
-CONTINUOUS_FLAGS = ("upsampling", "log_frequencies", "fourier_cap", "antialias", "coord_scale", "saturation",
-                    "cell", "palette")
+CONTINUOUS_FLAGS = ("upsampling", "log_frequencies", "fourier_cap", "antialias", "coord_scale", "coord_gain",
+                    "saturation", "cell", "palette")
 
 
 def format_blocks(blocks) -> str:
@@ -220,6 +223,7 @@ def continuous_options(a) -> dict:
     if a.fourier_cap is not None and not (math.isfinite(a.fourier_cap) and a.fourier_cap > 0):
         raise ValueError(f"--fourier_cap must be finite and > 0 (or unset), got {a.fourier_cap}")
     for check in (lambda: config_lib.check_coord_scale(a.coord_scale),  # the Generator's own checks
+                  lambda: config_lib.check_coord_gain(a.coord_gain),
                   lambda: config_lib.check_saturation(a.saturation),
                   lambda: config_lib.check_cell(a.cell, a.upsampling),
                   lambda: config_lib.check_palette(a.palette)):
@@ -227,8 +231,9 @@ def continuous_options(a) -> dict:
             check()
         except ValueError as e:
             raise ValueError(f"--{e}") from None
-    if a.coord_scale is not None and (a.fourier or a.log_frequencies):
-        raise ValueError("--coord_scale scales raw coordinates: it needs --nofourier and --log_frequencies=0")
+    for name in ("coord_scale", "coord_gain"):
+        if getattr(a, name) is not None and (a.fourier or a.log_frequencies):
+            raise ValueError(f"--{name} scales raw coordinates: it needs --nofourier and --log_frequencies=0")
     # "Unset" is the GeneratorConfig's own default: one place says what the paper's INR is.
     defaults = {f.name: f.default for f in dataclasses.fields(config_lib.GeneratorConfig)}
     chosen = {k: getattr(a, k) for k in CONTINUOUS_FLAGS}

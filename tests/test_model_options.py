@@ -289,12 +289,13 @@ def test_coord_scale_feeds_finer_blocks_centred_scaled_coordinates():
     _clone_from_config(scaled)
 
 
+@pytest.mark.parametrize("option", ["coord_scale", "coord_gain"])
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), True, "8"])
-def test_coord_scale_refuses_bad_values(bad):
-    with pytest.raises(ValueError, match="coord_scale"):
-        build_generator(presets.tiny_generator(16, "fmm", False, coord_scale=bad))
-    with pytest.raises(ValueError, match="coord_scale scales raw coordinates"):
-        build_generator(presets.tiny_generator(16, coord_scale=8.0))  # with Fourier features
+def test_coordinate_scales_refuse_bad_values(option, bad):
+    with pytest.raises(ValueError, match=option):
+        build_generator(presets.tiny_generator(16, "fmm", False, **{option: bad}))
+    with pytest.raises(ValueError, match=f"{option} scales raw coordinates"):
+        build_generator(presets.tiny_generator(16, **{option: 8.0}))  # with Fourier features
 
 
 # -- a gain on the first block's raw coordinates ("coord_gain") ----------------------------
@@ -320,14 +321,6 @@ def test_coord_gain_renders_alike_on_every_path():
     G = build_generator(presets.tiny_generator(16, "fmm", False, upsampling="bilinear", coord_gain=6.0), seed=0)
     params = G.params(tf.constant(sampling.seed_latents([0, 1, 2], G.z_dim)))
     assert_render_paths_agree(G, params, 24, 20, (-0.3, -0.3, 1.3, 1.3))
-
-
-@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), True, "8"])
-def test_coord_gain_refuses_bad_values(bad):
-    with pytest.raises(ValueError, match="coord_gain"):
-        build_generator(presets.tiny_generator(16, "fmm", False, coord_gain=bad))
-    with pytest.raises(ValueError, match="coord_gain scales raw coordinates"):
-        build_generator(presets.tiny_generator(16, coord_gain=8.0))  # with Fourier features
 
 
 # -- config ---------------------------------------------------------------------------------

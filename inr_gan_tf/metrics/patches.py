@@ -4,7 +4,7 @@
     upsampled_batches(G, seeds, factor=4, patch_seed=0)   # the same, as R x R crops of the 4R grid
     patch_swd(reals_4r, fakes_4r, size=R)                 # plain function on image arrays
 
-Registered metrics (the factor f is `superres`; the real side is the registry's cache of
+Registered metrics (the factor f is `superres`; the real side is reals.py's cache of
 statistics; every variant is streamed into its own sink, batch by batch):
   upsampled_swd, upsampled_fid (paper Sec. 4.2, Fig. 10; default f = 2): the INR rendered on the
       fR grid ('inr') and the same samples' R render resized to fR by each of UPSAMPLERS, all

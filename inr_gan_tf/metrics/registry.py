@@ -42,10 +42,8 @@ from inr_gan_tf.metrics import fid as fid_lib
 from inr_gan_tf.metrics import spectral as spectral_lib
 from inr_gan_tf.metrics import stream
 # The real side (reals.py), named here too: the metrics above the grid (patches.py) call them so.
-from inr_gan_tf.metrics.reals import (MAX_FEATURES, real_edges, real_features, real_key,  # noqa: F401
-                                      real_moments, real_spectrum, real_stream, real_swd,
-                                      note_reals, source_key)
-
+from inr_gan_tf.metrics.reals import (MAX_FEATURES, real_edges, real_features,  # noqa: F401
+                                      real_moments, real_spectrum, real_swd, source_key)
 
 
 @dataclasses.dataclass

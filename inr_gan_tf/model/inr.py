@@ -333,14 +333,14 @@ class MultiScaleINR(keras.layers.Layer):
         return tf.broadcast_to(size, tf.concat([tf.shape(size)[:1], tf.shape(pts)[1:2], [CELL_DIM]], 0))
 
     def raw_coordinates(self, pts, k: int):
-        """Block k's features in an INR without coordinate features: p, or for k > 0 with
-        coord_scale, (p - 0.5) * coord_scale.
+        """Block k's features in an INR without coordinate features: p; for block 0 with
+        coord_gain, (p - 0.5) * coord_gain; for k > 0 with coord_scale, (p - 0.5) * coord_scale.
 
         Raw p in frame units changes by 1/r across a cell of a block of resolution r: next to
         the coarse block's features (of unit scale at init) a finer block barely sees where in
         the cell it is, and renders the coarse cells (measured: docs/quickstart.md). Centred and
         scaled, one unit of input is 1 / coord_scale of the frame (coord_scale = r_0: one coarse
-        cell). The first block keeps p: its coordinate layer is predicted whole, at full scale.
+        cell). coord_scale leaves the first block alone: its coordinate layer is predicted whole.
 
         coord_gain, for the first block: (p - 0.5) * coord_gain. Its coordinate layer is
         predicted per sample, and one unit of predicted weight is a ramp of slope coord_gain

@@ -121,3 +121,13 @@ def assert_render_paths_agree(G, params, h: int, w: int, bounds) -> None:
                                atol=1e-5)
     per_sample = np.broadcast_to(pts, (3,) + pts.shape)  # [B, N, 2]: the same values
     np.testing.assert_allclose(G.render(params, per_sample, pixel).numpy(), point_img.reshape(3, -1, 3), atol=1e-5)
+
+
+def clone_from_config(G):
+    """A Generator rebuilt from G.get_config() with G's weights; asserts it renders as G does."""
+    from inr_gan_tf.model import Generator
+    clone = Generator.from_config(G.get_config())
+    clone.set_weights(G.get_weights())
+    z = tf.random.normal([2, G.z_dim])
+    np.testing.assert_array_equal(G(z).numpy(), clone(z).numpy())
+    return clone

@@ -1,18 +1,18 @@
-"""Contracts of the INR options beyond the paper: bilinear and local-ensemble transfer between
-blocks, log-spaced coordinate features and the cap on predicted frequencies (inr.py, plan.py,
-layers.py)."""
+"""Contracts of the INR options beyond the paper, on the way in and between blocks: bilinear and
+local-ensemble transfer, log-spaced coordinate features and the cap on predicted frequencies,
+scaled and gained raw coordinates, a coarse block at R, and exports with them (inr.py, plan.py,
+layers.py). The output options (saturation, palette): test_output_options.py."""
 import math
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_render_paths_agree, profiled_matmul_flops
+from helpers import assert_render_paths_agree, clone_from_config, profiled_matmul_flops
 
 from inr_gan_tf import coords, sampling
 from inr_gan_tf.model import (FourierFeatures, Generator, LogFrequencyFeatures, build_generator, complexity,
                               make_plan, presets)
 from inr_gan_tf.model import config as config_lib
-from inr_gan_tf.model import inr as inr_lib
 from inr_gan_tf.model.plan import lattice_position
 
 OPTIONS = presets.CONTINUOUS_OPTIONS  # bilinear, 4 log frequencies per axis, cap at half Nyquist
@@ -286,7 +286,7 @@ def test_coord_scale_feeds_finer_blocks_centred_scaled_coordinates():
     np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
     assert np.abs(a[1].numpy() - b[1].numpy()).max() > 1e-3
     assert scaled.get_config()["coord_scale"] == 8.0 and plain.get_config()["coord_scale"] is None
-    _clone_from_config(scaled)
+    clone_from_config(scaled)
 
 
 @pytest.mark.parametrize("option", ["coord_scale", "coord_gain"])
@@ -313,7 +313,7 @@ def test_coord_gain_feeds_the_first_block_centred_scaled_coordinates():
     both = build_generator(presets.tiny_generator(16, "fmm", False, coord_gain=4.0, coord_scale=8.0), seed=0)
     np.testing.assert_allclose(both.inr.raw_coordinates(pts, 0), (pts - 0.5) * 4.0, rtol=1e-6)
     np.testing.assert_allclose(both.inr.raw_coordinates(pts, 1), (pts - 0.5) * 8.0, rtol=1e-6)
-    _clone_from_config(gained)
+    clone_from_config(gained)
 
 
 def test_coord_gain_renders_alike_on_every_path():
@@ -324,17 +324,8 @@ def test_coord_gain_renders_alike_on_every_path():
 
 
 # -- config ---------------------------------------------------------------------------------
-def _clone_from_config(G):
-    """A Generator rebuilt from G.get_config() with G's weights; asserts it renders as G does."""
-    clone = Generator.from_config(G.get_config())
-    clone.set_weights(G.get_weights())
-    z = tf.random.normal([2, G.z_dim])
-    np.testing.assert_array_equal(G(z).numpy(), clone(z).numpy())
-    return clone
-
-
 def test_options_round_trip_through_get_config(Gb):
-    clone = _clone_from_config(Gb)
+    clone = clone_from_config(Gb)
     assert clone.get_config() == Gb.get_config()
     assert {k: Gb.get_config()[k] for k in OPTIONS} == OPTIONS
 
@@ -357,78 +348,6 @@ def test_bad_options_fail_with_clear_errors():
             build_generator(dict(cfg, **bad))
     with pytest.raises(ValueError, match="unknown INR options"):
         presets.tiny_generator(16, upsample="bilinear")
-
-
-# -- a saturating output ("saturation") ------------------------------------------------------
-def test_saturation_is_tanh_of_the_gained_linear_output_on_every_path():
-    plain = build_generator(presets.tiny_generator(16, "fmm", False), seed=0)
-    sat = build_generator(presets.tiny_generator(16, "fmm", False, saturation=3.0), seed=0)
-    sat.set_weights(plain.get_weights())  # no new weights: only the output changes
-    params = plain.params(tf.constant(sampling.seed_latents([0, 1], plain.z_dim)))
-    pts = np.random.RandomState(5).uniform(-0.3, 1.3, (60, 2)).astype(np.float32)
-    linear, out = plain.render(params, pts).numpy(), sat.render(params, pts).numpy()
-    np.testing.assert_allclose(out, np.tanh(3.0 * linear), atol=1e-6)
-    assert np.abs(out).max() <= 1.0
-    # Grids pool after the tanh (a pixel is the mean of its saturated points), and tiles and
-    # point sets agree with the grid, as without the option.
-    grid = sat.render_grid(params, 8, 8).numpy().reshape(2, 64, 3)
-    np.testing.assert_allclose(grid, sat.render(params, coords.grid_np(8, 8)).numpy(), atol=1e-6)
-    assert_render_paths_agree(sat, sat.params(tf.constant(sampling.seed_latents([0, 1, 2], sat.z_dim))),
-                              12, 20, (-0.3, -0.3, 1.3, 1.3))
-    assert sat.get_config()["saturation"] == 3.0 and plain.get_config()["saturation"] is None
-    _clone_from_config(sat)
-
-
-@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), True, "2"])
-def test_saturation_refuses_bad_values(bad):
-    with pytest.raises(ValueError, match="saturation"):
-        build_generator(presets.tiny_generator(16, "fmm", False, saturation=bad))
-
-
-# -- a palette output ("palette") -----------------------------------------------------------
-def test_palette_mixes_the_predicted_colours_on_every_path():
-    G = build_generator(presets.tiny_generator(16, "fmm", False, palette=5), seed=0)
-    params = G.params(tf.constant(sampling.seed_latents([0, 1], G.z_dim)))
-    pts = np.random.RandomState(5).uniform(-0.3, 1.3, (60, 2)).astype(np.float32)
-    rgb = G.render(params, pts).numpy()                                          # [2, 60, 3]
-    # Each point's rgb is a convex mix of its sample's K colours (columns of W, plus the bias).
-    w, b = G.inr.colours.affine(**{n: params[f"colours.{n}"] for n in G.inr.colours.param_shapes()})
-    colours = (w.numpy() * math.sqrt(5) + b.numpy()[:, :, None]).transpose(0, 2, 1)  # [2, K, 3]
-    assert colours.shape == (2, 5, 3)
-    assert np.all(rgb >= colours.min(1, keepdims=True) - 1e-6)
-    assert np.all(rgb <= colours.max(1, keepdims=True) + 1e-6)
-    # rgb is exactly the mix: softmax of the gained logits, times the colours at unit scale.
-    logits = G.inr.forward(params, G.inr.plan(pts))[-2]                          # the finest block's features
-    W, bias = G.inr.to_rgb.affine(**{n: params[f"to_rgb.{n}"] for n in G.inr.to_rgb.param_shapes()})
-    mix = tf.nn.softmax(inr_lib.PALETTE_LOGIT_GAIN * (tf.matmul(logits, W, transpose_b=True) + bias[:, None]), -1)
-    np.testing.assert_allclose(rgb, (tf.matmul(mix, w, transpose_b=True) * math.sqrt(5) + b[:, None]).numpy(),
-                               atol=1e-5)
-    assert_render_paths_agree(G, G.params(tf.constant(sampling.seed_latents([0, 1, 2], G.z_dim))),
-                              12, 20, (-0.3, -0.3, 1.3, 1.3))
-    assert G.get_config()["palette"] == 5
-    _clone_from_config(G)
-    # Counted from the same layout: K logits, then K -> 3 predicted colours per sample.
-    assert complexity.params(G.get_config())["total"] == sum(int(np.prod(v.shape)) for v in G.trainable_variables)
-    plain = build_generator(presets.tiny_generator(16, "fmm", False), seed=0)
-    width = G.inr.blocks[-1]["width"]
-    assert (complexity.macs(G.get_config())["inr"] - complexity.macs(plain.get_config())["inr"]
-            == 16 * 16 * (width * (5 - 3) + 5 * 3))
-
-
-@pytest.mark.parametrize("options", [{"modulation": "shared"}, {"cell": True}])
-def test_palette_with_shared_weights_or_the_cell_renders_alike_on_every_path(options):
-    cfg = presets.tiny_generator(16, options.get("modulation", "fmm"), False, palette=3)
-    G = build_generator(dict(cfg, **{k: v for k, v in options.items() if k != "modulation"}), seed=0)
-    assert_render_paths_agree(G, G.params(tf.constant(sampling.seed_latents([0, 1, 2], G.z_dim))),
-                              12, 20, (-0.3, -0.3, 1.3, 1.3))
-    assert complexity.params(G.get_config())["total"] == sum(int(np.prod(v.shape)) for v in G.trainable_variables)
-    _clone_from_config(G)
-
-
-@pytest.mark.parametrize("bad", [1, -2, True, 2.5, "4"])
-def test_palette_refuses_bad_values(bad):
-    with pytest.raises(ValueError, match="palette"):
-        build_generator(presets.tiny_generator(16, "fmm", False, palette=bad))
 
 
 # -- exports --------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ Everything streams (stream.py): images arrive in batches and only what a metric 
 memory, so it does not grow with `num`: FID keeps the running mean and covariance of the
 features, KID and precision/recall at most MAX_FEATURES feature vectors per side, SWD the patch
 descriptors (swd.DescriptorSet), the spectral metrics the mean ring power, upsampled_edges four
-pixel counts. The real side (reals.py) is cached under <cache>/stats/ as exactly those statistics, never
-images, keyed by (source, resolution, num, feature extractor sha256, ...); a file written by
-another version, for another key, or truncated is rebuilt, not trusted.
+pixel counts. The real side (reals.py) is cached under <cache>/stats/ as exactly those
+statistics, never images, keyed by (source, resolution, num, feature extractor sha256, ...); a
+file written by another version, for another key, or truncated is rebuilt, not trusted.
 
 The fake side is a "views" object (patches.py): G's samples (ModelViews), or for `real_vs_real`
 the images after the first `num` reals (RealViews), so every metric has a real-vs-real baseline

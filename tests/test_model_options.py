@@ -296,6 +296,10 @@ def test_coordinate_scales_refuse_bad_values(option, bad):
         build_generator(presets.tiny_generator(16, "fmm", False, **{option: bad}))
     with pytest.raises(ValueError, match=f"{option} scales raw coordinates"):
         build_generator(presets.tiny_generator(16, **{option: 8.0}))  # with Fourier features
+    raw = presets.tiny_generator(16, "fmm", False, **{option: 8.0})
+    for features in ({"fourier": True}, {"log_frequencies": 2}):  # a config.json refuses it too
+        with pytest.raises(ValueError, match=f"{option} scales raw coordinates; it needs fourier=False"):
+            config_lib.GeneratorConfig.from_dict({**raw, **features})
 
 
 # -- a gain on the first block's raw coordinates ("coord_gain") ----------------------------

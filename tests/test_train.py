@@ -82,6 +82,14 @@ def test_coord_gain_reaches_the_config_only_when_set():
     assert _parse("--data=procedural", "--nofourier", "--coord_gain=4")["generator"]["coord_gain"] == 4.0
 
 
+@pytest.mark.parametrize("flag", ["--coord_gain=4", "--coord_scale=8"])
+@pytest.mark.parametrize("features", [[], ["--nofourier", "--log_frequencies=2"]])
+def test_coordinate_scales_without_raw_coordinates_are_refused_in_flag_words(flag, features):
+    name = flag.split("=")[0]
+    with pytest.raises(ValueError, match=f"^{name} scales raw coordinates; it needs --nofourier and --log_frequencies=0$"):
+        _parse("--data=procedural", flag, *features)
+
+
 def test_saturation_reaches_the_config_only_when_set():
     """Unset, the key stays out of config.json, so runs from before the option still resume."""
     assert "saturation" not in _parse("--data=procedural")["generator"]

@@ -72,6 +72,7 @@ class GeneratorConfig:
         check_antialias(self.antialias)
         check_coord_scale(self.coord_scale)
         check_coord_gain(self.coord_gain)
+        check_raw_scales(self.fourier, self.log_frequencies, self.coord_scale, self.coord_gain)
         check_saturation(self.saturation)
         check_upsampling(self.upsampling)
         check_cell(self.cell, self.upsampling)
@@ -156,6 +157,15 @@ def check_coord_scale(value) -> Optional[float]:
 def check_coord_gain(value) -> Optional[float]:
     """`coord_gain`: None (the first block takes p as it is) or a finite number > 0."""
     return _positive_or_none("coord_gain", value)
+
+
+def check_raw_scales(fourier: bool, log_frequencies: int, coord_scale=None, coord_gain=None,
+                     needs: str = "fourier=False and log_frequencies=0") -> None:
+    """coord_scale and coord_gain multiply the raw (x, y) a block takes; with coordinate features
+    there are none to scale. `needs` words the remedy: the flag layer passes its flag names."""
+    for name, value in (("coord_scale", coord_scale), ("coord_gain", coord_gain)):
+        if value is not None and (fourier or log_frequencies):
+            raise ValueError(f"{name} scales raw coordinates; it needs {needs}")
 
 
 def check_cell(value, upsampling: str = "nearest") -> bool:

@@ -33,7 +33,8 @@ import keras
 import tensorflow as tf
 
 from inr_gan_tf.model import plan as plan_lib
-from inr_gan_tf.model.config import check_cell, check_coord_gain, check_coord_scale, check_palette, check_saturation
+from inr_gan_tf.model.config import (check_cell, check_coord_gain, check_coord_scale, check_palette,
+                                     check_raw_scales, check_saturation)
 from inr_gan_tf.model.layers import FMMDense, FourierFeatures, HyperDense, LogFrequencyFeatures, SharedDense
 from inr_gan_tf.model.param_spec import ParamSpec
 
@@ -177,9 +178,7 @@ class MultiScaleINR(keras.layers.Layer):
         self.saturation = check_saturation(saturation)
         self.cell = check_cell(cell, upsampling)
         self.palette = check_palette(palette)
-        for name in ("coord_scale", "coord_gain"):
-            if getattr(self, name) is not None and (self.fourier or self.log_frequencies):
-                raise ValueError(f"{name} scales raw coordinates; it needs fourier=False and log_frequencies=0")
+        check_raw_scales(self.fourier, self.log_frequencies, self.coord_scale, self.coord_gain)
         self.coarse_resolutions = [b["resolution"] for b in self.blocks[:-1]]
         caps = frequency_caps(self.blocks, self.fourier_cap)
 

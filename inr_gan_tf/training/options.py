@@ -224,6 +224,8 @@ def continuous_options(a) -> dict:
         raise ValueError(f"--fourier_cap must be finite and > 0 (or unset), got {a.fourier_cap}")
     for check in (lambda: config_lib.check_coord_scale(a.coord_scale),  # the Generator's own checks
                   lambda: config_lib.check_coord_gain(a.coord_gain),
+                  lambda: config_lib.check_raw_scales(a.fourier, a.log_frequencies, a.coord_scale, a.coord_gain,
+                                                      needs="--nofourier and --log_frequencies=0"),
                   lambda: config_lib.check_saturation(a.saturation),
                   lambda: config_lib.check_cell(a.cell, a.upsampling),
                   lambda: config_lib.check_palette(a.palette)):
@@ -231,9 +233,6 @@ def continuous_options(a) -> dict:
             check()
         except ValueError as e:
             raise ValueError(f"--{e}") from None
-    for name in ("coord_scale", "coord_gain"):
-        if getattr(a, name) is not None and (a.fourier or a.log_frequencies):
-            raise ValueError(f"--{name} scales raw coordinates: it needs --nofourier and --log_frequencies=0")
     # "Unset" is the GeneratorConfig's own default: one place says what the paper's INR is.
     defaults = {f.name: f.default for f in dataclasses.fields(config_lib.GeneratorConfig)}
     chosen = {k: getattr(a, k) for k in CONTINUOUS_FLAGS}

@@ -119,7 +119,9 @@ def discriminator_macs(config: dict) -> int:
     "discriminator"). Its convolutions and dense layers; the [1, 3, 3, 1] blur before each
     strided convolution is a depthwise filter and, like the generator's element-wise work, is
     not counted. At the quickstart's size D costs more per view than the INR (docs/quickstart.md)."""
-    d = {**_D_DEFAULTS, **config}
+    # A split D (separate_patches) sends each view through one D of this size: the same per view
+    # (the patch D's, conditioned as the config says; the frame D's has no embedding).
+    d = {**_D_DEFAULTS, **{k: v for k, v in config.items() if k != "separate_patches"}}
     R, base, cap = int(d["resolution"]), int(d["channel_base"]), int(d["channel_max"])
     nf = lambda r: channels_at(r, base, cap)  # noqa: E731
     total = R * R * int(d["channels"]) * nf(R)                       # from_rgb, 1 x 1

@@ -371,3 +371,49 @@ class Discriminator(keras.Model):
                 "mbstd_num_channels": self.mbstd_num_channels,
                 "scale_conditioning": self.scale_conditioning, "scale_frequencies": self.scale_frequencies,
                 "local_resolution": self.local_resolution}
+
+
+@keras.saving.register_keras_serializable(package="inr_gan_tf")
+class SplitDiscriminator(keras.Model):
+    """Frames to one StyleGAN2 D, patches to a second of the same size (`separate_patches`).
+
+    The issue's other way of letting D know a view's scale: instead of (or besides) telling one
+    D the window side, patches never share a D's capacity with frames, so the frame D stays
+    StyleGAN2's (unconditioned) and the patch D judges only views above the training density,
+    conditioned on s as `scale_conditioning` says. Each view goes through one D, so a step costs
+    the same MACs as with one D; D's parameters double. Views arrive as the losses lay them out:
+    frames first, then `patches` patches (a Python int: the split is static, so XLA compiles
+    it); minibatch-stddev groups then hold frames or patches, never both.
+    """
+
+    splits_views = True  # the losses pass it the number of trailing patches (losses._call_D)
+
+    def __init__(self, **config):  # Discriminator's arguments, for both
+        super().__init__(**{k: config.pop(k) for k in ("name", "dtype", "trainable") if k in config})
+        self.config = dict(config)
+        # Scoped so that weight paths name their D ("patch_d/b32/conv0/kernel"), not two alike.
+        with keras.name_scope("frame_d", caller=self):
+            self.frame_d = Discriminator(**{**config, "scale_conditioning": "none"}, name="frame_d")
+        with keras.name_scope("patch_d", caller=self):
+            self.patch_d = Discriminator(**config, name="patch_d")
+        self.resolution, self.num_logits = self.patch_d.resolution, self.patch_d.num_logits
+        self.built = True  # both Ds built their weights in their constructors
+
+    def call(self, images, scale=None, patches: int = 0, training=None):
+        """Logits [B, num_logits]: the frame D's for the first B - patches views, then the patch
+        D's (told `scale` [B] of those) for the last `patches`."""
+        if not patches:
+            return self.frame_d(images)
+        frames = (images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]) - int(patches)
+        patch_scale = None if scale is None else scale[frames:]
+        return tf.concat([self.frame_d(images[:frames]), self.patch_d(images[frames:], scale=patch_scale)], 0)
+
+    def get_config(self):
+        return {**super().get_config(), **self.config}
+
+
+def build_discriminator(config: dict) -> keras.Model:
+    """config.json's "discriminator": Discriminator's arguments, plus `separate_patches: true`
+    for a SplitDiscriminator (absent in every run from before it: one D)."""
+    config = dict(config)
+    return (SplitDiscriminator if config.pop("separate_patches", False) else Discriminator)(**config)

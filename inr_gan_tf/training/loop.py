@@ -130,12 +130,6 @@ class Trainer:
         self.s = state
         cfg = state.config
         self.batch = cfg["batch_size"]
-        self.loss = GANLoss(state.G, state.D, r1_gamma=cfg["loss"]["r1_gamma"],
-                            r1_interval=cfg["loss"]["r1_interval"],
-                            local_weight=cfg["loss"].get("local_weight", 1.0),
-                            # Only in configs that set it: earlier runs have no "consistency".
-                            consistency=Consistency(**cfg["loss"]["consistency"])
-                            if "consistency" in cfg["loss"] else None)
         self.ema = EMA(ema_kimg=cfg["ema"]["ema_kimg"], ema_rampup=cfg["ema"]["ema_rampup"] or None)
         # No "patch" section: full frames only (runs from before patch training have none).
         self.patches = Patches(**cfg["patch"]) if "patch" in cfg else None
@@ -145,6 +139,13 @@ class Trainer:
             raise ValueError(f"patch ratio {self.patches.ratio} gives {self.n_patches} patches in a batch of "
                              f"{self.batch}: need at least one patch and one frame, patches divisible by "
                              f"{nrep} replicas")
+        self.loss = GANLoss(state.G, state.D, r1_gamma=cfg["loss"]["r1_gamma"],
+                            r1_interval=cfg["loss"]["r1_interval"],
+                            local_weight=cfg["loss"].get("local_weight", 1.0),
+                            # Only in configs that set it: earlier runs have no "consistency".
+                            consistency=Consistency(**cfg["loss"]["consistency"])
+                            if "consistency" in cfg["loss"] else None,
+                            patch_views=self.n_patches // nrep)  # each replica's share, after its frames
         # jit_compile goes on the per-replica step: around strategy.run it fails with resource
         # placement errors.
         self._replica_step = tf.function(self._replica_step_fn, jit_compile=xla)

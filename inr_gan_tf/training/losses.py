@@ -40,6 +40,10 @@ per location of its L x L map. Each phase's loss per view is then the global ter
 `local_weight` times the mean of the same term over the locations (every location is a
 PatchGAN sample), and R1 differentiates that same per-view output, global + local_weight *
 mean(local). A D with one logit gives exactly the losses above.
+
+A SplitDiscriminator (discriminator.py: frames to one D, patches to a second) is told how many
+views end each batch as patches (`patch_views`, per replica): the same losses, each view
+judged by its own D.
 """
 import math
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -140,16 +144,22 @@ def per_view(logits, fn, local_weight: float = 1.0) -> tf.Tensor:
     return out  # [B]
 
 
-def _call_D(D, images, scale=None):
-    # Without a scale, D's own call: the frames-only path stays op for op what it was.
-    return D(images) if scale is None else D(images, scale=scale)
+def _call_D(D, images, scale=None, patches: int = 0):
+    # Without a scale, D's own call: the frames-only path stays op for op what it was. A D that
+    # judges patches apart (SplitDiscriminator) is told how many trailing views are patches.
+    if scale is None:
+        return D(images)
+    if getattr(D, "splits_views", False):
+        return D(images, scale=scale, patches=patches)
+    return D(images, scale=scale)
 
 
-def real_logits_and_r1(D, reals, scale=None, local_weight: float = 1.0) -> Tuple[tf.Tensor, tf.Tensor]:
+def real_logits_and_r1(D, reals, scale=None, local_weight: float = 1.0,
+                       patches: int = 0) -> Tuple[tf.Tensor, tf.Tensor]:
     """D(reals) [B, 1 (+ L*L)] and R1's per-sample ||grad_x D(x)||^2 [B], from one D forward pass.
 
-    `scale` [B]: each view's window side, for a scale-conditioned D (None: frames). With a
-    local head the differentiated output is global + local_weight * mean(local), as in the loss.
+    `scale` [B]: each view's window side, for a scale-conditioned D (None: frames); `patches`:
+    how many trailing views are patches, for a SplitDiscriminator. With a local head the differentiated output is global + local_weight * mean(local), as in the loss.
 
     The inner tape watches the reals; any tape the caller holds around this call records the
     inner gradient computation too, so differentiating the penalty w.r.t. D's variables gives
@@ -158,7 +168,7 @@ def real_logits_and_r1(D, reals, scale=None, local_weight: float = 1.0) -> Tuple
     reals = tf.cast(reals, tf.float32)  # a float32 leaf: gradients w.r.t. it come back float32
     with tf.GradientTape() as tape:
         tape.watch(reals)
-        logits = _float_logits(_call_D(D, reals, scale))       # [B, 1 (+ L*L)]
+        logits = _float_logits(_call_D(D, reals, scale, patches))  # [B, 1 (+ L*L)]
         # The gradient of the sum gives each sample's gradient w.r.t. its own pixels (plus the
         # minibatch-stddev coupling to its group, as in StyleGAN2's r1 on a batch).
         total = tf.reduce_sum(per_view(logits, tf.identity, local_weight))
@@ -180,7 +190,8 @@ class GANLoss:
                  r1_gamma: float = 10.0,        # R1 weight (App. A: 10); 0 disables R1
                  r1_interval: int = 1,          # R1 every k D steps, scaled by k (1 = App. A)
                  local_weight: float = 1.0,     # weight of a local head's mean term (D with L > 0)
-                 consistency: Optional[Consistency] = None):  # the render-consistency term (None: off)
+                 consistency: Optional[Consistency] = None,  # the render-consistency term (None: off)
+                 patch_views: int = 0):         # patches ending each (replica's) batch of views: a split D's cut
         if r1_gamma < 0:
             raise ValueError(f"r1_gamma must be >= 0, got {r1_gamma}")
         if int(r1_interval) != r1_interval or r1_interval < 1:
@@ -191,6 +202,9 @@ class GANLoss:
         self.r1_gamma, self.r1_interval = float(r1_gamma), int(r1_interval)
         self.local_weight = float(local_weight)
         self.consistency = consistency
+        if int(patch_views) != patch_views or patch_views < 0:
+            raise ValueError(f"patch_views must be an integer >= 0, got {patch_views}")
+        self.patch_views = int(patch_views)
 
     # -- forward passes ------------------------------------------------------------------
     def run_G(self, z, bounds=None) -> Tuple[tf.Tensor, tf.Tensor]:
@@ -230,7 +244,7 @@ class GANLoss:
 
     def run_D(self, images, bounds=None) -> tf.Tensor:
         scale = None if bounds is None else window_scale(bounds)  # [B]
-        return _float_logits(_call_D(self.D, images, scale))      # [B, 1 (+ L*L)]
+        return _float_logits(_call_D(self.D, images, scale, self.patch_views))  # [B, 1 (+ L*L)]
 
     def _adv(self, logits, sign: float) -> tf.Tensor:
         """Mean over views of softplus(sign * logit), with a local head's share (per_view)."""
@@ -301,7 +315,7 @@ class GANLoss:
             logits = self.run_D(reals, bounds)                    # no inner tape to record
             return logits, tf.zeros(tf.shape(logits)[:1], tf.float32)
         scale = None if bounds is None else window_scale(bounds)
-        logits, penalty = real_logits_and_r1(self.D, reals, scale, self.local_weight)
+        logits, penalty = real_logits_and_r1(self.D, reals, scale, self.local_weight, self.patch_views)
         if isinstance(do_r1, (bool, int)):
             return logits, penalty
         # A tensor flag masks R1 rather than skipping it: the gradient of a tf.cond around the

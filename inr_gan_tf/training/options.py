@@ -94,6 +94,9 @@ def define(fv: flags.FlagValues) -> None:
     flags.DEFINE_enum("patch_cond", "projection", ["projection", "none"], "How D knows a view's scale with "
                       "--patch_ratio > 0: projection (StyleGAN2-ADA's conditional D, on log2(1/s); frames "
                       "have s = 1) or none (D sees patches and frames alike).", flag_values=fv)
+    flags.DEFINE_bool("patch_d", False, "With --patch_ratio > 0: patches go to a second D of the same size "
+                      "(told s as --patch_cond says), frames to StyleGAN2's unconditioned D; the same MACs "
+                      "per step, twice D's parameters.", flag_values=fv)
     # -- render consistency (with --cell; training/losses.py) ---------------------------------
     flags.DEFINE_float("consistency", 0.0, "Weight in the G loss of mean |a training pixel rendered at "
                        "--consistency_density^2 sub-pixels and averaged - the frame's pixel| (0: off): a "
@@ -271,6 +274,10 @@ def run_config(a) -> dict:
         config["patch"] = patch_config(a)
         if a.patch_cond != "none":
             config["discriminator"]["scale_conditioning"] = a.patch_cond
+        if a.patch_d:  # only when set: earlier runs keep their config.json
+            config["discriminator"]["separate_patches"] = True
+    elif a.patch_d:
+        raise ValueError("--patch_d needs patches: set --patch_ratio > 0")
     if a.consistency > 0:  # only when set, as the patch section: earlier runs keep their config.json
         if a.consistency_points > r * r:
             raise ValueError(f"--consistency_points must be at most R^2 = {r * r}, got {a.consistency_points}")

@@ -9,7 +9,7 @@ import os
 import keras
 import tensorflow as tf
 
-from inr_gan_tf.model import Discriminator, build_generator
+from inr_gan_tf.model import build_discriminator, build_generator
 from inr_gan_tf import checkpoint as checkpoints
 from inr_gan_tf.training.ema import clone_generator
 from inr_gan_tf.training.precision import DynamicLossScale
@@ -32,7 +32,7 @@ class TrainState:
         with self.strategy.scope():
             self.G = build_generator(config["generator"])
             self.G_ema = clone_generator(self.G)
-            self.D = Discriminator(**config["discriminator"])
+            self.D = build_discriminator(config["discriminator"])
             self.hyper_vars, self.inr_vars = self.G.variable_groups()
             self.opt_hyper = _adam(optim["lr_hypernet"], optim["betas"])
             self.opt_inr = _adam(optim["lr_inr"], optim["betas"])

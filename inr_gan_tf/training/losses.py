@@ -159,7 +159,8 @@ def real_logits_and_r1(D, reals, scale=None, local_weight: float = 1.0,
     """D(reals) [B, 1 (+ L*L)] and R1's per-sample ||grad_x D(x)||^2 [B], from one D forward pass.
 
     `scale` [B]: each view's window side, for a scale-conditioned D (None: frames); `patches`:
-    how many trailing views are patches, for a SplitDiscriminator. With a local head the differentiated output is global + local_weight * mean(local), as in the loss.
+    how many trailing views are patches, for a SplitDiscriminator. With a local head the
+    differentiated output is global + local_weight * mean(local), as in the loss.
 
     The inner tape watches the reals; any tape the caller holds around this call records the
     inner gradient computation too, so differentiating the penalty w.r.t. D's variables gives

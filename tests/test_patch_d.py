@@ -52,7 +52,8 @@ def test_both_ds_learn_from_the_losses_with_r1(G):
     loss = GANLoss(G, D, patch_views=2)
     patches = Patches(0.5, 0.25, "log")
     z_f, z_p = (tf.random.stateless_normal([2, G.z_dim], seed=[s, 0]) for s in (1, 2))
-    z, fake_bounds = with_frames(z_f, z_p, patches.windows(tf.random.stateless_uniform([2, 3], [3, 0], dtype=tf.float64)))
+    z, fake_bounds = with_frames(z_f, z_p, patches.windows(
+        tf.random.stateless_uniform([2, 3], [3, 0], dtype=tf.float64)))
     reals, real_bounds = with_frames(_images(2), _images(2) * 0.5, patches.windows(
         tf.random.stateless_uniform([2, 3], [4, 0], dtype=tf.float64)))
     with tf.GradientTape() as tape:
@@ -74,6 +75,9 @@ def test_patch_d_flag_makes_the_config_and_needs_patches():
                                                                             separate_patches=True)
     with pytest.raises(ValueError, match="^--patch_d needs patches"):
         _parse("--patch_d")
+    from inr_gan_tf.training.callbacks import describe
+    assert "(patches to a second D of the same size)" in describe(_parse("--patch_ratio=0.5", "--patch_d"))
+    assert "second D" not in describe(base)
 
 
 def test_patch_d_training_resumes_exactly(tmp_path):

@@ -41,7 +41,9 @@ def describe(config: dict) -> str:
         c = config["patch"]
         lines.append(f"patches: {patch_count(config)} of {config['batch_size']} views per batch, window side "
                      f"{c['min_scale']}..1 ({c['distribution']}), D scale conditioning "
-                     f"{config['discriminator'].get('scale_conditioning', 'none')}")
+                     f"{config['discriminator'].get('scale_conditioning', 'none')}"
+                     + (" (patches to a second D of the same size)"
+                        if config["discriminator"].get("separate_patches") else ""))
     return "\n".join(lines)
 
 

@@ -10,8 +10,8 @@ import tensorflow as tf
 from helpers import assert_render_paths_agree, clone_from_config, profiled_matmul_flops
 
 from inr_gan_tf import coords, sampling
-from inr_gan_tf.model import (FourierFeatures, Generator, LogFrequencyFeatures, build_generator, complexity,
-                              make_plan, presets)
+from inr_gan_tf.model import (FourierFeatures, Generator, LogFrequencyFeatures, MultiScaleINR, build_generator,
+                              complexity, make_plan, presets)
 from inr_gan_tf.model import config as config_lib
 from inr_gan_tf.model.plan import lattice_position
 
@@ -300,6 +300,9 @@ def test_coordinate_scales_refuse_bad_values(option, bad):
     for features in ({"fourier": True}, {"log_frequencies": 2}):  # a config.json refuses it too
         with pytest.raises(ValueError, match=f"{option} scales raw coordinates; it needs fourier=False"):
             config_lib.GeneratorConfig.from_dict({**raw, **features})
+    blocks = [dict(b) for b in raw["blocks"]]
+    with pytest.raises(ValueError, match=f"{option} scales raw coordinates"):  # the layer alone, too
+        MultiScaleINR(blocks, fourier=True, **{option: 8.0})
 
 
 # -- a gain on the first block's raw coordinates ("coord_gain") ----------------------------

@@ -13,7 +13,7 @@ from helpers import assert_resumes_exactly, mirrored_vs_single, trainer_for
 from test_patch_training import R, TINY_D, _config, _images, _parse
 
 from inr_gan_tf.model import Discriminator, SplitDiscriminator, build_discriminator, complexity
-from inr_gan_tf.training.losses import GANLoss, Patches, with_frames
+from inr_gan_tf.training.losses import GANLoss, Patches, real_logits_and_r1, with_frames
 
 SPLIT = dict(TINY_D, scale_conditioning="projection", separate_patches=True)
 
@@ -66,6 +66,38 @@ def test_both_ds_learn_from_the_losses_with_r1(G):
         assert max(np.abs(g.numpy()).max() for g in mine) > 0, trunk
     with pytest.raises(ValueError, match="patch_views"):
         GANLoss(G, D, patch_views=-1)
+
+
+def test_r1_reaches_the_patch_d_through_the_split():
+    keras.utils.set_random_seed(0)
+    D = build_discriminator(SPLIT)
+    x, scale = _images(4), tf.constant([1.0, 1.0, 0.5, 0.25])
+    with tf.GradientTape() as tape:
+        _, penalty = real_logits_and_r1(D, x, scale, patches=2)  # [B]: each view's own gradient
+        total = tf.reduce_sum(penalty)
+    assert np.all(penalty.numpy() > 0)
+    grads = tape.gradient(total, D.patch_d.trainable_variables)
+    assert max(np.abs(g.numpy()).max() for g in grads if g is not None) > 0
+
+
+def test_bad_splits_and_configs_are_refused():
+    D = build_discriminator(SPLIT)
+    for bad in (4, 5):  # no frame left
+        with pytest.raises(ValueError, match="at least one frame"):
+            D(_images(4), scale=tf.ones([4]), patches=bad)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="patches must be a Python int"):
+            D(_images(4), patches=bad)
+    for bad in ("false", 1, None):
+        with pytest.raises(ValueError, match="separate_patches must be true or false"):
+            build_discriminator(dict(SPLIT, separate_patches=bad))
+
+
+def test_a_split_d_without_patch_training_is_refused(tmp_path):
+    cfg = _config(ratio=0)
+    cfg["discriminator"]["separate_patches"] = True  # a hand-edited config.json
+    with pytest.raises(ValueError, match="separate_patches but the run has no patch section"):
+        trainer_for(cfg, str(tmp_path))
 
 
 def test_patch_d_flag_makes_the_config_and_needs_patches():

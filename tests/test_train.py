@@ -86,7 +86,8 @@ def test_coord_gain_reaches_the_config_only_when_set():
 @pytest.mark.parametrize("features", [[], ["--nofourier", "--log_frequencies=2"]])
 def test_coordinate_scales_without_raw_coordinates_are_refused_in_flag_words(flag, features):
     name = flag.split("=")[0]
-    with pytest.raises(ValueError, match=f"^{name} scales raw coordinates; it needs --nofourier and --log_frequencies=0$"):
+    words = f"^{name} scales raw coordinates; it needs --nofourier and --log_frequencies=0$"
+    with pytest.raises(ValueError, match=words):
         _parse("--data=procedural", flag, *features)
 
 

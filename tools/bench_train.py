@@ -58,6 +58,8 @@ CONFIGS = {
     # Narrower discriminators (feature maps min(base // r, 128) at r: 32 and 16 at 32^2 instead
     # of 64): D, not the INR, takes most of a quickstart step's MACs.
     "quickstart_32_d1024": QUICKSTART + ["--d_channel_base=1024"],
+    # A second D for patches; its frames-only row drops --patch_d (no patches to send it).
+    "quickstart_32_patch_d": QUICKSTART + ["--patch_d"],
     "quickstart_32_d512": QUICKSTART + ["--d_channel_base=512"],
     # Three blocks (16^2, 32^2, 64^2) read bilinearly.
     "cpu_64": QUICKSTART + ["--resolution=64", "--g_blocks=16:128:2:32:3,32:128:2:32:3,64:64:2:16:3",
@@ -81,7 +83,8 @@ def measure(name, xla, precision, steps, warmup, threads, patch_ratio=0.0):
     runs = []
     for ratio in ([0.0, patch_ratio] if patch_ratio else [0.0]):
         # The train command's own flags, as `python -m inr_gan_tf.train` would read them.
-        cfg = options.run_config(cli.parse(train.COMMAND, [*CONFIGS[name], f"--precision={precision}",
+        flags_ = [f for f in CONFIGS[name] if ratio or f != "--patch_d"]
+        cfg = options.run_config(cli.parse(train.COMMAND, [*flags_, f"--precision={precision}",
                                                             f"--patch_ratio={ratio}"]))
         trainer = Trainer(TrainState(cfg, tempfile.mkdtemp()), xla=xla)
         batches = list(training_data(cfg, data.resolve_source(cfg["data"])).take(DISTINCT_BATCHES))

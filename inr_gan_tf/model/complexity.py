@@ -16,7 +16,7 @@ import numpy as np
 
 from inr_gan_tf import coords as coords_lib
 from inr_gan_tf.model import plan as plan_lib
-from inr_gan_tf.model.discriminator import Discriminator, channels_at
+from inr_gan_tf.model.discriminator import Discriminator, channels_at, split_config
 from inr_gan_tf.model.inr import LOCAL_OFFSET_DIM, layer_layout, normalize_blocks
 from inr_gan_tf.model.config import GeneratorConfig, as_config
 
@@ -121,7 +121,7 @@ def discriminator_macs(config: dict) -> int:
     not counted. At the quickstart's size D costs more per view than the INR (docs/quickstart.md)."""
     # A split D (separate_patches) sends each view through one D of this size: the same per view
     # (the patch D's, conditioned as the config says; the frame D's has no embedding).
-    d = {**_D_DEFAULTS, **{k: v for k, v in config.items() if k != "separate_patches"}}
+    d = {**_D_DEFAULTS, **split_config(config)[1]}
     R, base, cap = int(d["resolution"]), int(d["channel_base"]), int(d["channel_max"])
     nf = lambda r: channels_at(r, base, cap)  # noqa: E731
     total = R * R * int(d["channels"]) * nf(R)                       # from_rgb, 1 x 1

@@ -377,43 +377,60 @@ class Discriminator(keras.Model):
 class SplitDiscriminator(keras.Model):
     """Frames to one StyleGAN2 D, patches to a second of the same size (`separate_patches`).
 
-    The issue's other way of letting D know a view's scale: instead of (or besides) telling one
-    D the window side, patches never share a D's capacity with frames, so the frame D stays
-    StyleGAN2's (unconditioned) and the patch D judges only views above the training density,
-    conditioned on s as `scale_conditioning` says. Each view goes through one D, so a step costs
-    the same MACs as with one D; D's parameters double. Views arrive as the losses lay them out:
-    frames first, then `patches` patches (a Python int: the split is static, so XLA compiles
-    it); minibatch-stddev groups then hold frames or patches, never both.
+    Besides telling one D the window side (projection), D can learn scales apart by seeing them
+    apart: patches never share a D's capacity with frames, so the frame D stays StyleGAN2's
+    (unconditioned) and the patch D judges only views above the training density, conditioned
+    on s as `scale_conditioning` says. Each view goes through one D, so a step costs the same
+    MACs as with one D; D's parameters double. Views arrive as the losses lay them out: frames
+    first, then `patches` patches (a Python int: the split is static, so XLA compiles it);
+    minibatch-stddev groups then hold frames or patches, never both. Without `patches` every
+    view is a frame (the frame D's alone).
     """
 
     splits_views = True  # the losses pass it the number of trailing patches (losses._call_D)
 
     def __init__(self, **config):  # Discriminator's arguments, for both
-        super().__init__(**{k: config.pop(k) for k in ("name", "dtype", "trainable") if k in config})
+        own = {k: config.pop(k) for k in ("name", "dtype", "trainable") if k in config}
+        super().__init__(**own)
         self.config = dict(config)
+        # The saved dtype policy reaches both Ds, as the global one would when they were built.
+        inner = {"dtype": own["dtype"]} if "dtype" in own else {}
         # Scoped so that weight paths name their D ("patch_d/b32/conv0/kernel"), not two alike.
         with keras.name_scope("frame_d", caller=self):
-            self.frame_d = Discriminator(**{**config, "scale_conditioning": "none"}, name="frame_d")
+            self.frame_d = Discriminator(**{**config, "scale_conditioning": "none"}, name="frame_d", **inner)
         with keras.name_scope("patch_d", caller=self):
-            self.patch_d = Discriminator(**config, name="patch_d")
+            self.patch_d = Discriminator(**config, name="patch_d", **inner)
         self.resolution, self.num_logits = self.patch_d.resolution, self.patch_d.num_logits
         self.built = True  # both Ds built their weights in their constructors
 
     def call(self, images, scale=None, patches: int = 0, training=None):
         """Logits [B, num_logits]: the frame D's for the first B - patches views, then the patch
         D's (told `scale` [B] of those) for the last `patches`."""
+        if isinstance(patches, bool) or not isinstance(patches, int) or patches < 0:
+            raise ValueError(f"patches must be a Python int >= 0 (the split is static), got {patches!r}")
         if not patches:
             return self.frame_d(images)
-        frames = (images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]) - int(patches)
-        patch_scale = None if scale is None else scale[frames:]
-        return tf.concat([self.frame_d(images[:frames]), self.patch_d(images[frames:], scale=patch_scale)], 0)
+        if images.shape[0] is not None and not patches < images.shape[0]:
+            raise ValueError(f"{patches} patches in a batch of {images.shape[0]} views: "
+                             "the frame D needs at least one frame")
+        patch_scale = None if scale is None else scale[-patches:]
+        return tf.concat([self.frame_d(images[:-patches]), self.patch_d(images[-patches:], scale=patch_scale)], 0)
 
     def get_config(self):
         return {**super().get_config(), **self.config}
 
 
+def split_config(config: dict):
+    """config.json's "discriminator" -> (separate_patches, Discriminator's arguments).
+    `separate_patches` is absent in every run from before it (one D); present, a bool."""
+    args = dict(config)
+    separate = args.pop("separate_patches", False)
+    if not isinstance(separate, bool):
+        raise ValueError(f"discriminator separate_patches must be true or false, got {separate!r}")
+    return separate, args
+
+
 def build_discriminator(config: dict) -> keras.Model:
-    """config.json's "discriminator": Discriminator's arguments, plus `separate_patches: true`
-    for a SplitDiscriminator (absent in every run from before it: one D)."""
-    config = dict(config)
-    return (SplitDiscriminator if config.pop("separate_patches", False) else Discriminator)(**config)
+    """A Discriminator from config.json's "discriminator", or a SplitDiscriminator of two."""
+    separate, args = split_config(config)
+    return (SplitDiscriminator if separate else Discriminator)(**args)

@@ -10,6 +10,7 @@ from absl import logging
 from inr_gan_tf import animate, coords, sampling
 from inr_gan_tf.cli import UsageError
 from inr_gan_tf.model import complexity
+from inr_gan_tf.model.discriminator import split_config
 
 
 def make_strategy(kind: str):
@@ -43,7 +44,7 @@ def describe(config: dict) -> str:
                      f"{c['min_scale']}..1 ({c['distribution']}), D scale conditioning "
                      f"{config['discriminator'].get('scale_conditioning', 'none')}"
                      + (" (patches to a second D of the same size)"
-                        if config["discriminator"].get("separate_patches") else ""))
+                        if split_config(config["discriminator"])[0] else ""))
     return "\n".join(lines)
 
 

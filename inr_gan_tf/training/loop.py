@@ -139,6 +139,9 @@ class Trainer:
             raise ValueError(f"patch ratio {self.patches.ratio} gives {self.n_patches} patches in a batch of "
                              f"{self.batch}: need at least one patch and one frame, patches divisible by "
                              f"{nrep} replicas")
+        if getattr(state.D, "splits_views", False) and not self.patches:
+            raise ValueError("the discriminator has separate_patches but the run has no patch section: "
+                             "a second D for patches needs patch training")
         self.loss = GANLoss(state.G, state.D, r1_gamma=cfg["loss"]["r1_gamma"],
                             r1_interval=cfg["loss"]["r1_interval"],
                             local_weight=cfg["loss"].get("local_weight", 1.0),

@@ -145,8 +145,9 @@ def per_view(logits, fn, local_weight: float = 1.0) -> tf.Tensor:
 
 
 def _call_D(D, images, scale=None, patches: int = 0):
-    # Without a scale, D's own call: the frames-only path stays op for op what it was. A D that
-    # judges patches apart (SplitDiscriminator) is told how many trailing views are patches.
+    # Without a scale, D's own call: the frames-only path stays op for op what it was (all views
+    # frames, for a SplitDiscriminator too). With one, a D that judges patches apart is told how
+    # many trailing views are patches.
     if scale is None:
         return D(images)
     if getattr(D, "splits_views", False):
@@ -192,7 +193,7 @@ class GANLoss:
                  r1_interval: int = 1,          # R1 every k D steps, scaled by k (1 = App. A)
                  local_weight: float = 1.0,     # weight of a local head's mean term (D with L > 0)
                  consistency: Optional[Consistency] = None,  # the render-consistency term (None: off)
-                 patch_views: int = 0):         # patches ending each (replica's) batch of views: a split D's cut
+                 patch_views: int = 0):         # patches ending each replica's batch of views (a split D)
         if r1_gamma < 0:
             raise ValueError(f"r1_gamma must be >= 0, got {r1_gamma}")
         if int(r1_interval) != r1_interval or r1_interval < 1:

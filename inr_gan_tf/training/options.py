@@ -227,8 +227,8 @@ def continuous_options(a) -> dict:
         raise ValueError(f"--fourier_cap must be finite and > 0 (or unset), got {a.fourier_cap}")
     for check in (lambda: config_lib.check_coord_scale(a.coord_scale),  # the Generator's own checks
                   lambda: config_lib.check_coord_gain(a.coord_gain),
-                  lambda: config_lib.check_raw_scales(a.fourier, a.log_frequencies, a.coord_scale, a.coord_gain,
-                                                      needs="--nofourier and --log_frequencies=0"),
+                  lambda: config_lib.check_raw_scales(a.fourier, a.log_frequencies, a.coord_scale,
+                                                      a.coord_gain, needs="--nofourier and --log_frequencies=0"),
                   lambda: config_lib.check_saturation(a.saturation),
                   lambda: config_lib.check_cell(a.cell, a.upsampling),
                   lambda: config_lib.check_palette(a.palette)):

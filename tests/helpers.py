@@ -93,6 +93,16 @@ def mirrored_vs_single(cfg: dict, tmp_path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def assert_mirrored_equals_single(cfg: dict, tmp_path) -> None:
+    """One training step on 2 mirrored logical CPUs equals it on one device (5e-6) and moves the
+    weights (> 0.1). Minibatch-stddev groups span the batch each replica sees; groups of 1 make
+    the two layouts compute the same function."""
+    cfg = {**cfg, "discriminator": {**cfg["discriminator"], "mbstd_group_size": 1}}
+    result = mirrored_vs_single(cfg, tmp_path)
+    assert result["max_abs_change"] > 0.1
+    assert result["max_abs_diff"] < 5e-6
+
+
 def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
     """uint8 [N, H, W, C] -> separable Gaussian blur, reflect borders, back to uint8."""
     r = int(np.ceil(3 * sigma))

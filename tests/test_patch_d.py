@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_resumes_exactly, mirrored_vs_single, trainer_for
+from helpers import assert_mirrored_equals_single, assert_resumes_exactly, trainer_for
 from test_patch_training import R, TINY_D, _config, _images, _parse
 
 from inr_gan_tf.model import Discriminator, SplitDiscriminator, build_discriminator, complexity
@@ -126,8 +126,4 @@ def test_xla_step_with_a_patch_d(tmp_path):
 
 @pytest.mark.slow  # two TensorFlow start-ups
 def test_mirrored_step_with_a_patch_d_equals_one_device(tmp_path):
-    cfg = _split_config()
-    cfg["discriminator"]["mbstd_group_size"] = 1  # as in test_train: groups of 1, one function
-    result = mirrored_vs_single(cfg, tmp_path)
-    assert result["max_abs_change"] > 0.1
-    assert result["max_abs_diff"] < 5e-6
+    assert_mirrored_equals_single(_split_config(), tmp_path)

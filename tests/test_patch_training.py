@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_resumes_exactly, mirrored_vs_single, trainer_for
+from helpers import assert_mirrored_equals_single, assert_resumes_exactly, trainer_for
 
 from inr_gan_tf import coords
 from inr_gan_tf.model import build_generator, presets
@@ -252,8 +252,4 @@ def test_xla_step_with_patches(tmp_path):
 
 @pytest.mark.slow  # ~30-45 s here: two TensorFlow start-ups; the frames-only one runs by default
 def test_mirrored_step_with_patches_on_two_logical_cpus_equals_one_device(tmp_path):
-    cfg = _config()
-    cfg["discriminator"]["mbstd_group_size"] = 1  # as in test_train: groups of 1, one function
-    result = mirrored_vs_single(cfg, tmp_path)
-    assert result["max_abs_change"] > 0.1
-    assert result["max_abs_diff"] < 5e-6
+    assert_mirrored_equals_single(_config(), tmp_path)

@@ -41,7 +41,8 @@ TABLE1_TITLES = {
 CONTINUOUS_OPTIONS = {"upsampling": "bilinear", "log_frequencies": 4, "fourier_cap": 0.5}
 
 
-INR_OPTIONS = tuple(CONTINUOUS_OPTIONS) + ("coord_scale", "coord_gain", "saturation", "cell", "palette")  # every option beyond the paper tiny_generator takes
+# Every option beyond the paper that tiny_generator takes.
+INR_OPTIONS = tuple(CONTINUOUS_OPTIONS) + ("coord_scale", "coord_gain", "saturation", "cell", "palette")
 
 
 def _options(options: dict) -> dict:

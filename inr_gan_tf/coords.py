@@ -90,12 +90,42 @@ def subpixels(points, pixel, k: int) -> tf.Tensor:
     points = tf.convert_to_tensor(points, tf.float32)
     if int(k) == 1:
         return points
-    step = (np.arange(k, dtype=np.float64) + 0.5) / k - 0.5                     # [k] in (-0.5, 0.5)
-    ox, oy = np.meshgrid(step, step)                                               # row-major
-    offsets = tf.constant(np.stack([ox.ravel(), oy.ravel()], -1), tf.float32)      # [k*k, 2]
+    offsets = tf.constant(_subpixel_offsets(k), tf.float32)                        # [k*k, 2]
     pixel = tf.cast(pixel, tf.float32)[..., None, :]                               # [..., 1, 1, 2]
     sub = points[..., :, None, :] + offsets * pixel                                # [..., N, k*k, 2]
     return tf.reshape(sub, tf.concat([tf.shape(points)[:-2], [-1, 2]], 0))
+
+
+def _subpixel_offsets(k: int) -> np.ndarray:
+    """[k*k, 2] (x, y) offsets in pixels of the k x k sub-cell centres, row-major."""
+    step = (np.arange(k, dtype=np.float64) + 0.5) / k - 0.5                     # [k] in (-0.5, 0.5)
+    ox, oy = np.meshgrid(step, step)
+    return np.stack([ox.ravel(), oy.ravel()], -1)
+
+
+def pick_subpixels(points, pixel, k: int, index) -> tf.Tensor:
+    """One of each pixel's k x k `subpixels`: jittered training pixels.
+
+    points [..., N, 2] pixel centres, pixel as in `subpixels`, index int [..., N] in [0, k*k)
+    (row-major inside the pixel, the order of `subpixels`) -> float32 [..., N, 2]: sub-point
+    index[n] of pixel n, the same point `subpixels` lists at row n*k*k + index[n]. A pixel
+    whose index is uniform is then a one-point estimate of its k x k mean.
+    """
+    points = tf.convert_to_tensor(points, tf.float32)
+    offsets = tf.gather(tf.constant(_subpixel_offsets(k), tf.float32), index)     # [..., N, 2]
+    return points + offsets * tf.cast(pixel, tf.float32)
+
+
+def pick_dense(image, k: int, index) -> tf.Tensor:
+    """The image side of `pick_subpixels`: a point-sampled render [kH, kW, C] of a window,
+    whose pixels are the sub-points of the H x W grid's pixels, and index int [H*W] ->
+    [H, W, C], pixel n the dense pixel at its sub-point index[n]."""
+    k = int(k)
+    kh, kw, c = image.shape[-3], image.shape[-2], image.shape[-1]
+    h, w = kh // k, kw // k
+    cells = tf.transpose(tf.reshape(image, [h, k, w, k, c]), [0, 2, 1, 3, 4])     # [H, W, k, k, C]
+    cells = tf.reshape(cells, [h * w, k * k, c])
+    return tf.reshape(tf.gather(cells, index, batch_dims=1), [h, w, c])
 
 
 def subpixel_grid_np(height: int, width: int, bounds: Sequence[float] = UNIT_BOUNDS, k: int = 1) -> np.ndarray:

@@ -61,6 +61,9 @@ CONFIGS = {
     # A second D for patches; its frames-only row drops --patch_d (no patches to send it).
     "quickstart_32_patch_d": QUICKSTART + ["--patch_d"],
     "quickstart_32_d512": QUICKSTART + ["--d_channel_base=512"],
+    # Jittered training pixels: one of 4 x 4 points per pixel, so the training points of the
+    # quickstart (renders average all 16; the real views' point renders are the data pipeline's).
+    "quickstart_32_jitter": QUICKSTART + ["--antialias=4", "--jitter"],
     # Three blocks (16^2, 32^2, 64^2) read bilinearly.
     "cpu_64": QUICKSTART + ["--resolution=64", "--g_blocks=16:128:2:32:3,32:128:2:32:3,64:64:2:16:3",
                             "--upsampling=bilinear"],

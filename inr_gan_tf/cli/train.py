@@ -96,6 +96,9 @@ def check_command(a: Args) -> Optional[Checked]:
         source = data.resolve_source(config["data"], max_pixels=a.max_pixels)
     except Exception as e:  # noqa: BLE001 -- each source kind fails its own way
         raise UsageError(f"--data={config['data']}: {cli.one_line(e)}") from None
+    if config.get("jitter") and not (source.exact and getattr(source, "point_views", False)):
+        raise UsageError(f"--jitter needs point samples of an exact source (noto_emoji, procedural), "
+                         f"not --data={config['data']}")
     found = None
     if not a.restart:
         try:

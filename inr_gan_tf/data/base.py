@@ -116,6 +116,16 @@ class Source:
         raise NotImplementedError(f'{self.name}: no random access to image {index}; '
                                   'draw windows with inr_gan_tf.data.pipeline.make_views')
 
+    #: True where `point_view` gives the image at points (jittered training pixels, --jitter).
+    point_views: bool = False
+
+    def point_view(self, index: int, height: int, width: int,
+                   bounds: Sequence[float] = UNIT_BOUNDS) -> Optional[np.ndarray]:
+        """`view`, each pixel the image's colour at its centre (no anti-aliasing), whatever
+        the source's own sampling: the real side of a point-rendering INR. Exact sources only."""
+        raise NotImplementedError(f'{self.name}: no point samples (needs an exact source: '
+                                  'noto_emoji or procedural)')
+
     def __repr__(self) -> str:
         return f'{type(self).__name__}({self.name!r}, num_examples={self.num_examples})'
 

@@ -19,6 +19,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
+from inr_gan_tf.coords import pick_dense
 from inr_gan_tf.data.base import IndexedSource, Source, note_raster_views
 from inr_gan_tf.data.sources import resolve_source
 from inr_gan_tf.data.transforms import (center_crop, center_crop_resize, random_flip,
@@ -101,7 +102,7 @@ def random_window(seed: tf.Tensor, scale: Sequence[float] = (0.25, 1.0)) -> tf.T
 def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: int,
                scale: Sequence[float] = (0.25, 1.0),
                bounds_fn: Optional[Callable[[tf.Tensor], tf.Tensor]] = None,
-               shuffle: bool = True, repeat: bool = True,
+               shuffle: bool = True, repeat: bool = True, jitter: int = 1, flip: bool = False,
                input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
     """Batches of (images float32 [B, S, S, 3] in [-1, 1], bounds float32 [B, 4]): real images
     over random windows of the frame, at S x S.
@@ -123,6 +124,12 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
     scale:        (min, max) window side in frame units, for the default `random_window`.
     bounds_fn:    seed [2] int64 -> bounds float32 [4], replacing `random_window` (raster
                   windows must lie inside [0, 1]^2).
+    jitter:       k > 1: each pixel is the image at one of its k x k sub-points
+                  (coords.pick_subpixels), drawn uniformly per pixel: `source.point_view` of
+                  the window at kS x kS, then coords.pick_dense. Exact sources with point views
+                  only (ValueError otherwise). 1: the source's own pixels.
+    flip:         mirror half of the images left-right (stateless, per element), as
+                  make_dataset's frames: the view of the mirrored image over the same window.
     """
     if isinstance(source, str):
         source = resolve_source(source)
@@ -133,6 +140,12 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
     if bounds_fn is None and not 0.0 < lo <= hi <= 1.0:
         raise ValueError(f'scale must be (min, max) with 0 < min <= max <= 1, got {tuple(scale)}')
     draw = bounds_fn or (lambda s: random_window(s, (lo, hi)))
+    jitter = int(jitter)
+    if jitter < 1:
+        raise ValueError(f'jitter must be an integer >= 1, got {jitter}')
+    if jitter > 1 and not (source.exact and getattr(source, 'point_views', False)):
+        raise ValueError(f'{source.name}: jittered pixels need point samples of an exact source '
+                         '(noto_emoji, procedural)')
     pipeline_id = 0
     if input_context is not None:
         pipeline_id = input_context.input_pipeline_id
@@ -149,7 +162,7 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
         ds = source.indices(shuffle=shuffle, seed=seed, input_context=input_context)
         if repeat:
             ds = ds.repeat()
-        ds = ds.enumerate().map(_exact_view(source, S, window),
+        ds = ds.enumerate().map(_exact_view(source, S, window, seed, stream, jitter, flip),
                                 num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.filter(_view_ok).map(_drop_view_ok)
     else:
@@ -160,27 +173,52 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
 
         def crop(i, image):
             bounds = window(i)
-            return to_unit_range(resample_window(center_crop(image), S, S, bounds)), bounds
+            image = center_crop(image)
+            if flip:
+                image = random_flip(image, _element_seed(seed, stream + i, _FLIP))
+            return to_unit_range(resample_window(image, S, S, bounds)), bounds
 
         ds = ds.enumerate().map(crop, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=repeat)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _exact_view(source: IndexedSource, size: int, window: Callable) -> Callable:
-    """(i, index) -> (image [S, S, 3] in [-1, 1], bounds [4], ok) through `source.view`."""
+# Stateless streams of an element beside its window's (seed, counter): flips, jitter.
+_FLIP, _JITTER = 1, 2
+
+
+def _element_seed(seed: int, counter, stream: int) -> tf.Tensor:
+    base = tf.stack([tf.constant(seed, tf.int64), tf.cast(counter, tf.int64)])
+    return tf.random.experimental.stateless_fold_in(base, stream)
+
+
+def _exact_view(source: IndexedSource, size: int, window: Callable, seed: int, stream,
+                jitter: int = 1, flip: bool = False) -> Callable:
+    """(i, index) -> (image [S, S, 3] in [-1, 1], bounds [4], ok) through `source.view` (or,
+    jittered, `source.point_view` at k times the density, then one sub-point per pixel)."""
+    dense = size * jitter
+    render = source.view if jitter == 1 else source.point_view
 
     def view_np(index, bounds):
-        image = source.view(int(index), size, size, tuple(float(b) for b in bounds))
+        image = render(int(index), dense, dense, tuple(float(b) for b in bounds))
         if image is None:  # unreadable, recorded in source.stats; filtered out next
-            return np.zeros((size, size, 3), np.float32), False
+            return np.zeros((dense, dense, 3), np.float32), False
         return np.asarray(image, np.float32), True
 
     def view_tf(i, index):
         bounds = window(i)
-        image, ok = tf.numpy_function(view_np, [index, bounds], [tf.float32, tf.bool],
-                                      stateful=False)
-        image = tf.ensure_shape(image, [size, size, 3])
+        mirror = flip and tf.random.stateless_uniform([], _element_seed(seed, stream + i, _FLIP)) < 0.5
+        # The mirrored image over `bounds` is the image over the mirrored window, reversed.
+        seen = tf.where(mirror, tf.stack([1.0 - bounds[2], bounds[1], 1.0 - bounds[0], bounds[3]]),
+                        bounds) if flip else bounds
+        image, ok = tf.numpy_function(view_np, [index, seen], [tf.float32, tf.bool], stateful=False)
+        image = tf.ensure_shape(image, [dense, dense, 3])
+        if flip:
+            image = tf.where(mirror, tf.reverse(image, [1]), image)
+        if jitter > 1:
+            index = tf.random.stateless_uniform([size * size], _element_seed(seed, stream + i, _JITTER),
+                                                0, jitter * jitter, tf.int32)
+            image = pick_dense(image, jitter, index)
         return to_unit_range(image), bounds, tf.ensure_shape(ok, [])
 
     return view_tf

@@ -144,3 +144,11 @@ class ProceduralSource(IndexedSource):
         if not 0 <= int(index) < self.num_examples:
             raise IndexError(f'{self.name}: index {index} out of range [0, {self.num_examples})')
         return render_procedural(index, height, width, bounds, supersample=self.supersample) * 255.0
+
+    point_views = True
+
+    def point_view(self, index, height, width, bounds=(0.0, 0.0, 1.0, 1.0)):
+        """The scene at the pixel centres (supersample 1)."""
+        if not 0 <= int(index) < self.num_examples:
+            raise IndexError(f'{self.name}: index {index} out of range [0, {self.num_examples})')
+        return render_procedural(index, height, width, bounds, supersample=1) * 255.0

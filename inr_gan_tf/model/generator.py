@@ -122,6 +122,14 @@ class Generator(keras.Model):
         rgb = self.render(params, plan_fn(points) if plan_fn is not None else points, sub)
         return coords_lib.pool_subpixels(rgb, self.antialias)
 
+    def render_subpoints(self, params, centres, pixel, index, plan_fn=None) -> tf.Tensor:
+        """rgb [B, N, 3] of pixels as `render_pixels`, each at one of the antialias^2 points it
+        averages: sub-point index[b, n] (coords.pick_subpixels). With a uniform index, a
+        one-point unbiased estimate of render_pixels' pixel at the cost of one point (jittered
+        training pixels, `--jitter`)."""
+        points = coords_lib.pick_subpixels(centres, pixel, self.antialias, index)
+        return self.render(params, plan_fn(points) if plan_fn is not None else points, self._sub_pixel(pixel))
+
     def _sub_pixel(self, pixel):
         """What each of a pixel's antialias^2 points stands for (the cell input): its sub-pixel;
         None without `cell`, which reads no pixel."""

@@ -45,6 +45,10 @@ def describe(config: dict) -> str:
                      f"{config['discriminator'].get('scale_conditioning', 'none')}"
                      + (" (patches to a second D of the same size)"
                         if split_config(config["discriminator"])[0] else ""))
+    if config.get("jitter"):
+        k = config["generator"].get("antialias", 1)
+        lines.append(f"jittered pixels: each training pixel (real and fake) at one of its {k} x {k} points; "
+                     f"renders average all {k * k}")
     return "\n".join(lines)
 
 

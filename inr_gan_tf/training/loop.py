@@ -26,7 +26,7 @@ from absl import logging
 
 from inr_gan_tf import progress
 from inr_gan_tf.training.ema import EMA
-from inr_gan_tf.training.losses import Consistency, GANLoss, Patches, with_frames
+from inr_gan_tf.training.losses import UNIT_WINDOW, Consistency, GANLoss, Patches, with_frames
 from inr_gan_tf.training.precision import apply_if
 from inr_gan_tf.training.state import TrainState
 
@@ -112,10 +112,16 @@ def training_data(config: dict, source, start: int = 0,
     R, B, seed = config["generator"]["resolution"], config["batch_size"], config["seed"]
     patches = Patches(**config["patch"]) if "patch" in config else None
     n = patches.count(B) if patches else 0
-    ds = data.make_dataset(source, R, B - n, seed=seed, input_context=input_context)
+    jitter = jitter_points(config)
+    if jitter > 1:  # frames are views of the frame's window, jittered and flipped as make_dataset's
+        unit = lambda seed_: tf.constant(UNIT_WINDOW, tf.float32)  # noqa: E731
+        ds = data.make_views(source, R, B - n, seed=seed, bounds_fn=unit, jitter=jitter, flip=True,
+                             input_context=input_context).map(lambda images, bounds: images)
+    else:
+        ds = data.make_dataset(source, R, B - n, seed=seed, input_context=input_context)
     if patches:
         views = data.make_views(source, R, n, seed=(seed + 1) % 2 ** 32, scale=(patches.min_scale, 1.0),
-                                bounds_fn=patches.stateless, input_context=input_context)
+                                bounds_fn=patches.stateless, jitter=jitter, input_context=input_context)
         ds = tf.data.Dataset.zip((ds, views)).map(lambda frames, view: (frames, *view))
     # Each input pipeline feeds its replicas one per-replica batch each per step (MirroredStrategy
     # on 2 devices: 2 elements a step).
@@ -123,6 +129,11 @@ def training_data(config: dict, source, start: int = 0,
     if input_context is not None:
         per_step = input_context.num_replicas_in_sync // input_context.num_input_pipelines
     return ds.skip(start * per_step)
+
+
+def jitter_points(config: dict) -> int:
+    """k of jittered training pixels (each at one of k x k sub-points; losses.py), 1 without."""
+    return config["generator"].get("antialias", 1) if config.get("jitter") else 1
 
 
 class Trainer:
@@ -134,6 +145,9 @@ class Trainer:
         # No "patch" section: full frames only (runs from before patch training have none).
         self.patches = Patches(**cfg["patch"]) if "patch" in cfg else None
         self.n_patches = self.patches.count(self.batch) if self.patches else 0
+        self.jitter = jitter_points(cfg)
+        if cfg.get("jitter") and self.jitter < 2:
+            raise ValueError("jitter needs the generator's antialias >= 2: the sub-points each pixel draws from")
         nrep = state.strategy.num_replicas_in_sync
         if self.patches and not (0 < self.n_patches < self.batch and self.n_patches % nrep == 0):
             raise ValueError(f"patch ratio {self.patches.ratio} gives {self.n_patches} patches in a batch of "
@@ -158,7 +172,7 @@ class Trainer:
         self.stopped_by = None  # the signal that stopped fit short of total_kimg, if one did
 
     # -- one iteration ---------------------------------------------------------------------
-    def _replica_step_fn(self, reals, z_g, z_d, do_r1, pixels=None):
+    def _replica_step_fn(self, reals, z_g, z_d, do_r1, pixels=None, sub_g=None, sub_d=None):
         s = self.s
         nrep = tf.distribute.get_replica_context().num_replicas_in_sync
         n_hyper = len(s.hyper_vars)
@@ -166,12 +180,14 @@ class Trainer:
         if self.patches:  # (frames, patches, patch windows) -> views and the windows of all
             reals, real_bounds = with_frames(*reals)
             (z_g, g_bounds), (z_d, d_bounds) = with_frames(*z_g), with_frames(*z_d)
+            if sub_g is not None:  # (frames', patches' sub-points) -> the views'
+                sub_g, sub_d = tf.concat(sub_g, 0), tf.concat(sub_d, 0)
         with tf.GradientTape() as tape:
-            g_loss, g_stats, w = self.loss.generator_loss(z_g, g_bounds, pixels)
+            g_loss, g_stats, w = self.loss.generator_loss(z_g, g_bounds, pixels, sub_g)
             g_obj = g_loss / nrep  # optimizers sum gradients over replicas
         grads, g_ok = self._update(s.g_scale, tape, g_obj, [(s.opt_hyper, s.hyper_vars), (s.opt_inr, s.inr_vars)])
         with tf.GradientTape() as tape:
-            d_loss, d_stats = self.loss.discriminator_loss(z_d, reals, do_r1, d_bounds, real_bounds)
+            d_loss, d_stats = self.loss.discriminator_loss(z_d, reals, do_r1, d_bounds, real_bounds, sub_d)
             d_obj = d_loss / nrep
         d_grads, d_ok = self._update(s.d_scale, tape, d_obj, [(s.opt_d, s.D.trainable_variables)])
 
@@ -244,12 +260,19 @@ class Trainer:
         args = (reals, self._split(z_g), self._split(z_d))
         # Python bool: R1 every step is traced once without masking; lazy R1 traces both kinds.
         args += (int(s.step.numpy()) % self.loss.r1_interval == 0,)
+        kwargs, frames = {}, self.batch - self.n_patches
         if self.loss.consistency is not None:
-            # Drawn last: the latents and windows are the stream of a run without the term. The
-            # frames of the G step come first in its views, split over replicas as its latents.
-            frames = self.batch - self.n_patches
-            args += (self._split(self.loss.consistency.draw(s.rng, frames, s.G.resolution)),)
-        out = strategy.run(self._replica_step, args=args)
+            # Drawn after the windows: the latents and windows are the stream of a run without
+            # the term. The frames of the G step come first in its views, split over replicas as
+            # its latents.
+            kwargs["pixels"] = self._split(self.loss.consistency.draw(s.rng, frames, s.G.resolution))
+        if self.jitter > 1:
+            # Drawn last, as the pixels above; split as the latents (frames, then patches).
+            k, R = self.jitter, s.G.resolution
+            sub = s.rng.uniform([2, self.batch, R * R], 0, k * k, dtype=tf.int32)
+            for i, key in enumerate(("sub_g", "sub_d")):
+                kwargs[key] = self._split((sub[i, :frames], sub[i, frames:]) if self.patches else sub[i])
+        out = strategy.run(self._replica_step, args=args, kwargs=kwargs)
         stats = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in out.items()}
         self._post_step(stats.pop("w_mean"))
         return {k: float(v) for k, v in stats.items()}

@@ -35,6 +35,14 @@ the gap ran from 1.6 to 2e5 within 70 steps (measured); D anchors the frames. Th
 pixels come from the trainer's checkpointed RNG. For a point-sampled model the same term asks
 each pixel's centre to be the mean of the function over the pixel.
 
+Jittered pixels (`jitter`, the run's "jitter"): every training pixel, real and fake, frame and
+patch, is the image at one of its antialias^2 sub-points, drawn uniformly per pixel and step
+(reals in data.make_views, fakes here from the trainer's checkpointed RNG). Each pixel is then
+an unbiased one-point estimate of the area-sampled pixel that renders give (the mean of the
+antialias^2 points), at the cost of one point; reals and fakes are sampled alike at every
+scale, so no density asks the INR for a ramp that another density forbids, as fixed centres
+against anti-aliased reals do.
+
 A D with a local head (discriminator.py) returns [B, 1 + L*L] logits: the global one, then one
 per location of its L x L map. Each phase's loss per view is then the global term plus
 `local_weight` times the mean of the same term over the locations (every location is a
@@ -209,25 +217,31 @@ class GANLoss:
         self.patch_views = int(patch_views)
 
     # -- forward passes ------------------------------------------------------------------
-    def run_G(self, z, bounds=None) -> Tuple[tf.Tensor, tf.Tensor]:
+    def run_G(self, z, bounds=None, subpoints=None) -> Tuple[tf.Tensor, tf.Tensor]:
         """Images [B, R, R, 3] and w [B, width]; w goes back to the trainer for w_avg.
 
         bounds [B, 4]: each sample's window (None: the frame), rendered at its R x R pixel
         centres -- the finest block at those points, the coarse blocks at their frame cells.
+        subpoints int [B, R*R]: jittered pixels, each at this one of its antialias^2 points.
         """
-        images, w, _ = self._generate(z, bounds)
+        images, w, _ = self._generate(z, bounds, subpoints)
         return images, w
 
-    def _generate(self, z, bounds=None):
+    def _generate(self, z, bounds=None, subpoints=None):
         """(images [B, R, R, 3], w [B, width], INR params) of run_G."""
         G = self.G
         R = G.resolution
         w = G.mapping(z)                                          # [B, width]
         params = G.hypernet(w)
-        if bounds is None:
+        if bounds is None and subpoints is None:
             return G.render_grid(params, R, R), w, params         # [B, R, R, 3]
-        rgb = G.render_pixels(params, coords.grid_graph(R, R, bounds), coords.grid_pixel(R, R, bounds),
-                              plan_fn=G.frame_plan)                  # [B, R*R, 3]
+        if bounds is None:  # jittered frames: the frame's window, for every sample
+            bounds = tf.broadcast_to(tf.constant(UNIT_WINDOW, tf.float32), tf.stack([tf.shape(z)[0], 4]))
+        centres, pixel = coords.grid_graph(R, R, bounds), coords.grid_pixel(R, R, bounds)
+        if subpoints is None:
+            rgb = G.render_pixels(params, centres, pixel, plan_fn=G.frame_plan)  # [B, R*R, 3]
+        else:
+            rgb = G.render_subpoints(params, centres, pixel, subpoints, plan_fn=G.frame_plan)
         return tf.reshape(rgb, [-1, R, R, rgb.shape[-1]]), w, params
 
     def render_consistency(self, params, frames, pixels) -> tf.Tensor:
@@ -261,15 +275,16 @@ class GANLoss:
         return stats
 
     # -- the phases ----------------------------------------------------------------------
-    def generator_loss(self, z, bounds: Optional[tf.Tensor] = None, pixels: Optional[tf.Tensor] = None
-                       ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor], tf.Tensor]:
+    def generator_loss(self, z, bounds: Optional[tf.Tensor] = None, pixels: Optional[tf.Tensor] = None,
+                       subpoints: Optional[tf.Tensor] = None) -> Tuple[tf.Tensor, Dict[str, tf.Tensor], tf.Tensor]:
         """Non-saturating logistic loss mean softplus(-D(G(z))); returns (loss, stats, w).
 
         bounds [B, 4]: each fake's window (patch training); None: full frames.
         pixels [F, M, 2]: with `consistency`, the training pixels checked in the first F views
         (the frames: patches come after them); None: no consistency term.
+        subpoints int [B, R*R]: jittered pixels (run_G); None: pixels as renders give them.
         """
-        images, w, params = self._generate(z, bounds)
+        images, w, params = self._generate(z, bounds, subpoints)
         logits = self.run_D(images, bounds)                       # [B, 1 (+ L*L)]
         loss = self._adv(logits, -1.0)
         stats = {**self._scores("G", "fake", logits),
@@ -283,11 +298,13 @@ class GANLoss:
 
     def discriminator_loss(self, z, reals, do_r1: Union[bool, tf.Tensor] = True,
                            fake_bounds: Optional[tf.Tensor] = None,
-                           real_bounds: Optional[tf.Tensor] = None) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+                           real_bounds: Optional[tf.Tensor] = None,
+                           subpoints: Optional[tf.Tensor] = None) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
         """Logistic D loss on G(z) and reals, plus R1 on the reals when `do_r1`.
 
         fake_bounds, real_bounds [B, 4]: the windows of the fakes to render and of the reals
         given (patch training; R1 then covers real patches too, at their scales). None: frames.
+        subpoints: the fakes' jittered pixels (run_G); the reals come jittered alike.
 
         `do_r1` may be a Python bool (chosen while tracing: no R1 work on steps without it) or
         a boolean tensor (one traced step for both kinds of iteration; R1 is computed and
@@ -295,7 +312,7 @@ class GANLoss:
         traced step's outputs keep one structure.
         """
         # Fakes are inputs to D here: no gradient may reach G from the D step.
-        fakes = tf.stop_gradient(self.run_G(z, fake_bounds)[0])   # [B, R, R, 3]
+        fakes = tf.stop_gradient(self.run_G(z, fake_bounds, subpoints)[0])   # [B, R, R, 3]
         fake_logits = self.run_D(fakes, fake_bounds)              # [B, 1 (+ L*L)]
         real_logits, penalty = self._real_pass(reals, do_r1, real_bounds)  # [B, 1 (+ L*L)], [B]
 

@@ -74,6 +74,11 @@ def define(fv: flags.FlagValues) -> None:
                          "crossing at any density (0: rgb directly, the paper).", flag_values=fv)
     common.define(fv, "antialias", 1, "Here the model's, recorded in its config: training frames and patches, "
                   "renders, exports' render_grid (1: the paper); area-sampled data are made so.")
+    flags.DEFINE_bool("jitter", False, "Each training pixel, real and fake, frame and patch, is the image at "
+                      "one of its --antialias^2 points drawn at random per pixel and step (reals from the "
+                      "source's point samples): an unbiased one-point estimate of the pixel every render "
+                      "averages, at the cost of one point. Needs --antialias >= 2 and an exact source "
+                      "(noto_emoji, procedural).", flag_values=fv)
     flags.DEFINE_float("fourier_lr_mult", 1.0, "Learning-rate multiplier of the predicted Fourier matrices "
                        "(1 = the paper; < 1 keeps frequencies from running away in short runs).", flag_values=fv)
     # -- discriminator ------------------------------------------------------------------------
@@ -278,6 +283,10 @@ def run_config(a) -> dict:
             config["discriminator"]["separate_patches"] = True
     elif a.patch_d:
         raise ValueError("--patch_d needs patches: set --patch_ratio > 0")
+    if a.jitter:  # only when set, as the patch section: earlier runs keep their config.json
+        if a.antialias < 2:
+            raise ValueError("--jitter needs --antialias >= 2: the points each pixel draws one of")
+        config["jitter"] = True
     if a.consistency > 0:  # only when set, as the patch section: earlier runs keep their config.json
         if a.consistency_points > r * r:
             raise ValueError(f"--consistency_points must be at most R^2 = {r * r}, got {a.consistency_points}")

@@ -79,13 +79,21 @@ class NotoEmojiSource(IndexedSource):
         return None if index in bad else images[index]  # bad ones are recorded already
 
     def view(self, index, height, width, bounds=UNIT_BOUNDS):
+        return self._view(index, height, width, bounds, self.sampling)
+
+    point_views = True
+
+    def point_view(self, index, height, width, bounds=UNIT_BOUNDS):
+        return self._view(index, height, width, bounds, 'point')
+
+    def _view(self, index, height, width, bounds, sampling):
         if not 0 <= int(index) < len(self.icons[0]):
             raise IndexError(f'{self.name}: index {index} out of range [0, {len(self.icons[0])})')
         height, width = check_size(height, width)  # the caller's mistakes raise...
         bounds = check_bounds(bounds)
         name, body = self.icons[0][int(index)], self.icons[1][int(index)]
         try:
-            return render_svg(body, height, width, bounds, self.sampling).astype(np.float32)
+            return render_svg(body, height, width, bounds, sampling).astype(np.float32)
         except Exception as e:  # pylint: disable=broad-except  (...the icon's are skipped)
             self.stats.record_bad(name, f'{type(e).__name__}: {e}'.splitlines()[0])
             return None

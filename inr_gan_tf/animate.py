@@ -73,7 +73,7 @@ def interpolation_params(G, seed_a: int, seed_b: int, mode: str, ts: Sequence[fl
 def _render(G, params, height, width, bounds, tile_size) -> np.ndarray:
     # tile_size 0 means one piece; render_tiled (not render_grid) so no plan is cached per
     # zoom frame and end frames match sampling.generate_images bit for bit.
-    return sampling.render_tiled(G, params, height, width, bounds, tile_size or max(height, width))
+    return sampling.render_tiled(G, params, height, width, bounds, tile_size or sampling.whole(G, height, width))
 
 
 def interpolate(G, seed_a: int, seed_b: int, mode: str, frames: int,

@@ -52,6 +52,17 @@ def test_grid_equals_tiles_equals_render_pixels(pair, params):
     bounds = (-0.5, 0.0, 1.5, 1.0)
     grid = G.render_grid(params, 12, 20, bounds).numpy()
     np.testing.assert_allclose(sampling.render_tiled(G, params, 12, 20, bounds, tile_size=5), grid, atol=1e-5)
+    # Tiles hold tile_size^2 points whatever antialias is: k times fewer pixels a side.
+    seen, render_pixels = [], G.render_pixels
+    G.render_pixels = lambda p, centres, pixel: seen.append(len(centres)) or render_pixels(p, centres, pixel)
+    try:
+        np.testing.assert_allclose(sampling.render_tiled(G, params, 12, 20, bounds, tile_size=4 * G.antialias),
+                                   grid, atol=1e-5)
+        assert max(seen) == 16 and len(sampling.render_tiled(G, params, 12, 20, bounds,
+                                                             sampling.whole(G, 12, 20))) == len(grid)
+        assert seen[-1] == 12 * 20  # whole(): one piece
+    finally:
+        del G.render_pixels
     pixels = G.render_pixels(params, coords.grid_np(12, 20, bounds), (2 / 20, 1 / 12)).numpy()
     np.testing.assert_allclose(pixels.reshape(grid.shape), grid, atol=1e-5)
 

@@ -97,6 +97,8 @@ def test_jitter_flag_makes_the_config_and_needs_antialias(tmp_path, capsys):
     assert _parse("--antialias=4", "--jitter") == dict(base, jitter=True)
     with pytest.raises(ValueError, match="^--jitter needs --antialias >= 2"):
         _parse("--jitter")
+    with pytest.raises(ValueError, match="^--jitter and --consistency do not go together"):
+        _parse("--antialias=2", "--jitter", "--cell", "--consistency=1")
     from inr_gan_tf.training.callbacks import describe
     assert "one of its 4 x 4 points" in describe(dict(base, jitter=True))
     from PIL import Image

@@ -57,7 +57,8 @@ def define(fv: flags.FlagValues) -> None:
     # memory
     common.define(fv, "batch_size", 8, "Seeds or frames rendered together.")
     flags.DEFINE_integer("tile_size", 256, "Render tiles of at most this many pixels a side, bounding memory for "
-                         "large images (0: each image in one piece).", flag_values=fv)
+                         "large images (0: each image in one piece; with antialias k, k times fewer pixels: the "
+                         "same points).", flag_values=fv)
     common.define(fv, "dry_run", False)
 
 
@@ -137,7 +138,7 @@ def generate(a: Args, log=print) -> dict:
 
     seeds = list(dict.fromkeys(a.seed_list))  # a repeated seed is one file
     images = box(sampling.generate_images(G, seeds, H, W, a.region, a.truncation, a.batch_size,
-                                          a.tile_size or max(H, W), progress=None), a.region)
+                                          a.tile_size or sampling.whole(G, H, W), progress=None), a.region)
     out["stills"] = [animate.save_png(os.path.join(a.outdir, _name(s) + ".png"), im)
                      for s, im in zip(seeds, images)]
     if a.grid:

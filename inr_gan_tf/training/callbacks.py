@@ -47,8 +47,8 @@ def describe(config: dict) -> str:
                         if split_config(config["discriminator"])[0] else ""))
     if config.get("jitter"):
         k = config["generator"].get("antialias", 1)
-        lines.append(f"jittered pixels: each training pixel (real and fake) at one of its {k} x {k} points; "
-                     f"renders average all {k * k}")
+        lines.append(f"jittered pixels: each training pixel (real and fake) at one of its {k} x {k} points, so "
+                     f"a training view costs 1/{k * k} of the INR MACs above; renders average all {k * k}")
     return "\n".join(lines)
 
 

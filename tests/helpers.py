@@ -32,6 +32,15 @@ def trainer_for(cfg: dict, run_dir: str):
     return Trainer(state), state, training_data(cfg, cfg["data"], int(state.step.numpy()))
 
 
+def assert_xla_step_is_finite(cfg: dict, run_dir: str) -> dict:
+    """One XLA-compiled training step of a run config; its stats, all finite."""
+    from inr_gan_tf.training.loop import Trainer
+    _, state, ds = trainer_for(cfg, run_dir)
+    stats = Trainer(state, xla=True).step(next(iter(ds)))
+    assert all(np.isfinite(v) for v in stats.values()), stats
+    return stats
+
+
 def assert_resumes_exactly(cfg: dict, tmp_path) -> None:
     """Four steps in one go equal two steps, a checkpoint, and two more from a copy of the run
     directory (G, D and G_ema weights, within float noise); cfg: 4 images per batch."""

@@ -63,6 +63,8 @@ def test_grid_equals_tiles_equals_render_pixels(pair, params):
         assert seen[-1] == 12 * 20  # whole(): one piece
     finally:
         del G.render_pixels
+    with pytest.raises(ValueError, match="tile_size must be >= 1, got 0"):
+        sampling.render_tiled(G, params, 12, 20, bounds, tile_size=0)
     pixels = G.render_pixels(params, coords.grid_np(12, 20, bounds), (2 / 20, 1 / 12)).numpy()
     np.testing.assert_allclose(pixels.reshape(grid.shape), grid, atol=1e-5)
 

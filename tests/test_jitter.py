@@ -10,7 +10,7 @@ XLA and MirroredStrategy.
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_mirrored_equals_single, assert_resumes_exactly, trainer_for
+from helpers import assert_mirrored_equals_single, assert_resumes_exactly, assert_xla_step_is_finite, trainer_for
 from test_patch_training import R, _config, _generator, _parse
 
 from inr_gan_tf import coords
@@ -80,6 +80,17 @@ def test_flipped_views_are_the_mirrored_image_over_the_same_window():
     np.testing.assert_allclose(bounds.numpy(), np.tile([0.1, 0.2, 0.6, 0.7], [16, 1]), atol=1e-7)
 
 
+def test_raster_views_flip_too(tmp_path):
+    from PIL import Image
+    (tmp_path / "imgs").mkdir()
+    ramp = np.tile(np.linspace(0, 255, 32, dtype=np.uint8)[None, :, None], [32, 1, 3])  # dark left
+    Image.fromarray(ramp).save(tmp_path / "imgs" / "a.png")
+    views = make_views(str(tmp_path / "imgs"), R, 16, seed=2, scale=(1.0, 1.0), flip=True, shuffle=False)
+    images, _ = next(iter(views))
+    left_dark = images.numpy()[:, :, 0, 0] < images.numpy()[:, :, -1, 0]
+    assert left_dark.all(axis=1).any() and (~left_dark).all(axis=1).any()  # both ways round
+
+
 def test_jitter_is_refused_without_point_samples(tmp_path):
     from PIL import Image
     folder = tmp_path / "imgs"
@@ -129,18 +140,19 @@ def test_jittered_steps_train_and_resume_exactly(tmp_path, ratio):
     assert_resumes_exactly(cfg, tmp_path)
 
 
-def test_a_jitter_config_without_antialias_is_refused(tmp_path):
+def test_hand_edited_jitter_configs_are_refused(tmp_path):
     cfg = dict(_config(), jitter=True)  # a hand-edited config.json
     with pytest.raises(ValueError, match="jitter needs the generator's antialias >= 2"):
-        trainer_for(cfg, str(tmp_path))
+        trainer_for(cfg, str(tmp_path / "a"))
+    cfg = _jitter_config()
+    cfg["loss"]["consistency"] = {"weight": 1.0, "points": 4, "density": 2}
+    with pytest.raises(ValueError, match="jitter and a consistency term do not go together"):
+        trainer_for(cfg, str(tmp_path / "b"))
 
 
 @pytest.mark.slow
 def test_xla_step_with_jitter(tmp_path):
-    from inr_gan_tf.training.loop import Trainer
-    _, state, ds = trainer_for(_jitter_config(), str(tmp_path))
-    stats = Trainer(state, xla=True).step(next(iter(ds)))
-    assert all(np.isfinite(v) for v in stats.values()), stats
+    assert_xla_step_is_finite(_jitter_config(), str(tmp_path))
 
 
 @pytest.mark.slow  # two TensorFlow start-ups

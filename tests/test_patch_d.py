@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_mirrored_equals_single, assert_resumes_exactly, trainer_for
+from helpers import assert_mirrored_equals_single, assert_resumes_exactly, assert_xla_step_is_finite, trainer_for
 from test_patch_training import R, TINY_D, _config, _images, _parse
 
 from inr_gan_tf.model import Discriminator, SplitDiscriminator, build_discriminator, complexity
@@ -118,10 +118,7 @@ def test_patch_d_training_resumes_exactly(tmp_path):
 
 @pytest.mark.slow
 def test_xla_step_with_a_patch_d(tmp_path):
-    from inr_gan_tf.training.loop import Trainer
-    _, state, ds = trainer_for(_split_config(), str(tmp_path))
-    stats = Trainer(state, xla=True).step(next(iter(ds)))
-    assert all(np.isfinite(v) for v in stats.values()), stats
+    assert_xla_step_is_finite(_split_config(), str(tmp_path))
 
 
 @pytest.mark.slow  # two TensorFlow start-ups

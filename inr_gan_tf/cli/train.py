@@ -96,7 +96,7 @@ def check_command(a: Args) -> Optional[Checked]:
         source = data.resolve_source(config["data"], max_pixels=a.max_pixels)
     except Exception as e:  # noqa: BLE001 -- each source kind fails its own way
         raise UsageError(f"--data={config['data']}: {cli.one_line(e)}") from None
-    if config.get("jitter") and not (source.exact and getattr(source, "point_views", False)):
+    if config.get("jitter") and not data.has_point_samples(source):
         raise UsageError(f"--jitter needs point samples of an exact source (noto_emoji, procedural), "
                          f"not --data={config['data']}")
     found = None

@@ -12,7 +12,7 @@ resolution and window: the shipped vector `noto_emoji` set (`load_noto_emoji(R)`
 builder `noto_emoji` (configs noto_emoji/32, /64, /128, /256) when tensorflow-datasets is
 installed.
 """
-from inr_gan_tf.data.base import DataStats, Source
+from inr_gan_tf.data.base import DataStats, Source, has_point_samples
 from inr_gan_tf.data.noto_emoji import load_noto_emoji
 from inr_gan_tf.data.pipeline import make_dataset, make_views, random_window
 from inr_gan_tf.data.procedural import render_procedural
@@ -26,5 +26,5 @@ if _tfds is not None:
     # Defining the builder class is what registers it with TFDS.
     from inr_gan_tf.data.noto_emoji import builder as _noto_builder  # noqa: F401
 
-__all__ = ['DataStats', 'Source', 'load_noto_emoji', 'make_dataset', 'make_views', 'random_window',
+__all__ = ['DataStats', 'Source', 'has_point_samples', 'load_noto_emoji', 'make_dataset', 'make_views', 'random_window',
            'render_procedural', 'resolve_source']

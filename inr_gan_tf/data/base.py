@@ -130,6 +130,11 @@ class Source:
         return f'{type(self).__name__}({self.name!r}, num_examples={self.num_examples})'
 
 
+def has_point_samples(source: Source) -> bool:
+    """Whether `source.point_view` gives exact point samples (what --jitter's reals need)."""
+    return bool(source.exact and source.point_views)
+
+
 def note_raster_views(source: Source) -> None:
     """Says once per source that its views resample stored pixels (not exact ground truth)."""
     if not getattr(source, '_noted_raster_views', False):

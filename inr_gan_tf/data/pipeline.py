@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from inr_gan_tf.coords import pick_dense
-from inr_gan_tf.data.base import IndexedSource, Source, note_raster_views
+from inr_gan_tf.data.base import IndexedSource, Source, has_point_samples, note_raster_views
 from inr_gan_tf.data.sources import resolve_source
 from inr_gan_tf.data.transforms import (center_crop, center_crop_resize, random_flip,
                                         resample_window, to_unit_range)
@@ -113,8 +113,8 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
     (`source.view` in a tf.numpy_function: vector emoji are rendered, procedural evaluated);
     raster sources resample the images their `dataset()` yields, in graph
     (`transforms.resample_window` after the training centre crop), and say in the log that
-    this is a resize above their stored size. No flips: bounds always refer to the image as
-    stored.
+    this is a resize above their stored size. Bounds are windows of the image as stored, or
+    with `flip` of the mirrored image where it was mirrored.
 
     size:         S, the output side in pixels.
     batch_size, shuffle, repeat, input_context: as in `make_dataset`.
@@ -143,7 +143,7 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
     jitter = int(jitter)
     if jitter < 1:
         raise ValueError(f'jitter must be an integer >= 1, got {jitter}')
-    if jitter > 1 and not (source.exact and getattr(source, 'point_views', False)):
+    if jitter > 1 and not has_point_samples(source):
         raise ValueError(f'{source.name}: jittered pixels need point samples of an exact source '
                          '(noto_emoji, procedural)')
     pipeline_id = 0

@@ -21,7 +21,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from inr_gan_tf.coords import check_bounds
+from inr_gan_tf.coords import UNIT_BOUNDS, check_bounds
 from inr_gan_tf.data.base import DataStats, IndexedSource
 
 # Fixed: image k is the same on every machine and in every run.
@@ -139,16 +139,17 @@ class ProceduralSource(IndexedSource):
     def load(self, index, resolution):
         return render_procedural(index, resolution, resolution, supersample=self.supersample) * 255.0
 
-    def view(self, index, height, width, bounds=(0.0, 0.0, 1.0, 1.0)):
+    def view(self, index, height, width, bounds=UNIT_BOUNDS):
         """The scene itself over any window, inside or outside the frame (exact)."""
-        if not 0 <= int(index) < self.num_examples:
-            raise IndexError(f'{self.name}: index {index} out of range [0, {self.num_examples})')
-        return render_procedural(index, height, width, bounds, supersample=self.supersample) * 255.0
+        return self._view(index, height, width, bounds, self.supersample)
 
     point_views = True
 
-    def point_view(self, index, height, width, bounds=(0.0, 0.0, 1.0, 1.0)):
+    def point_view(self, index, height, width, bounds=UNIT_BOUNDS):
         """The scene at the pixel centres (supersample 1)."""
+        return self._view(index, height, width, bounds, 1)
+
+    def _view(self, index, height, width, bounds, supersample):
         if not 0 <= int(index) < self.num_examples:
             raise IndexError(f'{self.name}: index {index} out of range [0, {self.num_examples})')
-        return render_procedural(index, height, width, bounds, supersample=1) * 255.0
+        return render_procedural(index, height, width, bounds, supersample=supersample) * 255.0

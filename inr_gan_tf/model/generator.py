@@ -119,7 +119,7 @@ class Generator(keras.Model):
         """
         points = coords_lib.subpixels(centres, pixel, self.antialias)
         sub = self._sub_pixel(pixel)
-        rgb = self.render(params, plan_fn(points) if plan_fn is not None else points, sub)
+        rgb = self.render(params, _planned(points, plan_fn), sub)
         return coords_lib.pool_subpixels(rgb, self.antialias)
 
     def render_subpoints(self, params, centres, pixel, index, plan_fn=None) -> tf.Tensor:
@@ -128,7 +128,7 @@ class Generator(keras.Model):
         one-point unbiased estimate of render_pixels' pixel at the cost of one point (jittered
         training pixels, `--jitter`)."""
         points = coords_lib.pick_subpixels(centres, pixel, self.antialias, index)
-        return self.render(params, plan_fn(points) if plan_fn is not None else points, self._sub_pixel(pixel))
+        return self.render(params, _planned(points, plan_fn), self._sub_pixel(pixel))
 
     def _sub_pixel(self, pixel):
         """What each of a pixel's antialias^2 points stands for (the cell input): its sub-pixel;
@@ -186,6 +186,11 @@ class Generator(keras.Model):
 
     def get_config(self):
         return {**self.config.to_dict(), "name": self.name}
+
+
+def _planned(points, plan_fn):
+    """The points, or plan_fn's plan of them (render_pixels' plan_fn; None: render's own)."""
+    return plan_fn(points) if plan_fn is not None else points
 
 
 def build_generator(config, seed: Optional[int] = None) -> Generator:

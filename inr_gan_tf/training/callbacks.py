@@ -48,7 +48,7 @@ def describe(config: dict) -> str:
     if config.get("jitter"):
         k = config["generator"].get("antialias", 1)
         lines.append(f"jittered pixels: each training pixel (real and fake) at one of its {k} x {k} points, so "
-                     f"a training view costs 1/{k * k} of the INR MACs above; renders average all {k * k}")
+                     f"a training view costs 1/{k * k} of the finest block's MACs above; renders average all {k * k}")
     return "\n".join(lines)
 
 

@@ -148,6 +148,9 @@ class Trainer:
         self.jitter = jitter_points(cfg)
         if cfg.get("jitter") and self.jitter < 2:
             raise ValueError("jitter needs the generator's antialias >= 2: the sub-points each pixel draws from")
+        if cfg.get("jitter") and "consistency" in cfg["loss"]:  # a hand-edited config.json (options refuse it)
+            raise ValueError("jitter and a consistency term do not go together: a jittered frame pixel is one "
+                             "random point, not the pixel the term averages back to")
         nrep = state.strategy.num_replicas_in_sync
         if self.patches and not (0 < self.n_patches < self.batch and self.n_patches % nrep == 0):
             raise ValueError(f"patch ratio {self.patches.ratio} gives {self.n_patches} patches in a batch of "
@@ -180,7 +183,7 @@ class Trainer:
         if self.patches:  # (frames, patches, patch windows) -> views and the windows of all
             reals, real_bounds = with_frames(*reals)
             (z_g, g_bounds), (z_d, d_bounds) = with_frames(*z_g), with_frames(*z_d)
-            if sub_g is not None:  # (frames', patches' sub-points) -> the views'
+            if sub_g is not None:  # split as the latents, so joined as they are: frames, then patches
                 sub_g, sub_d = tf.concat(sub_g, 0), tf.concat(sub_d, 0)
         with tf.GradientTape() as tape:
             g_loss, g_stats, w = self.loss.generator_loss(z_g, g_bounds, pixels, sub_g)

@@ -136,8 +136,13 @@ def with_frames(frames, patches, patch_bounds) -> Tuple[tf.Tensor, tf.Tensor]:
 
     frames [F, ...] and patches [P, ...] are images or latents; patch_bounds [P, 4].
     """
-    unit = tf.broadcast_to(tf.constant(UNIT_WINDOW, patch_bounds.dtype), tf.stack([tf.shape(frames)[0], 4]))
+    unit = frame_windows(tf.shape(frames)[0], patch_bounds.dtype)
     return tf.concat([frames, patches], 0), tf.concat([unit, patch_bounds], 0)
+
+
+def frame_windows(count, dtype=tf.float32) -> tf.Tensor:
+    """The frame's window (0, 0, 1, 1), [count, 4]: the bounds of full frames among views."""
+    return tf.broadcast_to(tf.constant(UNIT_WINDOW, dtype), tf.stack([count, 4]))
 
 
 def _float_logits(logits) -> tf.Tensor:
@@ -236,7 +241,7 @@ class GANLoss:
         if bounds is None and subpoints is None:
             return G.render_grid(params, R, R), w, params         # [B, R, R, 3]
         if bounds is None:  # jittered frames: the frame's window, for every sample
-            bounds = tf.broadcast_to(tf.constant(UNIT_WINDOW, tf.float32), tf.stack([tf.shape(z)[0], 4]))
+            bounds = frame_windows(tf.shape(z)[0])
         centres, pixel = coords.grid_graph(R, R, bounds), coords.grid_pixel(R, R, bounds)
         if subpoints is None:
             rgb = G.render_pixels(params, centres, pixel, plan_fn=G.frame_plan)  # [B, R*R, 3]

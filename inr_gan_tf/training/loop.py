@@ -24,9 +24,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from inr_gan_tf import progress
+from inr_gan_tf import coords as coords_lib, progress
 from inr_gan_tf.training.ema import EMA
-from inr_gan_tf.training.losses import UNIT_WINDOW, Consistency, GANLoss, Patches, with_frames
+from inr_gan_tf.training.losses import Consistency, GANLoss, Patches, with_frames
 from inr_gan_tf.training.precision import apply_if
 from inr_gan_tf.training.state import TrainState
 
@@ -114,7 +114,7 @@ def training_data(config: dict, source, start: int = 0,
     n = patches.count(B) if patches else 0
     jitter = jitter_points(config)
     if jitter > 1:  # frames are views of the frame's window, jittered and flipped as make_dataset's
-        unit = lambda seed_: tf.constant(UNIT_WINDOW, tf.float32)  # noqa: E731
+        unit = lambda seed_: tf.constant(coords_lib.UNIT_BOUNDS, tf.float32)  # noqa: E731
         ds = data.make_views(source, R, B - n, seed=seed, bounds_fn=unit, jitter=jitter, flip=True,
                              input_context=input_context).map(lambda images, bounds: images)
     else:

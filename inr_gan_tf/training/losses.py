@@ -62,7 +62,6 @@ from inr_gan_tf import coords
 from inr_gan_tf.data.pipeline import window_from_uniforms
 
 SCALE_DISTRIBUTIONS = ("uniform", "log")
-UNIT_WINDOW = (0.0, 0.0, 1.0, 1.0)
 
 
 class Patches:
@@ -142,7 +141,7 @@ def with_frames(frames, patches, patch_bounds) -> Tuple[tf.Tensor, tf.Tensor]:
 
 def frame_windows(count, dtype=tf.float32) -> tf.Tensor:
     """The frame's window (0, 0, 1, 1), [count, 4]: the bounds of full frames among views."""
-    return tf.broadcast_to(tf.constant(UNIT_WINDOW, dtype), tf.stack([count, 4]))
+    return tf.broadcast_to(tf.constant(coords.UNIT_BOUNDS, dtype), tf.stack([count, 4]))
 
 
 def _float_logits(logits) -> tf.Tensor:

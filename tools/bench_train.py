@@ -34,39 +34,43 @@ from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 QUICKSTART = ["--flagfile=configs/quickstart.flags"]
 # Earlier quickstarts, kept so that the rows measured on them still time what they timed.
+# Sessions 17-27: the one block with point pixels, FMM rank 10 and the INR at 5e-4; every variant
+# row below was measured on it.
+SESSION17 = QUICKSTART + ["--rank=10", "--lr_inr=5e-4", "--antialias=1", "--nojitter"]
 # Session 7: a 16^2 coarse block read by nearest cells.
-NEAREST16 = QUICKSTART + ["--g_blocks=16:128:2:32:3,32:128:2:32:3", "--upsampling=nearest"]
+NEAREST16 = SESSION17 + ["--g_blocks=16:128:2:32:3,32:128:2:32:3", "--upsampling=nearest"]
 # Sessions 8-16: a 32^2 coarse block read bilinearly by the finest block.
-TWO_BLOCKS = QUICKSTART + ["--g_blocks=32:128:2:32:3,32:128:2:32:3", "--upsampling=bilinear"]
+TWO_BLOCKS = SESSION17 + ["--g_blocks=32:128:2:32:3,32:128:2:32:3", "--upsampling=bilinear"]
 CONFIGS = {
     "quickstart_32": QUICKSTART,
+    "quickstart_32_session17": SESSION17,
     "quickstart_32_two_blocks": TWO_BLOCKS,
     "quickstart_32_nearest16": NEAREST16,
     "quickstart_32_aa2": NEAREST16 + ["--antialias=2"],
     # Area-sampled pixels paid for by a narrower fine block (its 4x points at the INR MACs of the
     # two-block quickstart's, 51 M as today's).
-    "quickstart_32_aa2_w64": QUICKSTART + ["--g_blocks=32:128:2:32:3,32:64:2:32:3", "--upsampling=bilinear",
-                                           "--antialias=2"],
-    "quickstart_32_aa2_w64d1": QUICKSTART + ["--g_blocks=32:128:2:32:3,32:64:1:32:3", "--upsampling=bilinear",
-                                             "--antialias=2"],
+    "quickstart_32_aa2_w64": SESSION17 + ["--g_blocks=32:128:2:32:3,32:64:2:32:3", "--upsampling=bilinear",
+                                          "--antialias=2"],
+    "quickstart_32_aa2_w64d1": SESSION17 + ["--g_blocks=32:128:2:32:3,32:64:1:32:3", "--upsampling=bilinear",
+                                            "--antialias=2"],
     "quickstart_32_local": NEAREST16 + ["--upsampling=local"],
     # D's local head (a logit per location of its 16^2 map) beside the global logit.
     "quickstart_32_dlocal": TWO_BLOCKS + ["--d_local=16"],
     # The quickstart with --cell and the render-consistency term (its extra points: 16 pixels x
     # 4 x 4 sub-pixels per frame and G step).
-    "quickstart_32_cell_cons": QUICKSTART + ["--cell", "--consistency=1"],
+    "quickstart_32_cell_cons": SESSION17 + ["--cell", "--consistency=1"],
     # Narrower discriminators (feature maps min(base // r, 128) at r: 32 and 16 at 32^2 instead
     # of 64): D, not the INR, takes most of a quickstart step's MACs.
-    "quickstart_32_d1024": QUICKSTART + ["--d_channel_base=1024"],
+    "quickstart_32_d1024": SESSION17 + ["--d_channel_base=1024"],
     # A second D for patches; its frames-only row drops --patch_d (no patches to send it).
-    "quickstart_32_patch_d": QUICKSTART + ["--patch_d"],
-    "quickstart_32_d512": QUICKSTART + ["--d_channel_base=512"],
+    "quickstart_32_patch_d": SESSION17 + ["--patch_d"],
+    "quickstart_32_d512": SESSION17 + ["--d_channel_base=512"],
     # Jittered training pixels: one of 4 x 4 points per pixel, so the training points of the
     # quickstart (renders average all 16; the real views' point renders are the data pipeline's).
-    "quickstart_32_jitter": QUICKSTART + ["--antialias=4", "--jitter"],
+    "quickstart_32_jitter": SESSION17 + ["--antialias=4", "--jitter"],
     # Three blocks (16^2, 32^2, 64^2) read bilinearly.
-    "cpu_64": QUICKSTART + ["--resolution=64", "--g_blocks=16:128:2:32:3,32:128:2:32:3,64:64:2:16:3",
-                            "--upsampling=bilinear"],
+    "cpu_64": SESSION17 + ["--resolution=64", "--g_blocks=16:128:2:32:3,32:128:2:32:3,64:64:2:16:3",
+                           "--upsampling=bilinear"],
 }
 DISTINCT_BATCHES = 4  # batches fetched per trainer before timing, then reused in turn
 

@@ -3,7 +3,7 @@
     python tools/bench_train.py --out=bench/train.json [--steps=20] [--warmup=3] [--patch_ratio=0.5]
 
 For the quickstart configuration (32^2), earlier quickstarts and variants measured in
-docs/quickstart.md, and a 64^2 one (the quickstart flags at 64^2 with three blocks), each with
+docs/quickstart.md, and a 64^2 one (the session-17 quickstart flags at 64^2 with three blocks), each with
 XLA off/on and float32/mixed_bfloat16: steps/s, images/s and kimg/h from the mean step time
 over --steps (rounded up to whole lazy-R1 intervals) after --warmup steps. Each measurement
 runs in a fresh process.
@@ -48,7 +48,7 @@ CONFIGS = {
     "quickstart_32_nearest16": NEAREST16,
     "quickstart_32_aa2": NEAREST16 + ["--antialias=2"],
     # Area-sampled pixels paid for by a narrower fine block (its 4x points at the INR MACs of the
-    # two-block quickstart's, 51 M as today's).
+    # two-block quickstart's, 51 M as the session-17 one's).
     "quickstart_32_aa2_w64": SESSION17 + ["--g_blocks=32:128:2:32:3,32:64:2:32:3", "--upsampling=bilinear",
                                           "--antialias=2"],
     "quickstart_32_aa2_w64d1": SESSION17 + ["--g_blocks=32:128:2:32:3,32:64:1:32:3", "--upsampling=bilinear",

@@ -98,7 +98,7 @@ def check_command(a: Args) -> Optional[Checked]:
         raise UsageError(f"--data={config['data']}: {cli.one_line(e)}") from None
     if config.get("jitter") and not data.has_point_samples(source):
         raise UsageError(f"--jitter needs point samples of an exact source (noto_emoji, procedural), "
-                         f"not --data={config['data']}")
+                         f"not --data={config['data']}: pass --nojitter (and --antialias=1 for point pixels)")
     found = None
     if not a.restart:
         try:

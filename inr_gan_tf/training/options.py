@@ -285,10 +285,11 @@ def run_config(a) -> dict:
         raise ValueError("--patch_d needs patches: set --patch_ratio > 0")
     if a.jitter:  # only when set, as the patch section: earlier runs keep their config.json
         if a.antialias < 2:
-            raise ValueError("--jitter needs --antialias >= 2: the points each pixel draws one of")
+            raise ValueError("--jitter needs --antialias >= 2, the points each pixel draws one of "
+                             "(or pass --nojitter)")
         if a.consistency > 0:  # its target, a frame's pixel, would be one random point of it
             raise ValueError("--jitter and --consistency do not go together: a jittered frame pixel is one "
-                             "random point, not the pixel the term averages back to")
+                             "random point, not the pixel the term averages back to (pass --nojitter)")
         config["jitter"] = True
     if a.consistency > 0:  # only when set, as the patch section: earlier runs keep their config.json
         if a.consistency_points > r * r:

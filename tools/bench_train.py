@@ -3,8 +3,8 @@
     python tools/bench_train.py --out=bench/train.json [--steps=20] [--warmup=3] [--patch_ratio=0.5]
 
 For the quickstart configuration (32^2), earlier quickstarts and variants measured in
-docs/quickstart.md, and a 64^2 one (the session-17 quickstart flags at 64^2 with three blocks), each with
-XLA off/on and float32/mixed_bfloat16: steps/s, images/s and kimg/h from the mean step time
+docs/quickstart.md, and a 64^2 one (the session-17 quickstart flags at 64^2 with three blocks),
+each with XLA off/on and float32/mixed_bfloat16: steps/s, images/s and kimg/h from the mean step time
 over --steps (rounded up to whole lazy-R1 intervals) after --warmup steps. Each measurement
 runs in a fresh process.
 

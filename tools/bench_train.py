@@ -4,9 +4,9 @@
 
 For the quickstart configuration (32^2), earlier quickstarts and variants measured in
 docs/quickstart.md, and a 64^2 one (the session-17 quickstart flags at 64^2 with three blocks),
-each with XLA off/on and float32/mixed_bfloat16: steps/s, images/s and kimg/h from the mean step time
-over --steps (rounded up to whole lazy-R1 intervals) after --warmup steps. Each measurement
-runs in a fresh process.
+each with XLA off/on and float32/mixed_bfloat16: steps/s, images/s and kimg/h from the mean
+step time over --steps (rounded up to whole lazy-R1 intervals) after --warmup steps. Each
+measurement runs in a fresh process.
 
 Patch training: with --patch_ratio > 0 the same process also builds the same configuration with
 `--patch_ratio`, and times the two trainers' steps interleaved (A, B, A, B, ...) on batches

@@ -90,13 +90,13 @@ def subpixels(points, pixel, k: int) -> tf.Tensor:
     points = tf.convert_to_tensor(points, tf.float32)
     if int(k) == 1:
         return points
-    offsets = tf.constant(_subpixel_offsets(k), tf.float32)                        # [k*k, 2]
+    offsets = tf.constant(subpixel_offsets(k), tf.float32)                        # [k*k, 2]
     pixel = tf.cast(pixel, tf.float32)[..., None, :]                               # [..., 1, 1, 2]
     sub = points[..., :, None, :] + offsets * pixel                                # [..., N, k*k, 2]
     return tf.reshape(sub, tf.concat([tf.shape(points)[:-2], [-1, 2]], 0))
 
 
-def _subpixel_offsets(k: int) -> np.ndarray:
+def subpixel_offsets(k: int) -> np.ndarray:
     """[k*k, 2] (x, y) offsets in pixels of the k x k sub-cell centres, row-major."""
     step = (np.arange(k, dtype=np.float64) + 0.5) / k - 0.5                     # [k] in (-0.5, 0.5)
     ox, oy = np.meshgrid(step, step)
@@ -112,7 +112,7 @@ def pick_subpixels(points, pixel, k: int, index) -> tf.Tensor:
     whose index is uniform is then a one-point estimate of its k x k mean.
     """
     points = tf.convert_to_tensor(points, tf.float32)
-    offsets = tf.gather(tf.constant(_subpixel_offsets(k), tf.float32), index)     # [..., N, 2]
+    offsets = tf.gather(tf.constant(subpixel_offsets(k), tf.float32), index)     # [..., N, 2]
     return points + offsets * tf.cast(pixel, tf.float32)
 
 

@@ -5,6 +5,7 @@ zoom-out over [-0.5, 1.5]^2 and 1000 random points per sample) against G.render,
 SavedModel (TF2 loader and the TF1 loader of `saved_model_cli run`), TFLite through
 ai_edge_litert and ONNX through onnxruntime. Each artifact is built once per module.
 """
+import contextlib
 import http.server
 import json
 import os
@@ -304,16 +305,34 @@ def test_grid_request_validation(args, message):
         validate_grid_request(*args, max_points=10_000)
 
 
+def _tensor_info(spec) -> dict:
+    """A TensorSpec as TF Serving's metadata JSON writes it (int64 sizes as strings, -1 unknown)."""
+    return {"dtype": "DT_" + spec.dtype.name.upper(),
+            "tensor_shape": {"dim": [{"size": str(-1 if d is None else d), "name": ""} for d in spec.shape]}}
+
+
 class _FakeServing(http.server.BaseHTTPRequestHandler):
-    """TF Serving's REST predict endpoint (columnar JSON) over a SavedModel, on loopback only."""
+    """TF Serving's REST predict and metadata endpoints (JSON) over a SavedModel, on loopback only."""
     signatures = None
+    predictions = 0  # predict requests answered
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        assert self.path.endswith("/metadata"), self.path
+        defs = {name: {"inputs": {k: _tensor_info(v) for k, v in sig.structured_input_signature[1].items()},
+                       "outputs": {k: _tensor_info(v) for k, v in sig.structured_outputs.items()}}
+                for name, sig in self.signatures.items()}
+        self._reply({"metadata": {"signature_def": {"signature_def": defs}}})
 
     def do_POST(self):  # noqa: N802 - http.server's naming
+        type(self).predictions += 1
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         sig = self.signatures[body["signature_name"]]
         feeds = {k: tf.constant(v, sig.structured_input_signature[1][k].dtype) for k, v in body["inputs"].items()}
         outputs = {k: v.numpy().tolist() for k, v in sig(**feeds).items()}
-        reply = json.dumps({"outputs": next(iter(outputs.values())) if len(outputs) == 1 else outputs}).encode()
+        self._reply({"outputs": next(iter(outputs.values())) if len(outputs) == 1 else outputs})
+
+    def _reply(self, message: dict):
+        reply = json.dumps(message).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(reply)))
@@ -324,31 +343,65 @@ class _FakeServing(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def _serving(export_dir):
+    """A loopback _FakeServing of export_dir; yields its host:port."""
+    _FakeServing.signatures = tf.saved_model.load(export_dir).signatures
+    server = http.server.HTTPServer(("127.0.0.1", 0), _FakeServing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_serving_client_rest_writes_png(exported, G, tmp_path, capsys):
     from PIL import Image
-    _FakeServing.signatures = tf.saved_model.load(exported["export_dir"]).signatures
-    server = http.server.HTTPServer(("127.0.0.1", 0), _FakeServing)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _serving(exported["export_dir"]) as address:
         out = tmp_path / "seed7.png"
-        assert serving_client.main([f"--server=127.0.0.1:{server.server_port}", "--name=tiny", "--seeds=7",
+        assert serving_client.main([f"--server={address}", "--name=tiny", "--seeds=7",
                                     f"--z_dim={G.z_dim}", "--height=12", "--width=20",
                                     "--bounds=-0.5,-0.5,1.5,1.5", f"--out={out}"]) == 0
         capsys.readouterr()
         refused = tmp_path / "refused.png"
-        assert serving_client.main([f"--server=127.0.0.1:{server.server_port}", "--name=tiny",
+        assert serving_client.main([f"--server={address}", "--name=tiny",
                                     f"--z_dim={G.z_dim}", "--size=128", "--max_points=1000", f"--out={refused}"]) == 2
         err = capsys.readouterr().err
         assert re.fullmatch(r"serving_client: --max_points: invalid request: .* more than the maximum .*\n", err), err
         assert not refused.exists()
-    finally:
-        server.shutdown()
-        server.server_close()
     z = serving_client.seed_latent(7, G.z_dim)
     expected = serving_client.to_uint8(G.render_grid(G.params(z), 12, 20, (-0.5, -0.5, 1.5, 1.5))[0])
     got = np.asarray(Image.open(out))
     assert got.shape == (12, 20, 3) and np.abs(got.astype(int) - expected).max() <= 1
+
+
+def test_serving_client_counts_the_points_of_antialiased_pixels_as_the_server(tmp_path, capsys):
+    """A model with antialias k: the client reads k (and z_dim) from the metadata and refuses, before
+    any predict, the grid requests the SavedModel's render_grid refuses: H x W x k^2 points."""
+    from PIL import Image
+    G2 = build_generator(dict(presets.tiny_generator(16), antialias=2), seed=0)
+    export_dir = savedmodel.export_generator(G2, str(tmp_path / "aa" / "1"), max_points=1000)
+    signatures = tf.saved_model.load(export_dir).signatures
+    np.testing.assert_allclose(signatures["pixel_points"]()["offsets"], coords_lib.subpixel_offsets(2))
+    grid = dict(z=tf.zeros([1, G2.z_dim]), bounds=tf.constant([0.0, 0, 1, 1]), truncation=tf.constant(1.0))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="more points than max_points=1000"):
+        signatures["render_grid"](height=tf.constant(20), width=tf.constant(20), **grid)  # 1600 points
+    with _serving(export_dir) as address:
+        _FakeServing.predictions = 0
+        argv = [f"--server={address}", "--name=aa", "--seeds=3", "--max_points=1000"]
+        assert serving_client.main([*argv, "--size=20", f"--out={tmp_path / 'big.png'}"]) == 2
+        err = capsys.readouterr().err
+        assert re.fullmatch(r"serving_client: --max_points: invalid request: a 1 x 20 x 20 render has 1600 "
+                            r"points \(2 x 2 a pixel\), more than the maximum of 1000 .*\n", err), err
+        assert _FakeServing.predictions == 0 and not (tmp_path / "big.png").exists()  # nothing sent
+        out = tmp_path / "small.png"
+        assert serving_client.main([*argv, "--size=15", f"--out={out}"]) == 0  # 900 points
+        assert _FakeServing.predictions == 1
+    z = serving_client.seed_latent(3, G2.z_dim)
+    expected = serving_client.to_uint8(G2.render_grid(G2.params(z), 15, 15)[0])
+    assert np.abs(np.asarray(Image.open(out)).astype(int) - expected).max() <= 1
+    assert serving_client.signature_antialias({"render": {}}) == 1  # an export from before pixel_points
 
 
 def test_serving_client_flags(tmp_path, capsys):
@@ -362,7 +415,8 @@ def test_serving_client_flags(tmp_path, capsys):
     for argv, flag in (([], "--name"), (["--name=../x"], "--name"), (["--name=m", "--seeds=1,2"], "--seeds"),
                        (["--name=m", "--protocol=grpc"], "--z_dim"), (["--name=m", "--bounds=0,0,1"], "--bounds"),
                        (["--name=m", f"--points={pts}"], "--points"), (["--name=m", "--height=0"], "--height"),
-                       (["--name=m", "--width=20000"], "--width"), (["--name=m", "--timeout=-1"], "--timeout")):
+                       (["--name=m", "--width=20000"], "--width"), (["--name=m", "--timeout=-1"], "--timeout"),
+                       (["--name=m", "--antialias=0"], "--antialias")):
         assert serving_client.main([*argv, "--server=127.0.0.1:1", f"--out={tmp_path / 'x.png'}"]) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"serving_client: {flag}"), (argv, err)

@@ -10,7 +10,9 @@ REST (JSON over HTTP, standard library only) by default; --protocol=grpc uses th
 tensorflow-serving-api package (`pip install -e ".[export]"`). Requests are validated here
 before they are sent, with inr_gan_tf.export.validate: shapes, dtypes, finite z, coords, bounds
 and truncation, 1 <= height, width <= MAX_SIDE, batch <= max_batch and at most --max_points
-points. The SavedModel's signatures run the same checks, with the same constants, in the graph.
+points, a grid's pixels counted as the k x k points each averages (k: the model's antialias, the
+shape of its `pixel_points` signature in the metadata). The SavedModel's signatures run the same
+checks, with the same constants, in the graph.
 The flags are checked, and the request validated, before the server is asked anything: a bad
 flag or a request the server would refuse exits 2 with one line naming the flag.
 """
@@ -39,10 +41,12 @@ def seed_latent(seed: int, z_dim: int) -> np.ndarray:
     return seed_latents([seed], z_dim)
 
 
-def grid_request(z, z_dim, height, width, bounds, truncation=1.0, max_points=DEFAULT_MAX_POINTS) -> dict:
-    """Inputs of the render_grid signature, validated."""
+def grid_request(z, z_dim, height, width, bounds, truncation=1.0, max_points=DEFAULT_MAX_POINTS,
+                 antialias=1) -> dict:
+    """Inputs of the render_grid signature, validated (antialias: the model's k, k x k points a pixel)."""
     z = validate_latents(z, z_dim)
-    height, width, bounds, truncation = validate_grid_request(len(z), height, width, bounds, truncation, max_points)
+    height, width, bounds, truncation = validate_grid_request(len(z), height, width, bounds, truncation, max_points,
+                                                              antialias=antialias)
     return {"z": z, "height": np.int32(height), "width": np.int32(width), "bounds": bounds,
             "truncation": np.float32(truncation)}
 
@@ -85,12 +89,31 @@ def rest_predict(server, model, signature, inputs, output, version=None, timeout
         raise RuntimeError(f"HTTP {e.code} from {request.full_url}: {e.read().decode(errors='replace')}") from None
 
 
-def rest_z_dim(server, model, version=None, timeout=10.0) -> int:
-    """z_dim from the model's metadata (the z input of its render signature)."""
+def rest_signatures(server, model, version=None, timeout=10.0) -> dict:
+    """The served model's signature defs, from its metadata."""
     with urllib.request.urlopen(_url(server, model, version, "/metadata"), timeout=timeout) as reply:
-        meta = json.load(reply)
-    sig = meta["metadata"]["signature_def"]["signature_def"]["render"]
-    return int(sig["inputs"]["z"]["tensor_shape"]["dim"][1]["size"])
+        return json.load(reply)["metadata"]["signature_def"]["signature_def"]
+
+
+def _dims(tensor_info: dict) -> list:
+    return [int(d["size"]) for d in tensor_info["tensor_shape"]["dim"]]  # sizes come as strings
+
+
+def signature_z_dim(signatures: dict) -> int:
+    """z_dim: the z input of the render signature."""
+    return _dims(signatures["render"]["inputs"]["z"])[1]
+
+
+def signature_antialias(signatures: dict) -> int:
+    """k of the model (render_grid pixels average k x k points): the `pixel_points` output is
+    [k*k, 2]; exports from before that signature render grids at k = 1, as counted then."""
+    if "pixel_points" not in signatures:
+        return 1
+    n = _dims(signatures["pixel_points"]["outputs"]["offsets"])[0]
+    k = int(round(n ** 0.5))
+    if n < 1 or k * k != n:
+        raise KeyError(f"pixel_points offsets of {n} rows: not a k x k pixel")
+    return k
 
 
 def grpc_predict(server, model, signature, inputs, output, version=None, timeout=60.0) -> np.ndarray:
@@ -124,6 +147,9 @@ def define(fv: flags.FlagValues) -> None:
     common.define(fv, "version", None, "Default: the version the server serves.")
     common.define(fv, "seeds", "0", "Exactly one: --out is one image (z as sampling.seed_latents).")
     common.define(fv, "z_dim", None, "Default: read from the model's metadata; required with --protocol=grpc.")
+    common.define(fv, "antialias", None, "Here the served model's, which makes a grid request H x W x "
+                  "antialias^2 points. Default: read from the model's metadata; 1 with --protocol=grpc (the "
+                  "server's own check still applies).")
     flags.DEFINE_integer("size", 256, "Square output size (overridden by --height/--width).", flag_values=fv)
     common.define(fv, "height", None, "Default: --size.")
     common.define(fv, "width", None, "Default: --size.")
@@ -138,7 +164,7 @@ def define(fv: flags.FlagValues) -> None:
 
 # The first word of a validate.RequestError -> the flag it is about; the rest are point counts.
 _REQUEST_FLAGS = {"height": "height", "width": "width", "bounds": "bounds", "truncation": "truncation",
-                  "coords": "points", "z": "seeds"}
+                  "coords": "points", "z": "seeds", "antialias": "antialias"}
 
 
 def _request_error(e: Exception, given: Args) -> UsageError:
@@ -157,7 +183,7 @@ def check(a: Args) -> Args:
     except ValueError as e:
         raise UsageError(f"--name: {e}") from None
     a.seed = common.one_seed(a, "per call: --out is one image")
-    for name in ("version", "z_dim", "size", "height", "width"):
+    for name in ("version", "z_dim", "antialias", "size", "height", "width"):
         common.at_least(a, name, 1)
     common.positive(a, "timeout")
     if not os.path.isdir(os.path.dirname(os.path.abspath(a.out))):
@@ -177,7 +203,8 @@ def check(a: Args) -> Args:
             except ValueError:
                 raise UsageError(f"--bounds must be 4 numbers x0,y0,x1,y1, got {a.bounds!r}") from None
             a.height, a.width = a.height or a.size, a.width or a.size
-            validate_grid_request(1, a.height, a.width, a.bounds_list, a.truncation, a.max_points)
+            validate_grid_request(1, a.height, a.width, a.bounds_list, a.truncation, a.max_points,
+                                  antialias=a.antialias or 1)
     except RequestError as e:
         raise _request_error(e, a) from None
     return a
@@ -187,14 +214,17 @@ def command_main(args: Args) -> int:
     args = check(args)
     predict = rest_predict if args.protocol == "rest" else grpc_predict
     try:
-        z_dim = args.z_dim or rest_z_dim(args.server, args.name, args.version)
+        z_dim, k = args.z_dim, args.antialias
+        if args.protocol == "rest" and (z_dim is None or (k is None and not args.points)):
+            signatures = rest_signatures(args.server, args.name, args.version)
+            z_dim, k = z_dim or signature_z_dim(signatures), k or signature_antialias(signatures)
         z = seed_latent(args.seed, z_dim)
         if args.points:
             inputs = points_request(z, args.coords, z_dim, args.max_points)
             rgb = predict(args.server, args.name, "render", inputs, "rgb", args.version, args.timeout)
         else:
             inputs = grid_request(z, z_dim, args.height, args.width, args.bounds_list, args.truncation,
-                                  args.max_points)
+                                  args.max_points, antialias=k or 1)
             image = predict(args.server, args.name, "render_grid", inputs, "image", args.version, args.timeout)
     except RequestError as e:
         raise _request_error(e, args) from None

@@ -21,7 +21,7 @@ from inr_gan_tf import coords as coords_lib
 from inr_gan_tf.export.validate import (DEFAULT_MAX_BATCH, DEFAULT_MAX_POINTS, DEFAULT_TILE_POINTS, MAX_SIDE,
                                         check_limits)
 
-SIGNATURES = ("serving_default", "render", "render_grid", "params", "render_params")
+SIGNATURES = ("serving_default", "render", "render_grid", "params", "render_params", "pixel_points")
 
 
 # -- in-graph guards: the checks of validate.py, run before anything is allocated -------------------
@@ -94,7 +94,7 @@ def _render_tiled(G, params, points, batch, tile_points: int, pixel=None):
 
 
 class GeneratorExport(tf.Module):
-    """G's signatures: render (= serving_default), render_grid, params, render_params."""
+    """G's signatures: render (= serving_default), render_grid, params, render_params, pixel_points."""
 
     DYNAMIC_AXES = {"z": ["batch"], "coords": ["batch", "points"], "rgb": ["batch", "points"]}
 
@@ -164,7 +164,14 @@ class GeneratorExport(tf.Module):
             rgb = coords_lib.pool_subpixels(render_points(params, points, batch, pixel / G.antialias), G.antialias)
             return {"image": tf.reshape(rgb, [-1, height, width, 3])}  # [B, H, W, 3]
 
+        def pixel_points():
+            # The k x k points each render_grid pixel averages, as (x, y) offsets from its centre in
+            # pixels. The output's static shape [k*k, 2] is in TF Serving's model metadata, so a
+            # client counts a grid request's points as render_grid does before it sends one.
+            return {"offsets": tf.constant(coords_lib.subpixel_offsets(G.antialias), tf.float32)}
+
         self.render = tf.function(render, input_signature=[z_spec, coords_spec])
+        self.pixel_points = tf.function(pixel_points, input_signature=[])
         self.render_grid = tf.function(render_grid, input_signature=[
             z_spec, tf.TensorSpec([], tf.int32, name="height"), tf.TensorSpec([], tf.int32, name="width"),
             tf.TensorSpec([4], tf.float32, name="bounds"), scalar])
@@ -174,7 +181,7 @@ class GeneratorExport(tf.Module):
 
     def signatures(self) -> dict:
         return {"serving_default": self.render, "render": self.render, "render_grid": self.render_grid,
-                "params": self.params, "render_params": self.render_params}
+                "params": self.params, "render_params": self.render_params, "pixel_points": self.pixel_points}
 
     def portable(self) -> "GeneratorExport":
         """The same signatures without guards and tiles, for TFLite and ONNX (convert.py)."""

@@ -161,13 +161,22 @@ def validate_grid_request(batch: int, height: int, width: int,
                           bounds: Sequence[float] = (0.0, 0.0, 1.0, 1.0),
                           truncation: float = 1.0,
                           max_points: int = DEFAULT_MAX_POINTS,
-                          max_batch: int = DEFAULT_MAX_BATCH) -> Tuple[int, int, np.ndarray, float]:
-    """(height, width, bounds float32 [4], truncation) of an H x W render over bounds (`render_grid`)."""
+                          max_batch: int = DEFAULT_MAX_BATCH,
+                          antialias: int = 1) -> Tuple[int, int, np.ndarray, float]:
+    """(height, width, bounds float32 [4], truncation) of an H x W render over bounds (`render_grid`).
+
+    antialias: k of the model, whose pixels are the mean of k x k points each (the `pixel_points`
+    signature's offsets), so the request is B x H x W x k^2 points, as render_grid counts them.
+    """
     _check_batch("z", int(batch), max_batch)
     for name, v in (("height", height), ("width", width)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= MAX_SIDE:
             raise RequestError(f"{name} must be an integer >= 1 and <= {MAX_SIDE}, got {v!r}")
-    _check_points(int(batch) * int(height) * int(width), f"a {batch} x {height} x {width} render", max_points)
+    if isinstance(antialias, bool) or not isinstance(antialias, (int, np.integer)) or antialias < 1:
+        raise RequestError(f"antialias must be an integer >= 1, got {antialias!r}")
+    k = int(antialias)
+    _check_points(int(batch) * int(height) * int(width) * k * k, f"a {batch} x {height} x {width} render",
+                  max_points, f" ({k} x {k} a pixel)" if k > 1 else "")
     b = _float_array("bounds", bounds)
     if b.shape != (4,):
         raise RequestError(f"bounds must be (x0, y0, x1, y1), got shape {list(b.shape)}")

@@ -14,6 +14,7 @@ the global batch is the same set of views for any replica count.
 """
 import collections.abc
 import contextlib
+import math
 import os
 import signal
 import threading
@@ -131,6 +132,17 @@ def training_data(config: dict, source, start: int = 0,
     return ds.skip(start * per_step)
 
 
+def learning_rate_scale(nimg: int, total_kimg: float, rampdown_kimg: float) -> float:
+    """Factor on every learning rate for the step after `nimg` images: 1, then a cosine down to 0
+    over the last `rampdown_kimg` of `total_kimg` (0: always 1). A function of the images seen
+    alone, so a resumed run takes the same steps as an uninterrupted one; extending a finished
+    run with a larger --total_kimg ramps the rates back up."""
+    if not rampdown_kimg:
+        return 1.0
+    left = min(max((total_kimg * 1000 - nimg) / (rampdown_kimg * 1000), 0.0), 1.0)
+    return 0.5 - 0.5 * math.cos(math.pi * left)
+
+
 def jitter_points(config: dict) -> int:
     """k of jittered training pixels (each at one of k x k sub-points; losses.py), 1 without."""
     return config["generator"].get("antialias", 1) if config.get("jitter") else 1
@@ -169,6 +181,10 @@ class Trainer:
         # jit_compile goes on the per-replica step: around strategy.run it fails with resource
         # placement errors.
         self._replica_step = tf.function(self._replica_step_fn, jit_compile=xla)
+        optim = cfg["optim"]
+        self._rampdown_kimg = optim.get("lr_rampdown_kimg", 0.0)  # absent in earlier runs: constant
+        self._base_lrs = [(state.opt_hyper, optim["lr_hypernet"]), (state.opt_inr, optim["lr_inr"]),
+                          (state.opt_d, optim["lr_d"])]
         self._signal = None     # the stop signal this fit received, if any
         # Workers of a cluster (MultiWorkerMirroredStrategy) agree on stopping (_stop_signal).
         self._cluster = state.cluster_size > 1
@@ -350,6 +366,12 @@ class Trainer:
                 if profile and next_step == profile[0] and not profiling:
                     tf.profiler.experimental.start(os.path.join(s.run_dir, "logs"))
                     profiling = True
+                if self._rampdown_kimg:
+                    # Set from the images seen before each step (the rates are variables the
+                    # compiled step reads: no retrace).
+                    scale = learning_rate_scale(int(s.nimg.numpy()), total_kimg, self._rampdown_kimg)
+                    for opt, lr in self._base_lrs:
+                        opt.learning_rate = lr * scale
                 with tf.profiler.experimental.Trace("train", step_num=next_step, _r=1):
                     stats = self.step(next(iterator))
                 step, nimg = int(s.step.numpy()), int(s.nimg.numpy())

@@ -114,6 +114,9 @@ def define(fv: flags.FlagValues) -> None:
     flags.DEFINE_float("lr_hypernet", 5e-5, "Adam learning rate of the hypernetwork (mapping + connector).", flag_values=fv)
     flags.DEFINE_float("lr_inr", 5e-4, "Adam learning rate of the INR's shared parameters.", flag_values=fv)
     flags.DEFINE_float("lr_d", 3e-3, "Adam learning rate of D.", flag_values=fv)
+    flags.DEFINE_float("lr_rampdown_kimg", 0.0, "Cosine ramp of all three learning rates down to 0 over the "
+                       "last N kimg of --total_kimg (0: constant rates, the paper): the last steps move the "
+                       "weights less, so the final checkpoint sits less on the GAN's oscillation.", flag_values=fv)
     flags.DEFINE_float("adam_beta1", 0.0, "Adam beta_1 for G and D.", flag_values=fv)
     flags.DEFINE_float("adam_beta2", 0.99, "Adam beta_2 for G and D.", flag_values=fv)
     flags.DEFINE_float("r1_gamma", 10.0, "R1 penalty weight on real images.", flag_values=fv)
@@ -142,7 +145,7 @@ RUN_RULES: Dict[str, Rule] = {
     "rank": at_least(1), "d_channel_max": at_least(1),
     "total_kimg": POSITIVE, "lr_hypernet": POSITIVE, "lr_inr": POSITIVE, "lr_d": POSITIVE,
     "fourier_lr_mult": POSITIVE, "ema_kimg": POSITIVE, "r1_gamma": NONNEGATIVE,
-    "ema_rampup": NONNEGATIVE, "adam_beta1": BETA, "adam_beta2": BETA, "log_frequencies": at_least(0),
+    "ema_rampup": NONNEGATIVE, "lr_rampdown_kimg": NONNEGATIVE, "adam_beta1": BETA, "adam_beta2": BETA, "log_frequencies": at_least(0),
     "antialias": at_least(1), "patch_ratio": ("in [0, 1)", lambda v: 0 <= v < 1),
     "patch_min_scale": ("in (0, 1]", lambda v: 0 < v <= 1),
     "d_local": at_least(0), "d_local_weight": NONNEGATIVE,
@@ -274,6 +277,8 @@ def run_config(a) -> dict:
         "loss": {"r1_gamma": a.r1_gamma, "r1_interval": a.r1_interval},
         "ema": {"ema_kimg": a.ema_kimg, "ema_rampup": a.ema_rampup},
     }
+    if a.lr_rampdown_kimg:  # only when set, as the patch section: earlier runs keep their config.json
+        config["optim"]["lr_rampdown_kimg"] = a.lr_rampdown_kimg
     if a.patch_ratio > 0:
         # Only with patches: a run without them keeps an identical config.json and still resumes.
         config["patch"] = patch_config(a)

@@ -87,3 +87,9 @@ def test_a_run_stopped_mid_ramp_resumes_to_the_uninterrupted_weights(tmp_path):
     resumed.fit(ds_r, total_kimg=0.016, ckpt_every=0, log_every=0)
     for a, b in zip(_all_weights(whole_state), _all_weights(resumed_state)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow  # two TensorFlow start-ups
+def test_mirrored_ramp_equals_one_device(tmp_path):
+    from helpers import assert_mirrored_equals_single
+    assert_mirrored_equals_single(_config(0.008), tmp_path)  # two steps: rates x1, then x0.5

@@ -158,3 +158,36 @@ def test_xla_step_with_jitter(tmp_path):
 @pytest.mark.slow  # two TensorFlow start-ups
 def test_mirrored_step_with_jitter_equals_one_device(tmp_path):
     assert_mirrored_equals_single(_jitter_config(), tmp_path)
+
+
+class _CountingSource(ProceduralSource):
+    """The procedural scenes, counting the views rendered (a tf.data thread calls them)."""
+
+    def __init__(self):
+        super().__init__(64)
+        self.rendered = 0
+
+    def point_view(self, *args, **kwargs):
+        self.rendered += 1
+        return super().point_view(*args, **kwargs)
+
+
+@pytest.mark.parametrize("ratio", [0.5, 0])
+def test_a_resumed_stream_is_the_same_batches_without_rendering_the_ones_left_out(ratio):
+    """training_data from step 40 = the full stream's batches 40.. (frames, patches and windows),
+    while the views of the 40 steps before are never rendered (a resume at 92 kimg of the
+    quickstart would otherwise render 92 000 frames and as many patches first)."""
+    from inr_gan_tf.training.loop import training_data
+    cfg = _jitter_config(ratio=ratio)
+    full = list(training_data(cfg, ProceduralSource(64)).skip(40).take(2).as_numpy_iterator())
+    source = _CountingSource()
+    resumed = list(training_data(cfg, source, start=40).take(2).as_numpy_iterator())
+    for a, b in zip(full, resumed):
+        for x, y in zip(*(t if isinstance(t, tuple) else (t,) for t in (a, b))):
+            np.testing.assert_array_equal(x, y)
+    assert source.rendered < 40 * cfg["batch_size"] / 2  # the 2 batches and prefetch, not 40 steps' views
+
+
+def test_start_batch_is_checked():
+    with pytest.raises(ValueError, match="start_batch must be an integer >= 0, got -1"):
+        make_views(ProceduralSource(2), R, 1, seed=0, start_batch=-1)

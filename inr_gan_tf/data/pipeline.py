@@ -103,6 +103,7 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
                scale: Sequence[float] = (0.25, 1.0),
                bounds_fn: Optional[Callable[[tf.Tensor], tf.Tensor]] = None,
                shuffle: bool = True, repeat: bool = True, jitter: int = 1, flip: bool = False,
+               start_batch: int = 0,
                input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
     """Batches of (images float32 [B, S, S, 3] in [-1, 1], bounds float32 [B, 4]): real images
     over random windows of the frame, at S x S.
@@ -130,12 +131,21 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
                   only (ValueError otherwise). 1: the source's own pixels.
     flip:         mirror half of the images left-right (stateless, per element), as
                   make_dataset's frames: the view of the mirrored image over the same window.
+    start_batch:  the stream from this batch on (a checkpoint's data position): the same batches
+                  as `.skip(start_batch)`, without rendering the views left out (a resume would
+                  otherwise render every view the run has used). The views before it are left out
+                  as (counter, index) pairs, before rendering: exact while every view of them
+                  renders (an exact source's refused views, which the full stream drops, would
+                  make the resumed stream start that many views earlier). Raster sources still
+                  load the images left out.
     """
     if isinstance(source, str):
         source = resolve_source(source)
     S, batch_size, seed = int(size), int(batch_size), int(seed)
     if S < 1 or batch_size < 1:
         raise ValueError(f'need size >= 1 and batch_size >= 1, got {S}, {batch_size}')
+    if isinstance(start_batch, bool) or not isinstance(start_batch, (int, np.integer)) or start_batch < 0:
+        raise ValueError(f'start_batch must be an integer >= 0, got {start_batch!r}')
     lo, hi = (float(v) for v in scale)
     if bounds_fn is None and not 0.0 < lo <= hi <= 1.0:
         raise ValueError(f'scale must be (min, max) with 0 < min <= max <= 1, got {tuple(scale)}')
@@ -162,8 +172,9 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
         ds = source.indices(shuffle=shuffle, seed=seed, input_context=input_context)
         if repeat:
             ds = ds.repeat()
-        ds = ds.enumerate().map(_exact_view(source, S, window, seed, stream, jitter, flip),
-                                num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.enumerate().skip(int(start_batch) * batch_size)  # before the views are rendered
+        ds = ds.map(_exact_view(source, S, window, seed, stream, jitter, flip),
+                    num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.filter(_view_ok).map(_drop_view_ok)
     else:
         note_raster_views(source)
@@ -178,7 +189,8 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
                 image = random_flip(image, _element_seed(seed, stream + i, _FLIP))
             return to_unit_range(resample_window(image, S, S, bounds)), bounds
 
-        ds = ds.enumerate().map(crop, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.enumerate().skip(int(start_batch) * batch_size)  # loaded, not resampled
+        ds = ds.map(crop, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=repeat)
     return ds.prefetch(tf.data.AUTOTUNE)
 

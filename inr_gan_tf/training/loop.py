@@ -105,7 +105,8 @@ def training_data(config: dict, source, start: int = 0,
 
     Patches come from data.make_views with the Patches rule for windows and their own seed
     (so a step's patches are not windows of its frames' images). Both streams are deterministic
-    per seed; skipping the batches of `start` steps is the data position of a checkpoint.
+    per seed; the stream from step `start` is the data position of a checkpoint, and views of
+    the steps before it are left out without being rendered (make_views' start_batch).
     """
     from inr_gan_tf import data
     if isinstance(source, str):  # resolved once: frames and patches share its stats
@@ -114,22 +115,24 @@ def training_data(config: dict, source, start: int = 0,
     patches = Patches(**config["patch"]) if "patch" in config else None
     n = patches.count(B) if patches else 0
     jitter = jitter_points(config)
-    if jitter > 1:  # frames are views of the frame's window, jittered and flipped as make_dataset's
-        unit = lambda seed_: tf.constant(coords_lib.UNIT_BOUNDS, tf.float32)  # noqa: E731
-        ds = data.make_views(source, R, B - n, seed=seed, bounds_fn=unit, jitter=jitter, flip=True,
-                             input_context=input_context).map(lambda images, bounds: images)
-    else:
-        ds = data.make_dataset(source, R, B - n, seed=seed, input_context=input_context)
-    if patches:
-        views = data.make_views(source, R, n, seed=(seed + 1) % 2 ** 32, scale=(patches.min_scale, 1.0),
-                                bounds_fn=patches.stateless, jitter=jitter, input_context=input_context)
-        ds = tf.data.Dataset.zip((ds, views)).map(lambda frames, view: (frames, *view))
     # Each input pipeline feeds its replicas one per-replica batch each per step (MirroredStrategy
     # on 2 devices: 2 elements a step).
     per_step = 1
     if input_context is not None:
         per_step = input_context.num_replicas_in_sync // input_context.num_input_pipelines
-    return ds.skip(start * per_step)
+    first = start * per_step  # the first batch of this pipeline the run has not used
+    if jitter > 1:  # frames are views of the frame's window, jittered and flipped as make_dataset's
+        unit = lambda seed_: tf.constant(coords_lib.UNIT_BOUNDS, tf.float32)  # noqa: E731
+        ds = data.make_views(source, R, B - n, seed=seed, bounds_fn=unit, jitter=jitter, flip=True,
+                             start_batch=first, input_context=input_context).map(lambda images, bounds: images)
+    else:
+        ds = data.make_dataset(source, R, B - n, seed=seed, input_context=input_context).skip(first)
+    if patches:  # views left out before they are rendered (make_views' start_batch)
+        views = data.make_views(source, R, n, seed=(seed + 1) % 2 ** 32, scale=(patches.min_scale, 1.0),
+                                bounds_fn=patches.stateless, jitter=jitter, start_batch=first,
+                                input_context=input_context)
+        ds = tf.data.Dataset.zip((ds, views)).map(lambda frames, view: (frames, *view))
+    return ds
 
 
 def learning_rate_scale(nimg: int, total_kimg: float, rampdown_kimg: float) -> float:

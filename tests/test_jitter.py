@@ -176,7 +176,7 @@ class _CountingSource(ProceduralSource):
 def test_a_resumed_stream_is_the_same_batches_without_rendering_the_ones_left_out(ratio):
     """training_data from step 40 = the full stream's batches 40.. (frames, patches and windows),
     while the views of the 40 steps before are never rendered (a resume at 92 kimg of the
-    quickstart would otherwise render 92 000 frames and as many patches first)."""
+    quickstart would otherwise render 46 000 frames and as many patches first)."""
     from inr_gan_tf.training.loop import training_data
     cfg = _jitter_config(ratio=ratio)
     full = list(training_data(cfg, ProceduralSource(64)).skip(40).take(2).as_numpy_iterator())

@@ -34,9 +34,9 @@ from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 QUICKSTART = ["--flagfile=configs/quickstart.flags"]
 # Earlier quickstarts, kept so that the rows measured on them still time what they timed.
-# Sessions 17-27: the one block with point pixels, FMM rank 10 and the INR at 5e-4; every variant
-# row below was measured on it.
-SESSION17 = QUICKSTART + ["--rank=10", "--lr_inr=5e-4", "--antialias=1", "--nojitter"]
+# Sessions 17-27: the one block with point pixels, FMM rank 10 and the INR at 5e-4, no ramp; every
+# variant row below was measured on it.
+SESSION17 = QUICKSTART + ["--rank=10", "--lr_inr=5e-4", "--antialias=1", "--nojitter", "--lr_rampdown_kimg=0"]
 # Session 7: a 16^2 coarse block read by nearest cells.
 NEAREST16 = SESSION17 + ["--g_blocks=16:128:2:32:3,32:128:2:32:3", "--upsampling=nearest"]
 # Sessions 8-16: a 32^2 coarse block read bilinearly by the finest block.

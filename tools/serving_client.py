@@ -13,8 +13,9 @@ and truncation, 1 <= height, width <= MAX_SIDE, batch <= max_batch and at most -
 points, a grid's pixels counted as the k x k points each averages (k: the model's antialias, the
 shape of its `pixel_points` signature in the metadata). The SavedModel's signatures run the same
 checks, with the same constants, in the graph.
-The flags are checked, and the request validated, before the server is asked anything: a bad
-flag or a request the server would refuse exits 2 with one line naming the flag.
+The flags are checked, and the request validated, before the server is asked to render (over
+REST the model's metadata is read first, for z_dim and k): a bad flag or a request the server
+would refuse exits 2 with one line naming the flag.
 """
 import json
 import os
@@ -110,8 +111,8 @@ def signature_antialias(signatures: dict) -> int:
     if "pixel_points" not in signatures:
         return 1
     n = _dims(signatures["pixel_points"]["outputs"]["offsets"])[0]
-    k = int(round(n ** 0.5))
-    if n < 1 or k * k != n:
+    k = int(round(n ** 0.5)) if n >= 1 else 0  # a dynamic (-1) size is no k x k either
+    if k < 1 or k * k != n:
         raise KeyError(f"pixel_points offsets of {n} rows: not a k x k pixel")
     return k
 

@@ -172,7 +172,8 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
         ds = source.indices(shuffle=shuffle, seed=seed, input_context=input_context)
         if repeat:
             ds = ds.repeat()
-        ds = ds.enumerate().skip(int(start_batch) * batch_size)  # before the views are rendered
+        # Skipped before the map, counters kept: a resume renders none of the views it leaves out.
+        ds = ds.enumerate().skip(int(start_batch) * batch_size)
         ds = ds.map(_exact_view(source, S, window, seed, stream, jitter, flip),
                     num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.filter(_view_ok).map(_drop_view_ok)
@@ -189,7 +190,7 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
                 image = random_flip(image, _element_seed(seed, stream + i, _FLIP))
             return to_unit_range(resample_window(image, S, S, bounds)), bounds
 
-        ds = ds.enumerate().skip(int(start_batch) * batch_size)  # loaded, not resampled
+        ds = ds.enumerate().skip(int(start_batch) * batch_size)  # loaded (source.dataset), not resampled
         ds = ds.map(crop, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=repeat)
     return ds.prefetch(tf.data.AUTOTUNE)

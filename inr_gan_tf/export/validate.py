@@ -5,7 +5,8 @@ checks in the graph before anything is allocated. TFLite and ONNX files have no 
 has no builtin there): validating a request here first is the documented way to guard them.
 
 A render request is z [B, z_dim] and coords [B, N, 2] (or one shared [N, 2] set, broadcast to the
-batch). A grid request is a height, width and bounds, checked before the B * H * W points exist.
+batch). A grid request is a height, width and bounds, checked before its B * H * W * k^2 points
+exist (k: the model's antialias).
 Every check fails with a `RequestError` that says which input is wrong and how.
 """
 import re

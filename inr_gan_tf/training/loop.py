@@ -127,7 +127,7 @@ def training_data(config: dict, source, start: int = 0,
                              start_batch=first, input_context=input_context).map(lambda images, bounds: images)
     else:
         ds = data.make_dataset(source, R, B - n, seed=seed, input_context=input_context).skip(first)
-    if patches:  # views left out before they are rendered (make_views' start_batch)
+    if patches:  # start_batch, not .skip(): a resume must not render every view it throws away
         views = data.make_views(source, R, n, seed=(seed + 1) % 2 ** 32, scale=(patches.min_scale, 1.0),
                                 bounds_fn=patches.stateless, jitter=jitter, start_batch=first,
                                 input_context=input_context)

@@ -6,12 +6,14 @@ flag makes an "optim" entry only when set and refuses negatives; the optimizers'
 factor step by step and change the weights; a run stopped by a signal mid-ramp and resumed ends
 where an uninterrupted one does.
 """
+import glob
 import math
 import shutil
 import signal
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from helpers import _all_weights, tiny_train_config, trainer_for
 from test_patch_training import _parse
 
@@ -56,12 +58,21 @@ def test_the_rates_follow_the_factor_and_change_the_weights(tmp_path):
         if not final:
             seen.append([float(o.learning_rate.numpy()) for o in (state.opt_hyper, state.opt_inr, state.opt_d)])
 
-    trainer.fit(iter(ds), total_kimg=0.016, ckpt_every=0, log_every=0, callbacks=[record])
+    trainer.fit(iter(ds), total_kimg=0.016, ckpt_every=0, log_every=1, callbacks=[record])
     o = cfg["optim"]
     for i, rates in enumerate(seen):  # the rate of step i + 1, set from the 4 * i images before it
         f = learning_rate_scale(4 * i, 0.016, 0.016)
         np.testing.assert_allclose(rates, [o["lr_hypernet"] * f, o["lr_inr"] * f, o["lr_d"] * f], rtol=1e-6)
     assert len(seen) == 4 and seen[0][2] == pytest.approx(o["lr_d"]) and seen[-1][2] < 0.2 * o["lr_d"]
+    logged = {}  # TensorBoard's train/lr_scale: the factor of the step after each logged one
+    for f in glob.glob(str(tmp_path / "ramp" / "logs" / "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(f):
+            for v in event.summary.value:
+                if v.tag == "train/lr_scale":
+                    logged[event.step] = float(tf.make_ndarray(v.tensor))
+    assert sorted(logged) == [1, 2, 3, 4]
+    for step, f in logged.items():
+        assert f == pytest.approx(learning_rate_scale(4 * step, 0.016, 0.016), abs=1e-6)
     plain, plain_state, plain_ds = trainer_for(tiny_train_config(), str(tmp_path / "plain"))
     plain.fit(iter(plain_ds), total_kimg=0.016, ckpt_every=0, log_every=0)
     assert float(plain_state.opt_d.learning_rate.numpy()) == pytest.approx(o["lr_d"])  # untouched without

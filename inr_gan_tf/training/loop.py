@@ -404,6 +404,9 @@ class Trainer:
                         for k, v in stats.items():
                             tf.summary.scalar(f"train/{k}", v)
                         tf.summary.scalar("train/images_per_s", rate)
+                        if self._rampdown_kimg:  # the factor on the rates of the next step
+                            tf.summary.scalar("train/lr_scale", learning_rate_scale(
+                                nimg, total_kimg, self._rampdown_kimg))
                 try:
                     if ckpt_every and step % ckpt_every == 0:  # 0: only at the end and on a signal
                         s.save()

@@ -229,7 +229,7 @@ def command_main(args: Args) -> int:
             image = predict(args.server, args.name, "render_grid", inputs, "image", args.version, args.timeout)
     except RequestError as e:
         raise _request_error(e, args) from None
-    except (OSError, RuntimeError, KeyError) as e:  # no server, HTTP error, server error, odd metadata
+    except (OSError, RuntimeError, KeyError, ValueError) as e:  # no server, HTTP/server error, odd metadata
         return cli.fail(COMMAND, f"{args.server}: {cli.one_line(e)}", 1)
     if args.points:
         np.save(args.out, rgb[0])

@@ -45,10 +45,15 @@ def check_model_name(name: str) -> str:
     return name
 
 
+def _is_integer(v) -> bool:
+    """A Python or numpy integer; not a bool, which Python counts as one."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
 def check_limits(max_points: int, max_batch: int) -> Tuple[int, int]:
     """The limits an export is built with: integers >= 1 (no "unlimited": the guards stay on)."""
     for name, v in (("max_points", max_points), ("max_batch", max_batch)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        if not _is_integer(v) or v < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
     return int(max_points), int(max_batch)
 
@@ -171,9 +176,9 @@ def validate_grid_request(batch: int, height: int, width: int,
     """
     _check_batch("z", int(batch), max_batch)
     for name, v in (("height", height), ("width", width)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= MAX_SIDE:
+        if not _is_integer(v) or not 1 <= v <= MAX_SIDE:
             raise RequestError(f"{name} must be an integer >= 1 and <= {MAX_SIDE}, got {v!r}")
-    if isinstance(antialias, bool) or not isinstance(antialias, (int, np.integer)) or antialias < 1:
+    if not _is_integer(antialias) or antialias < 1:
         raise RequestError(f"antialias must be an integer >= 1, got {antialias!r}")
     k = int(antialias)
     _check_points(int(batch) * int(height) * int(width) * k * k, f"a {batch} x {height} x {width} render",

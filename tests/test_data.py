@@ -267,6 +267,42 @@ def test_flips_are_seeded():
     assert 0 < sum(flipped) < 8
 
 
+class _CountingFolder:
+    """Wraps a folder source's load to count the images decoded."""
+
+    def __init__(self, folder):
+        self.source = data.resolve_source(folder)
+        self.loads = 0
+        load = self.source.load
+
+        def counted(*args):
+            self.loads += 1
+            return load(*args)
+        self.source.load = counted
+
+
+@pytest.mark.parametrize('kind', ['folder', 'tfrecord', 'procedural'])
+def test_a_resumed_stream_is_the_skipped_one(kind, color_folder, tmp_path):
+    """make_dataset(start_batch=k) = make_dataset().skip(k), flips and reshuffled epochs included
+    (k spans 50 epochs of the 12 images); a folder decodes none of the images left out."""
+    spec = {'folder': color_folder, 'procedural': 'procedural:12'}.get(kind)
+    if kind == 'tfrecord':
+        spec = str(tmp_path / 'tfr')
+        assert load_tool('dataset_tool').main([f'--data={color_folder}', f'--outdir={spec}',
+                                               '--resolution=8', '--shard_size=5']) == 0
+    k = 200
+    full = data.make_dataset(spec, 8, 3, seed=4).skip(k).take(3)
+    counting = _CountingFolder(color_folder) if kind == 'folder' else None
+    source = counting.source if counting else spec
+    resumed = data.make_dataset(source, 8, 3, seed=4, start_batch=k).take(3)
+    for a, b in zip(full.as_numpy_iterator(), resumed.as_numpy_iterator(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    if counting:
+        assert counting.loads < k * 3 / 4  # the 3 batches and what prefetch reads ahead
+    with pytest.raises(ValueError, match='start_batch must be an integer >= 0, got 1.5'):
+        data.make_dataset(spec, 8, 3, seed=4, start_batch=1.5)
+
+
 def _context(k):
     return tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=k,
                                       num_replicas_in_sync=2)

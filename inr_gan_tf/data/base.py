@@ -182,9 +182,17 @@ class IndexedSource(Source):
         return ds
 
     def dataset(self, resolution, *, shuffle, seed, input_context=None):
-        ds = self.indices(shuffle=shuffle, seed=seed, input_context=input_context)
-        ds = ds.map(self._tf_loader(resolution), num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.filter(_is_ok).map(_drop_ok)
+        ds = self.indices(shuffle=shuffle, seed=seed, input_context=input_context).enumerate()
+        return self.images(ds, resolution).map(lambda counter, image: image)
+
+    def images(self, pairs: tf.data.Dataset, resolution: int) -> tf.data.Dataset:
+        """(counter, index) pairs -> (counter, image), in order; images that do not load are
+        left out (recorded in `stats`). Decoding after the pairs are made lets a resumed
+        pipeline skip pairs without decoding the images it leaves out (pipeline.py)."""
+        load = self._tf_loader(resolution)
+        ds = pairs.map(lambda counter, index: (counter, *load(index)),
+                       num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.filter(lambda counter, image, ok: ok).map(lambda counter, image, ok: (counter, image))
 
     def view(self, index, height, width, bounds=UNIT_BOUNDS):
         """Raster fallback: the stored image after the training pipeline's centre crop,
@@ -213,13 +221,3 @@ class IndexedSource(Source):
             return tf.ensure_shape(image, [None, None, 3]), tf.ensure_shape(ok, [])
 
         return load_tf
-
-
-def _is_ok(image, ok):
-    del image
-    return ok
-
-
-def _drop_ok(image, ok):
-    del ok
-    return image

@@ -30,7 +30,7 @@ _STREAM_STRIDE = 1 << 40
 
 
 def make_dataset(source: Union[str, Source], resolution: int, batch_size: int, *, seed: int,
-                 shuffle: bool = True, flip: bool = True, repeat: bool = True,
+                 shuffle: bool = True, flip: bool = True, repeat: bool = True, start_batch: int = 0,
                  input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
     """Batches of float32 images [B, R, R, 3] in [-1, 1].
 
@@ -44,8 +44,12 @@ def make_dataset(source: Union[str, Source], resolution: int, batch_size: int, *
     shuffle, flip: off for evaluation / dataset statistics.
     repeat:        endless stream with full batches (static batch dimension); if False, one
                    pass that keeps the last partial batch, so every image is seen once.
+    start_batch:   the stream from this batch on (a checkpoint's data position): the same
+                   batches as `.skip(start_batch)`, without decoding the images of indexed
+                   sources left out (`_counted_images`).
     input_context: from tf.distribute; pipeline k of n reads a disjoint 1/n of the data.
     """
+    start = _check_start(start_batch)
     if isinstance(source, str):
         source = resolve_source(source)
     R, batch_size, seed = int(resolution), int(batch_size), int(seed)
@@ -56,9 +60,6 @@ def make_dataset(source: Union[str, Source], resolution: int, batch_size: int, *
         pipeline_id = input_context.input_pipeline_id
         batch_size = input_context.get_per_replica_batch_size(batch_size)
 
-    ds = source.dataset(R, shuffle=shuffle, seed=seed, input_context=input_context)
-    if repeat:
-        ds = ds.repeat()
     stream = tf.constant(pipeline_id * _STREAM_STRIDE, tf.int64)
 
     def process(i, image):
@@ -67,7 +68,9 @@ def make_dataset(source: Union[str, Source], resolution: int, batch_size: int, *
             image = random_flip(image, tf.stack([tf.constant(seed, tf.int64), stream + i]))
         return to_unit_range(image)
 
-    ds = ds.enumerate().map(process, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = _counted_images(source, R, shuffle=shuffle, seed=seed, repeat=repeat,
+                         skip=start * batch_size, input_context=input_context)
+    ds = ds.map(process, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=repeat)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -136,16 +139,15 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
                   otherwise render every view the run has used). The views before it are left out
                   as (counter, index) pairs, before rendering: exact while every view of them
                   renders (an exact source's refused views, which the full stream drops, would
-                  make the resumed stream start that many views earlier). Raster sources still
-                  load the images left out.
+                  make the resumed stream start that many views earlier). Raster sources skip
+                  as make_dataset does (`_counted_images`).
     """
     if isinstance(source, str):
         source = resolve_source(source)
     S, batch_size, seed = int(size), int(batch_size), int(seed)
     if S < 1 or batch_size < 1:
         raise ValueError(f'need size >= 1 and batch_size >= 1, got {S}, {batch_size}')
-    if isinstance(start_batch, bool) or not isinstance(start_batch, (int, np.integer)) or start_batch < 0:
-        raise ValueError(f'start_batch must be an integer >= 0, got {start_batch!r}')
+    _check_start(start_batch)
     lo, hi = (float(v) for v in scale)
     if bounds_fn is None and not 0.0 < lo <= hi <= 1.0:
         raise ValueError(f'scale must be (min, max) with 0 < min <= max <= 1, got {tuple(scale)}')
@@ -179,9 +181,6 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
         ds = ds.filter(_view_ok).map(_drop_view_ok)
     else:
         note_raster_views(source)
-        ds = source.dataset(S, shuffle=shuffle, seed=seed, input_context=input_context)
-        if repeat:
-            ds = ds.repeat()
 
         def crop(i, image):
             bounds = window(i)
@@ -190,10 +189,36 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
                 image = random_flip(image, _element_seed(seed, stream + i, _FLIP))
             return to_unit_range(resample_window(image, S, S, bounds)), bounds
 
-        ds = ds.enumerate().skip(int(start_batch) * batch_size)  # loaded (source.dataset), not resampled
+        ds = _counted_images(source, S, shuffle=shuffle, seed=seed, repeat=repeat,
+                             skip=int(start_batch) * batch_size, input_context=input_context)
         ds = ds.map(crop, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=repeat)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _check_start(start_batch) -> int:
+    if isinstance(start_batch, bool) or not isinstance(start_batch, (int, np.integer)) or start_batch < 0:
+        raise ValueError(f'start_batch must be an integer >= 0, got {start_batch!r}')
+    return int(start_batch)
+
+
+def _counted_images(source: Source, resolution: int, *, shuffle: bool, seed: int, repeat: bool,
+                    skip: int, input_context) -> tf.data.Dataset:
+    """(counter, image) of the source's stream from element `skip` on, counters as in the full
+    stream. Indexed sources (folders, zips, LSUN, the exact ones) skip indices before decoding,
+    so a resume late in a long run starts at once; TFRecord and TFDS streams decode what they
+    skip (their shuffle buffer holds decoded images). An image that fails to decode among the
+    skipped ones starts the resumed stream one element early (folders and zips are scanned at
+    construction, so this needs a file changed on disk since)."""
+    if isinstance(source, IndexedSource):
+        ds = source.indices(shuffle=shuffle, seed=seed, input_context=input_context)
+        if repeat:
+            ds = ds.repeat()
+        return source.images(ds.enumerate().skip(skip), resolution)
+    ds = source.dataset(resolution, shuffle=shuffle, seed=seed, input_context=input_context)
+    if repeat:
+        ds = ds.repeat()
+    return ds.enumerate().skip(skip)
 
 
 # Stateless streams of an element beside its window's (seed, counter): flips, jitter.

@@ -105,8 +105,9 @@ def training_data(config: dict, source, start: int = 0,
 
     Patches come from data.make_views with the Patches rule for windows and their own seed
     (so a step's patches are not windows of its frames' images). Both streams are deterministic
-    per seed; the stream from step `start` is the data position of a checkpoint, and views of
-    the steps before it are left out without being rendered (make_views' start_batch).
+    per seed; the stream from step `start` is the data position of a checkpoint, and the images
+    and views of the steps before it are left out without being decoded or rendered (the
+    start_batch of make_dataset and make_views).
     """
     from inr_gan_tf import data
     if isinstance(source, str):  # resolved once: frames and patches share its stats
@@ -126,7 +127,7 @@ def training_data(config: dict, source, start: int = 0,
         ds = data.make_views(source, R, B - n, seed=seed, bounds_fn=unit, jitter=jitter, flip=True,
                              start_batch=first, input_context=input_context).map(lambda images, bounds: images)
     else:
-        ds = data.make_dataset(source, R, B - n, seed=seed, input_context=input_context).skip(first)
+        ds = data.make_dataset(source, R, B - n, seed=seed, start_batch=first, input_context=input_context)
     if patches:  # start_batch, not .skip(): a resume must not render every view it throws away
         views = data.make_views(source, R, n, seed=(seed + 1) % 2 ** 32, scale=(patches.min_scale, 1.0),
                                 bounds_fn=patches.stateless, jitter=jitter, start_batch=first,

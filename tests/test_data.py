@@ -301,6 +301,38 @@ def test_a_resumed_stream_is_the_skipped_one(kind, color_folder, tmp_path):
         assert counting.loads < k * 3 / 4  # the 3 batches and what prefetch reads ahead
     with pytest.raises(ValueError, match='start_batch must be an integer >= 0, got 1.5'):
         data.make_dataset(spec, 8, 3, seed=4, start_batch=1.5)
+    with pytest.raises(ValueError, match='start_batch must be below 2\\^40'):
+        data.make_dataset(spec, 8, 3, seed=4, start_batch=2 ** 40)
+
+
+@pytest.mark.parametrize('kind', ['unscanned_folder', 'emoji'])
+def test_resumes_stay_exact_past_unreadable_images(kind, tmp_path):
+    """Counters count the images that load (as before resumes skipped undecoded): an unscanned
+    folder decodes what it skips, the emoji leave out refused icons before counting; so a
+    resumed stream's flips are the uninterrupted one's past a bad image, and the good images
+    are flipped as in a folder without the bad file."""
+    from inr_gan_tf.data.files import FolderSource
+    from test_vector_data import BROKEN, small_set
+
+    from inr_gan_tf.data.noto_emoji.source import NotoEmojiSource
+    for i in range(10):  # left-to-right ramps: a flip shows
+        ramp = np.linspace(0.2, 1, 12)[None, :, None] * np.array(color(i))
+        image = encode(np.broadcast_to(ramp, (12, 12, 3)).astype(np.uint8), 'PNG')
+        write(str(tmp_path / 'bad' / f'{i}.png'), image if i != 2 else b'garbage')
+        if i != 2:
+            write(str(tmp_path / 'good' / f'{i}.png'), image)
+    make = {'unscanned_folder': lambda: FolderSource(str(tmp_path / 'bad'), scan=False),
+            'emoji': lambda: NotoEmojiSource(small_set(5, {'zz-broken': BROKEN}),
+                                             cache_dir=str(tmp_path / 'cache'))}[kind]
+    for k in (1, 4, 7):
+        full = data.make_dataset(make(), 8, 2, seed=3).skip(k).take(3)
+        resumed = data.make_dataset(make(), 8, 2, seed=3, start_batch=k).take(3)
+        for a, b in zip(full.as_numpy_iterator(), resumed.as_numpy_iterator(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    if kind == 'unscanned_folder':
+        passes = [np.concatenate(list(one_pass(src, flip=True).as_numpy_iterator()))
+                  for src in (make(), data.resolve_source(str(tmp_path / 'good')))]
+        np.testing.assert_array_equal(passes[0], passes[1])
 
 
 def _context(k):

@@ -82,7 +82,8 @@ def shard(ds: tf.data.Dataset, input_context: Optional[tf.distribute.InputContex
 
 
 class Source:
-    """Base class. Subclasses set `name`, `stats` and implement `dataset`."""
+    """Base class. Subclasses set `name`, `stats` and implement `dataset` (IndexedSource:
+    `load`, which its `dataset` and `images` read)."""
 
     name: str = 'source'
     stats: DataStats
@@ -181,9 +182,17 @@ class IndexedSource(Source):
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
         return ds
 
-    def dataset(self, resolution, *, shuffle, seed, input_context=None):
-        ds = self.indices(shuffle=shuffle, seed=seed, input_context=input_context).enumerate()
-        return self.images(ds, resolution).map(lambda counter, image: image)
+    #: Every index `usable` keeps loads: unreadable images were found before training (a scan
+    #: of every file, a renderer's refusals), so a resumed pipeline may skip indices without
+    #: decoding them and still count the stream's images as an uninterrupted one does.
+    #: False where they are found while training (LSUN: too many images to scan).
+    skips_undecoded: bool = True
+
+    def usable(self, indices: tf.data.Dataset, resolution: int) -> tf.data.Dataset:
+        """The indices of images known to load at `resolution` (all, unless a subclass knows
+        better), before any is decoded."""
+        del resolution
+        return indices
 
     def images(self, pairs: tf.data.Dataset, resolution: int) -> tf.data.Dataset:
         """(counter, index) pairs -> (counter, image), in order; images that do not load are
@@ -192,7 +201,11 @@ class IndexedSource(Source):
         load = self._tf_loader(resolution)
         ds = pairs.map(lambda counter, index: (counter, *load(index)),
                        num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.filter(lambda counter, image, ok: ok).map(lambda counter, image, ok: (counter, image))
+        return ds.filter(_is_ok).map(_drop_ok)
+
+    def dataset(self, resolution, *, shuffle, seed, input_context=None):
+        ds = self.indices(shuffle=shuffle, seed=seed, input_context=input_context)
+        return self.images(self.usable(ds, resolution).enumerate(), resolution).map(_image)
 
     def view(self, index, height, width, bounds=UNIT_BOUNDS):
         """Raster fallback: the stored image after the training pipeline's centre crop,
@@ -221,3 +234,19 @@ class IndexedSource(Source):
             return tf.ensure_shape(image, [None, None, 3]), tf.ensure_shape(ok, [])
 
         return load_tf
+
+
+# Named, not lambdas: autograph cannot tell apart two lambdas of one signature on one line.
+def _is_ok(counter, image, ok):
+    del counter, image
+    return ok
+
+
+def _drop_ok(counter, image, ok):
+    del ok
+    return counter, image
+
+
+def _image(counter, image):
+    del counter
+    return image

@@ -86,6 +86,7 @@ class FolderSource(_BytesSource):
         names.sort()
         self.stats = DataStats(path, len(names))
         self.names = _scan(names, self.read, self.stats, self.max_pixels) if scan else names
+        self.skips_undecoded = scan  # unscanned, bad files are met while training (as LSUN's)
 
     def read(self, name):
         with open(os.path.join(self.root, name), 'rb') as f:
@@ -115,6 +116,7 @@ class ZipSource(_BytesSource):
                        and not n.startswith('__MACOSX/'))
         self.stats = DataStats(path, len(names))
         self.names = _scan(names, self.read, self.stats, self.max_pixels) if scan else names
+        self.skips_undecoded = scan  # unscanned, bad files are met while training (as LSUN's)
 
     def _zip(self) -> zipfile.ZipFile:
         # One handle per thread: reads from parallel tf.data threads never share a file offset.
@@ -138,6 +140,10 @@ class LsunSource(_BytesSource):
     values are found, skipped and recorded while training (and by tools/dataset_tool.py, which
     reads everything once).
     """
+
+    # Unreadable values are met while training, so a resume decodes what it skips (pipeline.py)
+    # to keep the stream's counters, and with them its flips and windows, exact.
+    skips_undecoded = False
 
     def __init__(self, path: str, *, max_images: Optional[int] = None,
                  max_pixels: int = DEFAULT_MAX_PIXELS):

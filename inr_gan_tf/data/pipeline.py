@@ -27,6 +27,8 @@ from inr_gan_tf.data.transforms import (center_crop, center_crop_resize, random_
 
 # 2^40 images per pipeline before the per-element seeds of two pipelines could meet.
 _STREAM_STRIDE = 1 << 40
+# The largest start_batch: far past any run, and start_batch x batch fits tf.data's int64 counts.
+_MAX_START = 1 << 40
 
 
 def make_dataset(source: Union[str, Source], resolution: int, batch_size: int, *, seed: int,
@@ -45,8 +47,8 @@ def make_dataset(source: Union[str, Source], resolution: int, batch_size: int, *
     repeat:        endless stream with full batches (static batch dimension); if False, one
                    pass that keeps the last partial batch, so every image is seen once.
     start_batch:   the stream from this batch on (a checkpoint's data position): the same
-                   batches as `.skip(start_batch)`, without decoding the images of indexed
-                   sources left out (`_counted_images`).
+                   batches as `.skip(start_batch)`; folders, zips and exact sources leave out
+                   the images before it without decoding them (`_counted_images`).
     input_context: from tf.distribute; pipeline k of n reads a disjoint 1/n of the data.
     """
     start = _check_start(start_batch)
@@ -199,19 +201,22 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
 def _check_start(start_batch) -> int:
     if isinstance(start_batch, bool) or not isinstance(start_batch, (int, np.integer)) or start_batch < 0:
         raise ValueError(f'start_batch must be an integer >= 0, got {start_batch!r}')
+    if start_batch >= _MAX_START:
+        raise ValueError(f'start_batch must be below 2^40, got {start_batch}')
     return int(start_batch)
 
 
 def _counted_images(source: Source, resolution: int, *, shuffle: bool, seed: int, repeat: bool,
                     skip: int, input_context) -> tf.data.Dataset:
     """(counter, image) of the source's stream from element `skip` on, counters as in the full
-    stream. Indexed sources (folders, zips, LSUN, the exact ones) skip indices before decoding,
-    so a resume late in a long run starts at once; TFRecord and TFDS streams decode what they
-    skip (their shuffle buffer holds decoded images). An image that fails to decode among the
-    skipped ones starts the resumed stream one element early (folders and zips are scanned at
-    construction, so this needs a file changed on disk since)."""
-    if isinstance(source, IndexedSource):
-        ds = source.indices(shuffle=shuffle, seed=seed, input_context=input_context)
+    stream. Indexed sources whose unreadable images are known before training (folders and
+    zips, scanned; the exact ones) skip indices before decoding, a microsecond or two per image
+    left out; LSUN, TFRecord and TFDS decode what they skip (unreadable LSUN values are met
+    while training; the other two shuffle decoded images). Exact as long as a file that passed
+    the scan still decodes (one changed on disk since shifts the counters after it)."""
+    if isinstance(source, IndexedSource) and source.skips_undecoded:
+        ds = source.usable(source.indices(shuffle=shuffle, seed=seed, input_context=input_context),
+                           resolution)
         if repeat:
             ds = ds.repeat()
         return source.images(ds.enumerate().skip(skip), resolution)

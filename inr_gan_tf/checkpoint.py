@@ -330,9 +330,24 @@ def training_checkpoint(**objects) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(**objects)
 
 
-# Keys a resumed run may change: they set how long to train, not what is trained, so
-# `--total_kimg` can extend (or shorten) a finished run from its last checkpoint.
-RESUMABLE_KEYS = ("total_kimg",)
+# Keys (paths into the config) a resumed run may change: they set how long to train and how
+# the run ends, not what is trained, so `--total_kimg` can extend (or shorten) a finished run
+# from its last checkpoint and `--lr_rampdown_kimg` can add, move or drop the final ramp of
+# the learning rates (a function of the images seen and total_kimg, so nothing in the
+# checkpoint depends on it) without starting again.
+RESUMABLE_KEYS = (("total_kimg",), ("optim", "lr_rampdown_kimg"))
+
+
+def _split_resumable(config: dict) -> Tuple[dict, Dict[str, object]]:
+    """(config without RESUMABLE_KEYS, {"optim.lr_rampdown_kimg": value, ...} of those set)."""
+    rest, found = json.loads(json.dumps(config)), {}
+    for path in RESUMABLE_KEYS:
+        parent = rest
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and path[-1] in parent:
+            found[".".join(path)] = parent.pop(path[-1])
+    return rest, found
 
 
 def check_config(run_dir: str, config: dict) -> None:
@@ -348,11 +363,17 @@ def check_config(run_dir: str, config: dict) -> None:
             old = json.load(f)
     except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
         raise ValueError(f"{path} is unreadable ({str(e).splitlines()[0]}); repair it or pass --restart") from None
-    new = json.loads(json.dumps(config))  # as it would read back (tuples become lists)
-    fixed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in RESUMABLE_KEYS)
+    if not isinstance(old, dict):
+        raise ValueError(f"{path} is not a configuration (a JSON {type(old).__name__}); repair it or pass --restart")
+    (old, old_resumable), (new, new_resumable) = _split_resumable(old), _split_resumable(config)
+    fixed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     if fixed:
         raise ValueError(f"{run_dir} holds a run with another configuration (differs in {fixed}); "
                          "use a new --run_dir, the original flags, or --restart")
+    for key in sorted(set(old_resumable) | set(new_resumable)):
+        if old_resumable.get(key) != new_resumable.get(key):
+            logging.info("resuming with %s = %s (the run had %s)", key, new_resumable.get(key, "unset"),
+                         old_resumable.get(key, "unset"))
 
 
 def write_config(run_dir: str, config: dict) -> None:

@@ -100,6 +100,39 @@ def test_a_run_stopped_mid_ramp_resumes_to_the_uninterrupted_weights(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_the_ramp_may_change_on_resume_and_the_rates_follow_the_new_config(tmp_path, caplog):
+    """lr_rampdown_kimg is a resumable key (as total_kimg): added, moved or dropped on resume, and
+    a run that ended its ramp (rates near 0 in the checkpoint) continues without one at the
+    config's rates, not at the checkpointed ones. Other optim keys still refuse the resume."""
+    import json
+    from inr_gan_tf import checkpoint
+    run = str(tmp_path / "run")
+    ramped = _config(0.016)
+    trainer, state, ds = trainer_for(ramped, run)
+    trainer.fit(iter(ds), total_kimg=0.016, ckpt_every=0, log_every=0)
+    assert float(state.opt_d.learning_rate.numpy()) < 0.2 * ramped["optim"]["lr_d"]  # checkpointed so
+    checkpoint.write_config(run, ramped)
+    plain = tiny_train_config()
+    for changed in (plain, _config(0.004)):
+        with caplog.at_level("INFO"):
+            checkpoint.check_config(run, changed)
+        assert "resuming with optim.lr_rampdown_kimg" in caplog.text
+    other = _config(0.016)
+    other["optim"]["lr_d"] *= 2
+    with pytest.raises(ValueError, match=r"differs in \['optim'\]"):
+        checkpoint.check_config(run, other)
+    checkpoint.write_config(run, plain)
+    with open(tmp_path / "run" / "config.json") as f:
+        assert "lr_rampdown_kimg" not in json.load(f)["optim"]
+    resumed, resumed_state, ds_r = trainer_for(plain, run)
+    assert int(resumed_state.step.numpy()) == 4
+    resumed.fit(ds_r, total_kimg=0.024, ckpt_every=0, log_every=0)
+    assert float(resumed_state.opt_d.learning_rate.numpy()) == pytest.approx(plain["optim"]["lr_d"])
+    (tmp_path / "run" / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"config.json is not a configuration \(a JSON list\)"):
+        checkpoint.check_config(run, plain)
+
+
 @pytest.mark.slow  # two TensorFlow start-ups
 def test_mirrored_ramp_equals_one_device(tmp_path):
     from helpers import assert_mirrored_equals_single

@@ -363,6 +363,11 @@ class Trainer:
         first_step = int(s.step.numpy())
         profile = tuple(profile_steps) if profile_steps and s.is_chief else None
         profiling = False
+        if not self._rampdown_kimg:
+            # The rates are checkpointed variables: a run resumed without the ramp it had (the
+            # ramp may change on resume, checkpoint.RESUMABLE_KEYS) starts from the config's.
+            for opt, lr in self._base_lrs:
+                opt.learning_rate = lr
         try:
             stop = error = None
             while s.nimg.numpy() < total_kimg * 1000 and (stop := self._stop_signal(error)) is None:

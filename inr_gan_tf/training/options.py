@@ -116,7 +116,8 @@ def define(fv: flags.FlagValues) -> None:
     flags.DEFINE_float("lr_d", 3e-3, "Adam learning rate of D.", flag_values=fv)
     flags.DEFINE_float("lr_rampdown_kimg", 0.0, "Cosine ramp of all three learning rates down to 0 over the "
                        "last N kimg of --total_kimg (0: constant rates, the paper): the last steps move the "
-                       "weights less, so the final checkpoint sits less on the GAN's oscillation.", flag_values=fv)
+                       "weights less, so the final checkpoint sits less on the GAN's oscillation. May change on "
+                       "resume, as --total_kimg.", flag_values=fv)
     flags.DEFINE_float("adam_beta1", 0.0, "Adam beta_1 for G and D.", flag_values=fv)
     flags.DEFINE_float("adam_beta2", 0.99, "Adam beta_2 for G and D.", flag_values=fv)
     flags.DEFINE_float("r1_gamma", 10.0, "R1 penalty weight on real images.", flag_values=fv)

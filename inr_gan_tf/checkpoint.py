@@ -333,26 +333,27 @@ def training_checkpoint(**objects) -> tf.train.Checkpoint:
 # Keys (paths into the config) a resumed run may change: they set how long to train and how
 # the run ends, not what is trained, so `--total_kimg` can extend (or shorten) a finished run
 # from its last checkpoint and `--lr_rampdown_kimg` can add, move or drop the final ramp of
-# the learning rates (a function of the images seen and total_kimg, so nothing in the
-# checkpoint depends on it) without starting again.
+# the learning rates without starting again (the rates are a function of the images seen,
+# total_kimg and the ramp, set before every step: the ones a checkpoint holds are overwritten).
 RESUMABLE_KEYS = (("total_kimg",), ("optim", "lr_rampdown_kimg"))
 
 
 def _split_resumable(config: dict) -> Tuple[dict, Dict[str, object]]:
-    """(config without RESUMABLE_KEYS, {"optim.lr_rampdown_kimg": value, ...} of those set)."""
+    """(config without RESUMABLE_KEYS, {"--lr_rampdown_kimg": value, ...} of those set)."""
     rest, found = json.loads(json.dumps(config)), {}
     for path in RESUMABLE_KEYS:
         parent = rest
         for key in path[:-1]:
             parent = parent.get(key) if isinstance(parent, dict) else None
         if isinstance(parent, dict) and path[-1] in parent:
-            found[".".join(path)] = parent.pop(path[-1])
+            found["--" + path[-1]] = parent.pop(path[-1])  # config keys are their flags' names
     return rest, found
 
 
-def check_config(run_dir: str, config: dict) -> None:
+def check_config(run_dir: str, config: dict, *, log: bool = True) -> None:
     """Raises ValueError if `run_dir` holds checkpoints of another configuration (apart from
-    RESUMABLE_KEYS). Writes nothing; a config.json with no checkpoint beside it does not count."""
+    RESUMABLE_KEYS, whose changes are logged with `log`). Writes nothing; a config.json with no
+    checkpoint beside it does not count."""
     if not list_checkpoints(os.path.join(run_dir, "checkpoints")):
         return
     path = os.path.join(run_dir, "config.json")
@@ -370,7 +371,7 @@ def check_config(run_dir: str, config: dict) -> None:
     if fixed:
         raise ValueError(f"{run_dir} holds a run with another configuration (differs in {fixed}); "
                          "use a new --run_dir, the original flags, or --restart")
-    for key in sorted(set(old_resumable) | set(new_resumable)):
+    for key in sorted(set(old_resumable) | set(new_resumable)) if log else ():
         if old_resumable.get(key) != new_resumable.get(key):
             logging.info("resuming with %s = %s (the run had %s)", key, new_resumable.get(key, "unset"),
                          old_resumable.get(key, "unset"))
@@ -380,7 +381,7 @@ def write_config(run_dir: str, config: dict) -> None:
     """config.json beside the checkpoints, after check_config; RESUMABLE_KEYS are recorded anew,
     and a config.json with no checkpoint beside it (a run that failed before its first save)
     is replaced."""
-    check_config(run_dir, config)
+    check_config(run_dir, config, log=False)  # logged when the run's flags were checked
     path = os.path.join(run_dir, "config.json")
     text = json.dumps(config, indent=1, sort_keys=True).encode()
     if os.path.exists(path):

@@ -116,7 +116,7 @@ def test_the_ramp_may_change_on_resume_and_the_rates_follow_the_new_config(tmp_p
     for changed in (plain, _config(0.004)):
         with caplog.at_level("INFO"):
             checkpoint.check_config(run, changed)
-        assert "resuming with optim.lr_rampdown_kimg" in caplog.text
+        assert "resuming with --lr_rampdown_kimg" in caplog.text
     other = _config(0.016)
     other["optim"]["lr_d"] *= 2
     with pytest.raises(ValueError, match=r"differs in \['optim'\]"):

@@ -97,3 +97,26 @@ def test_a_failure_on_one_worker_stops_the_whole_cluster_with_an_error(tmp_path,
     assert "another worker of the cluster failed" in errs[1]
     # Nothing already saved is lost: the step's checkpoint came before the failing callback.
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith(f"ckpt-{step}")
+
+
+@pytest.mark.slow  # ~30 s alone: two TensorFlow processes
+def test_workers_given_different_flags_all_refuse_before_the_first_step(tmp_path):
+    """Each worker checks only its own flags against config.json, and the ramp (like total_kimg)
+    may change on resume: workers told different ramps would step at different rates. All stop
+    with the same one-line error before training, and no checkpoint is written."""
+    script = os.path.join(ROOT, "tests", "scripts", "multiworker.py")
+    ports = f"{_free_port()},{_free_port()}"
+    cfgs = [_tiny_config(), _tiny_config()]
+    cfgs[1]["optim"]["lr_rampdown_kimg"] = 0.004
+    workers = [subprocess.Popen([sys.executable, script, json.dumps(cfgs[i]), str(tmp_path / "run"),
+                                 str(tmp_path / f"w{i}.npz"), "worker", str(i), ports],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=script_env()) for i in range(2)]
+    try:
+        for proc in workers:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode != 0
+            assert "ValueError: the workers of this cluster were given different training flags" in err, err[-3000:]
+    finally:
+        for proc in workers:
+            proc.kill()
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")) is None

@@ -14,11 +14,13 @@ the global batch is the same set of views for any replica count.
 """
 import collections.abc
 import contextlib
+import json
 import math
 import os
 import signal
 import threading
 import time
+import zlib
 from typing import Optional
 
 import numpy as np
@@ -306,6 +308,23 @@ class Trainer:
                         "to exit at once; the last saved checkpoint stays)", signum)
         self._signal = signum
 
+    def _check_workers_agree(self, total_kimg: float) -> None:
+        """Raises on every worker of a cluster, before the first step, unless all train the same
+        config to the same total_kimg. Each worker checks only its own flags against the run's
+        config.json, and total_kimg and the ramp may change on resume: workers given different
+        values would take different steps (and hang in a collective, or drift apart)."""
+        # Not the data spec: each machine may read its own copy under its own path.
+        config = {k: v for k, v in self.s.config.items() if k != "data"}
+        text = json.dumps([config, float(total_kimg)], sort_keys=True).encode()
+        crc = zlib.crc32(text)
+        mine = np.array([[crc >> 16, crc & 0xFFFF]], np.float32)  # 16-bit halves: exact in float32
+        strategy = self.s.strategy
+        local = strategy.experimental_distribute_values_from_function(lambda ctx: tf.constant(mine))
+        every = strategy.gather(local, axis=0).numpy()  # all workers get every row: one decision
+        if not (every == every[:1]).all():
+            raise ValueError("the workers of this cluster were given different training flags "
+                             "(config or --total_kimg); start every worker with the same ones")
+
     def _stop_signal(self, error: Optional[Exception] = None) -> Optional[int]:
         """The stop signal to end the run on before the next step, or None; in a cluster, raises
         if a worker failed (`error`: this worker's failure in its last save or callback; alone,
@@ -363,11 +382,8 @@ class Trainer:
         first_step = int(s.step.numpy())
         profile = tuple(profile_steps) if profile_steps and s.is_chief else None
         profiling = False
-        if not self._rampdown_kimg:
-            # The rates are checkpointed variables: a run resumed without the ramp it had (the
-            # ramp may change on resume, checkpoint.RESUMABLE_KEYS) starts from the config's.
-            for opt, lr in self._base_lrs:
-                opt.learning_rate = lr
+        if self._cluster:
+            self._check_workers_agree(total_kimg)
         try:
             stop = error = None
             while s.nimg.numpy() < total_kimg * 1000 and (stop := self._stop_signal(error)) is None:
@@ -375,12 +391,13 @@ class Trainer:
                 if profile and next_step == profile[0] and not profiling:
                     tf.profiler.experimental.start(os.path.join(s.run_dir, "logs"))
                     profiling = True
-                if self._rampdown_kimg:
-                    # Set from the images seen before each step (the rates are variables the
-                    # compiled step reads: no retrace).
-                    scale = learning_rate_scale(int(s.nimg.numpy()), total_kimg, self._rampdown_kimg)
-                    for opt, lr in self._base_lrs:
-                        opt.learning_rate = lr * scale
+                # Set from the images seen before every step, ramp or not (variables the compiled
+                # step reads: no retrace): the rates are checkpointed too, so a checkpoint
+                # restored after a non-finite loss, or a run resumed without the ramp it had
+                # (checkpoint.RESUMABLE_KEYS), would otherwise train at the rates it saved.
+                scale = learning_rate_scale(int(s.nimg.numpy()), total_kimg, self._rampdown_kimg)
+                for opt, lr in self._base_lrs:
+                    opt.learning_rate = lr * scale
                 with tf.profiler.experimental.Trace("train", step_num=next_step, _r=1):
                     stats = self.step(next(iterator))
                 step, nimg = int(s.step.numpy()), int(s.nimg.numpy())

@@ -94,6 +94,18 @@ def test_bands_partition_the_rings_and_identical_sets_give_zero(reals):
     out = S.spectral_distance(reals[32][:20], reals[32][:20])
     assert set(out) == {"dist", "low", "mid", "high", "low_diff", "mid_diff", "high_diff"}
     assert all(v == 0.0 for v in out.values())
+    # With the fakes' per-image spectra: bootstrap standard errors of the signed diffs, 0 for
+    # identical images, growing as the fakes spread, shrinking with more of them.
+    same = np.repeat(reals[32][:1], 20, axis=0)
+    zero = S.compare_spectra(S.mean_power(same), S.mean_power(same), 32, S.radial_power(same))
+    assert {k: v for k, v in zero.items() if k.endswith("_se")} == {f"{b}_diff_se": 0.0 for b in S.BANDS}
+    stats = S.SpectrumStats().add(reals[32][:10]).add(reals[32][10:40])
+    np.testing.assert_allclose(stats.image_power, S.radial_power(reals[32][:40]), rtol=1e-12)
+    ref = S.mean_power(reals[32][40:])
+    few = S.compare_spectra(ref, S.mean_power(reals[32][:8]), 32, S.radial_power(reals[32][:8]))
+    many = S.compare_spectra(ref, stats.mean_power, 32, stats.image_power)
+    assert 0 < many["high_diff_se"] < few["high_diff_se"] < 1
+    assert "high_diff_se" not in S.compare_spectra(ref, stats.mean_power, 32, stats.image_power[:1])
     # Streaming in batches gives the same mean power as one array.
     np.testing.assert_allclose(S.mean_power([reals[32][:7], reals[32][7:20]]),
                                S.mean_power(reals[32][:20]), rtol=1e-12)

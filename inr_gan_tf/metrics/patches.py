@@ -242,7 +242,7 @@ def _upsampled_spectral(opts) -> Dict[str, float]:
     stats = registry.fake_sinks(opts, lambda key: spectral_lib.SpectrumStats(), "ring power",
                                 factor=opts.superres)
     return {f"{k}_{key}": v for k, s in stats.items()
-            for key, v in spectral_lib.compare_spectra(real, s.mean_power, size).items()}
+            for key, v in spectral_lib.compare_spectra(real, s.mean_power, size, s.image_power).items()}
 
 
 @registry.register_metric("upsampled_edges", num=4096, superres=4, min_num=1, description=

@@ -204,7 +204,7 @@ def _pr(opts: MetricOptions) -> Dict[str, float]:
 def _spectral(opts: MetricOptions) -> Dict[str, float]:
     real = real_spectrum(opts, opts.resolution)
     (fake,) = fake_sinks(opts, lambda key: spectral_lib.SpectrumStats(), "ring power").values()
-    return spectral_lib.compare_spectra(real, fake.mean_power, opts.resolution)
+    return spectral_lib.compare_spectra(real, fake.mean_power, opts.resolution, fake.image_power)
 
 
 @register_metric("kpl", num=10000, description="keypoint prediction loss (paper Table 2): linear "

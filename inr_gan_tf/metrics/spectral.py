@@ -29,12 +29,17 @@ one), diff = log10 P_fake - log10 P_real per ring:
                          checkerboards), < 0 missing energy (blur, interpolation)
 A difference of 1 is a factor 10 in power. No window is applied: the frame border of
 non-periodic images leaks power along the axes, identically for both sets.
+    low_diff_se / ...    with the fakes' per-image spectra (the registry's metrics): the
+                         bootstrap standard error of each signed diff over the fake images,
+                         the reference held fixed: how far another draw of as many fakes from
+                         the same model would move the reading (not the reference's own noise;
+                         `real_vs_real` measures that).
 
 Images: uint8 [N, H, W, 3] or [-1, 1] floats, quantised to uint8 levels first as SWD does
 (swd.to_float255), so both sides carry the same quantisation noise floor. Square images,
 H >= 8 (three non-empty bands). Pure NumPy.
 """
-from typing import Dict, Iterable
+from typing import Dict, Iterable, Optional
 
 import numpy as np
 
@@ -76,20 +81,29 @@ def radial_power(images) -> np.ndarray:
 
 class SpectrumStats:
     """Streaming mean ring power of one image set: add() batches, read mean_power (float64
-    [rings]), and `size`, the images' resolution."""
+    [rings]), image_power (float64 [N, rings]: each image's, for standard errors; 1.5 KB an
+    image at 256^2) and `size`, the images' resolution."""
 
     def __init__(self):
-        self.sum, self.count, self.size = None, 0, None
+        self.sum, self.count, self.size, self._images = None, 0, None, []
 
     def add(self, images) -> "SpectrumStats":
-        p = radial_power(images).sum(axis=0)
+        per_image = radial_power(images)
+        p = per_image.sum(axis=0)
         if self.sum is not None and p.shape != self.sum.shape:
             raise ValueError(f"batch has {len(p)} rings, earlier batches {len(self.sum)}: "
                              "all images of a set must share one resolution")
         self.sum = p if self.sum is None else self.sum + p
-        self.count += len(np.asarray(images))
+        self.count += len(per_image)
         self.size = np.shape(images)[1]
+        self._images.append(per_image)
         return self
+
+    @property
+    def image_power(self) -> np.ndarray:
+        if not self.count:
+            raise ValueError("no images were added")
+        return np.concatenate(self._images)
 
     @property
     def mean_power(self) -> np.ndarray:
@@ -119,8 +133,11 @@ def band_masks(size: int) -> Dict[str, np.ndarray]:
     return {b: (frac > lo + 1e-9) & (frac <= hi + 1e-9) for b, lo, hi in zip(BANDS, edges, edges[1:])}
 
 
-def compare_spectra(real_power: np.ndarray, fake_power: np.ndarray, size: int) -> Dict[str, float]:
-    """Scores (module docstring) from the mean ring power of each side at resolution `size`."""
+def compare_spectra(real_power: np.ndarray, fake_power: np.ndarray, size: int,
+                    fake_images: Optional[np.ndarray] = None) -> Dict[str, float]:
+    """Scores (module docstring) from the mean ring power of each side at resolution `size`;
+    with `fake_images` (the fakes' per-image ring power [N, rings]) and N >= 2 also the
+    bootstrap standard errors `<band>_diff_se`."""
     real_power, fake_power = np.asarray(real_power), np.asarray(fake_power)
     masks = band_masks(size)
     if not real_power.shape == fake_power.shape == masks["low"].shape:
@@ -132,7 +149,25 @@ def compare_spectra(real_power: np.ndarray, fake_power: np.ndarray, size: int) -
         out[band] = float(np.mean(np.abs(diff[mask])))
     for band, mask in masks.items():
         out[f"{band}_diff"] = float(np.mean(diff[mask]))
+    if fake_images is not None and len(fake_images) >= 2:  # one fake has no spread to read
+        out.update(_diff_standard_errors(log_spectrum(real_power), np.asarray(fake_images), masks))
     return out
+
+
+_RESAMPLES = 200  # the standard error to about 5% of itself
+
+
+def _diff_standard_errors(log_real: np.ndarray, fake_images: np.ndarray,
+                          masks: Dict[str, np.ndarray]) -> Dict[str, float]:
+    """Bootstrap over the fake images (fixed seed: the same images give the same errors)."""
+    n = len(fake_images)
+    if fake_images.shape[1:] != log_real.shape:
+        raise ValueError(f"per-image ring power of shape {fake_images.shape}, the reference has "
+                         f"{log_real.shape[0]} rings: score both at one resolution")
+    draws = np.random.default_rng(0).integers(0, n, (_RESAMPLES, n))
+    diffs = np.stack([log_spectrum(fake_images[d].mean(axis=0)) - log_real for d in draws])
+    return {f"{band}_diff_se": float(np.std(diffs[:, mask].mean(axis=1), ddof=1))
+            for band, mask in masks.items()}
 
 
 def spectral_distance(reals, fakes) -> Dict[str, float]:

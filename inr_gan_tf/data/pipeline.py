@@ -149,7 +149,7 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
     S, batch_size, seed = int(size), int(batch_size), int(seed)
     if S < 1 or batch_size < 1:
         raise ValueError(f'need size >= 1 and batch_size >= 1, got {S}, {batch_size}')
-    _check_start(start_batch)
+    start = _check_start(start_batch)
     lo, hi = (float(v) for v in scale)
     if bounds_fn is None and not 0.0 < lo <= hi <= 1.0:
         raise ValueError(f'scale must be (min, max) with 0 < min <= max <= 1, got {tuple(scale)}')
@@ -173,11 +173,10 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
     if source.exact:
         if not isinstance(source, IndexedSource):
             raise TypeError(f'{source.name}: an exact source must be indexed to give views')
-        ds = source.indices(shuffle=shuffle, seed=seed, input_context=input_context)
-        if repeat:
-            ds = ds.repeat()
-        # Skipped before the map, counters kept: a resume renders none of the views it leaves out.
-        ds = ds.enumerate().skip(int(start_batch) * batch_size)
+        # Skipped before the map, counters kept: a resume renders none of the views it leaves
+        # out. Not `usable`: which views render depends on the window; refusals drop below.
+        ds = _counted_indices(source, shuffle=shuffle, seed=seed, repeat=repeat,
+                              skip=start * batch_size, input_context=input_context)
         ds = ds.map(_exact_view(source, S, window, seed, stream, jitter, flip),
                     num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.filter(_view_ok).map(_drop_view_ok)
@@ -192,7 +191,7 @@ def make_views(source: Union[str, Source], size: int, batch_size: int, *, seed: 
             return to_unit_range(resample_window(image, S, S, bounds)), bounds
 
         ds = _counted_images(source, S, shuffle=shuffle, seed=seed, repeat=repeat,
-                             skip=int(start_batch) * batch_size, input_context=input_context)
+                             skip=start * batch_size, input_context=input_context)
         ds = ds.map(crop, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=repeat)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -215,12 +214,22 @@ def _counted_images(source: Source, resolution: int, *, shuffle: bool, seed: int
     while training; the other two shuffle decoded images). Exact as long as a file that passed
     the scan still decodes (one changed on disk since shifts the counters after it)."""
     if isinstance(source, IndexedSource) and source.skips_undecoded:
-        ds = source.usable(source.indices(shuffle=shuffle, seed=seed, input_context=input_context),
-                           resolution)
-        if repeat:
-            ds = ds.repeat()
-        return source.images(ds.enumerate().skip(skip), resolution)
+        pairs = _counted_indices(source, shuffle=shuffle, seed=seed, repeat=repeat, skip=skip,
+                                 input_context=input_context, usable_at=resolution)
+        return source.images(pairs, resolution)
     ds = source.dataset(resolution, shuffle=shuffle, seed=seed, input_context=input_context)
+    if repeat:
+        ds = ds.repeat()
+    return ds.enumerate().skip(skip)
+
+
+def _counted_indices(source: IndexedSource, *, shuffle: bool, seed: int, repeat: bool, skip: int,
+                     input_context, usable_at: Optional[int] = None) -> tf.data.Dataset:
+    """(counter, index) of the source's index stream from element `skip` on, nothing decoded;
+    with `usable_at`, only the indices `source.usable` keeps at that resolution."""
+    ds = source.indices(shuffle=shuffle, seed=seed, input_context=input_context)
+    if usable_at is not None:
+        ds = source.usable(ds, usable_at)
     if repeat:
         ds = ds.repeat()
     return ds.enumerate().skip(skip)

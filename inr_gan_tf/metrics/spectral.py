@@ -85,19 +85,20 @@ class SpectrumStats:
     image at 256^2) and `size`, the images' resolution."""
 
     def __init__(self):
-        self.sum, self.count, self.size, self._images = None, 0, None, []
+        self.size, self._images = None, []  # per-image ring power [n, rings] of each batch
 
     def add(self, images) -> "SpectrumStats":
         per_image = radial_power(images)
-        p = per_image.sum(axis=0)
-        if self.sum is not None and p.shape != self.sum.shape:
-            raise ValueError(f"batch has {len(p)} rings, earlier batches {len(self.sum)}: "
-                             "all images of a set must share one resolution")
-        self.sum = p if self.sum is None else self.sum + p
-        self.count += len(per_image)
+        if self._images and per_image.shape[1] != self._images[0].shape[1]:
+            raise ValueError(f"batch has {per_image.shape[1]} rings, earlier batches "
+                             f"{self._images[0].shape[1]}: all images of a set must share one resolution")
         self.size = np.shape(images)[1]
         self._images.append(per_image)
         return self
+
+    @property
+    def count(self) -> int:
+        return sum(len(p) for p in self._images)
 
     @property
     def image_power(self) -> np.ndarray:
@@ -107,9 +108,7 @@ class SpectrumStats:
 
     @property
     def mean_power(self) -> np.ndarray:
-        if not self.count:
-            raise ValueError("no images were added")
-        return self.sum / self.count
+        return self.image_power.mean(axis=0)
 
 
 def mean_power(batches: Iterable) -> np.ndarray:

@@ -9,9 +9,13 @@ from typing import Iterable, List
 import numpy as np
 
 
+MAX_SEED = 2 ** 32 - 1       # NumPy's RandomState takes seeds 0 .. 2^32 - 1
+MAX_SEEDS = 10_000_000       # a list longer than this is a typo, not a request (checked before expanding)
+
+
 def parse_seeds(spec: str) -> List[int]:
     """'0-7,12' -> [0, 1, ..., 7, 12]."""
-    seeds = []
+    ranges = []
     for part in str(spec).split(","):
         part = part.strip()
         m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
@@ -20,8 +24,26 @@ def parse_seeds(spec: str) -> List[int]:
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         if hi < lo:
             raise ValueError(f"bad seed range {part!r} in {spec!r}")
-        seeds.extend(range(lo, hi + 1))
-    return seeds
+        if hi > MAX_SEED:
+            raise ValueError(f"seed {hi} in {spec!r} is above {MAX_SEED}, the largest latent seed")
+        ranges.append((lo, hi))
+    count = sum(hi - lo + 1 for lo, hi in ranges)
+    if count > MAX_SEEDS:
+        raise ValueError(f"{spec!r} names {count} seeds, more than {MAX_SEEDS}")
+    return [s for lo, hi in ranges for s in range(lo, hi + 1)]
+
+
+def format_seeds(seeds: Iterable[int]) -> str:
+    """[0, 1, ..., 7, 12] -> '0-7,12' (parse_seeds' inverse on runs of consecutive seeds)."""
+    parts, seeds = [], [int(s) for s in seeds]
+    i = 0
+    while i < len(seeds):
+        j = i
+        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
+            j += 1
+        parts.append(str(seeds[i]) if i == j else f"{seeds[i]}-{seeds[j]}")
+        i = j + 1
+    return ",".join(parts)
 
 
 def seed_latents(seeds: Iterable[int], z_dim: int) -> np.ndarray:

@@ -313,3 +313,55 @@ def test_cli_old_no_tensorboard_still_works(capsys):
     assert args.tensorboard is False
     assert "--no_tensorboard is deprecated, use --notensorboard" in capsys.readouterr().err
     assert cli.parse_args(["--list"]).tensorboard is True
+
+
+# ---- the fakes' latent seeds ------------------------------------------------------------------
+
+
+def test_seeds_choose_the_fakes_and_are_recorded(G, tmp_path):
+    kw = dict(num=N_SMALL, cache=str(tmp_path / "cache"))
+    default = registry.calc_metric("swd", G, "procedural", **kw)
+    same = registry.calc_metric("swd", G, "procedural", seeds=range(N_SMALL), cache=kw["cache"])
+    other = registry.calc_metric("swd", G, "procedural", seeds=range(N_SMALL, 2 * N_SMALL), cache=kw["cache"])
+    assert default["results"] == same["results"] and default["seeds"] == same["seeds"] == f"0-{N_SMALL - 1}"
+    assert other["results"] != default["results"] and other["seeds"] == f"{N_SMALL}-{2 * N_SMALL - 1}"
+    assert other["num_images"] == N_SMALL  # num follows the seeds
+
+
+def test_image_k_of_the_fakes_is_seed_k_whatever_the_set():
+    from inr_gan_tf.metrics.patches import ModelViews
+    from inr_gan_tf.model import build_generator, presets
+    G = build_generator(presets.tiny_generator(16), seed=0)
+    (first,) = ModelViews(G, 5, batch_size=5).batches()
+    (picked,) = ModelViews(G, 2, batch_size=5, seeds=[3, 1]).batches()
+    np.testing.assert_array_equal(picked["inr"], first["inr"][[3, 1]])
+
+
+@pytest.mark.parametrize("seeds, num, match", [
+    ([1, 2, 1], None, "repeat"), ([0, 1], 3, "num=3 but 2 seeds"), ([], None, "empty")])
+def test_bad_seeds_are_one_line_errors(G, seeds, num, match):
+    with pytest.raises(ValueError, match=match):
+        registry.calc_metric("swd", G, "procedural", seeds=seeds, num=num)
+
+
+def test_cli_seeds_errors_name_the_flag(run_dir, capsys):
+    for argv, match in [(["--seeds=0-3,2"], "--seeds: .*repeats"), (["--seeds=0-3", "--num=5"], "--num 5 but --seeds"),
+                        (["--seeds=0-99999999999"], "--seeds: .*above 4294967295"),
+                        (["--seeds=x"], "--seeds: bad seed list")]:
+        with pytest.raises(cli.UsageError, match=match):
+            cli.main([f"--run_dir={run_dir}", "--metrics=swd", *argv])
+    with pytest.raises(cli.UsageError, match="--real_vs_real has no model"):
+        cli.main(["--real_vs_real", "--data=procedural", "--resolution=16", "--seeds=0-7"])
+
+
+def test_seed_lists_round_trip_and_stay_bounded():
+    from inr_gan_tf.seeds import MAX_SEEDS, format_seeds, parse_seeds
+    assert parse_seeds("0-3,7,9-10") == [0, 1, 2, 3, 7, 9, 10]
+    assert format_seeds(parse_seeds("0-3,7,9-10")) == "0-3,7,9-10" and format_seeds([5, 4]) == "5,4"
+    with pytest.raises(ValueError, match=f"more than {MAX_SEEDS}"):  # refused before a list is built
+        parse_seeds(f"0-{MAX_SEEDS},{MAX_SEEDS + 1}")
+
+
+def test_latent_space_metrics_refuse_seeds(G):
+    with pytest.raises(ValueError, match="kpl draws its own latents"):
+        registry.calc_metric("kpl", G, "procedural", seeds=[0, 1])

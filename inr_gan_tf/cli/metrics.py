@@ -41,6 +41,9 @@ def define(fv: flags.FlagValues) -> None:
     common.define(fv, "batch_size", 32, "Generator/Inception batches.")
     common.define(fv, "seed", 0, "Here: SWD patches and directions, KID subsets.")
     common.define(fv, "truncation", 1.0, "Of the fakes.")
+    common.define(fv, "seeds", None, "Here: the fakes' (default 0 .. num-1; --num defaults to their count). "
+                  "Disjoint sets are independent draws of one model: how far a reading moves with the sample. "
+                  "Not for latent-space metrics (kpl), which draw from --seed.")
     common.define(fv, "superres", None, "Here an integer factor >= 2 of the metrics above the training grid: "
                   "they score K x R renders (default: each metric's, 2 for upsampled_swd/upsampled_fid, 4 for "
                   "patch_swd/upsampled_spectral); the others ignore it.")
@@ -68,6 +71,17 @@ def check(a: Args) -> Args:
     common.output_path(a, "cache_dir", folder=True)
     common.integer_factor(a, "superres", 2)
     common.at_least(a, "num", 1)
+    if a.seeds is not None:
+        if a.real_vs_real:
+            raise UsageError("--seeds chooses a model's fakes; --real_vs_real has no model")
+        a.seed_list = common.seed_list(a)
+        if len(set(a.seed_list)) != len(a.seed_list):
+            raise UsageError(f"--seeds: {a.seeds!r} repeats seeds; each fake must be another sample")
+        if a.num is not None and a.num != len(a.seed_list):
+            raise UsageError(f"--num {a.num} but --seeds {a.seeds!r} names {len(a.seed_list)}: leave --num "
+                             f"unset or make them agree")
+    else:
+        a.seed_list = None
     common.at_least(a, "batch_size", 1)
     a.names = [n.strip() for n in a.metrics.split(",") if n.strip()]
     try:
@@ -118,7 +132,7 @@ def score(args: Args) -> int:
                 name, G, source, run_dir=run_dir, num=args.num, feature_path=args.inception,
                 cache=args.cache_dir, batch_size=args.batch_size, seed=args.seed,
                 truncation=args.truncation, superres=args.superres, step=provenance["step"],
-                snapshot=snapshot, writer=writer))
+                snapshot=snapshot, writer=writer, seeds=args.seed_list))
         except (ValueError, FileNotFoundError) as e:  # bad data, --num or weights: one line
             raise UsageError(f"{name}: {cli.one_line(e)}") from None
         _progress(records[-1], "fakes")

@@ -137,15 +137,19 @@ def upsampled_batches(G, seeds, *, factor: int = 2, batch_size: int = 32, trunca
 
 
 class ModelViews:
-    """The fake side of calc_metric: G's samples for seeds 0 .. num - 1."""
+    """The fake side of calc_metric: G's samples for `seeds` (default 0 .. num - 1)."""
     name = "inr"
 
-    def __init__(self, G, num: int, *, batch_size: int = 32, truncation: float = 1.0):
+    def __init__(self, G, num: int, *, batch_size: int = 32, truncation: float = 1.0,
+                 seeds: Optional[Sequence[int]] = None):
         self.G, self.num, self.batch_size, self.truncation = G, int(num), batch_size, truncation
+        self.seeds = list(range(self.num)) if seeds is None else [int(s) for s in seeds]
+        if len(self.seeds) != self.num:
+            raise ValueError(f"{len(self.seeds)} seeds for {self.num} fakes")
         self.resolution = G.resolution
 
     def batches(self, factor: int = 1, patch_seed: Optional[int] = None, methods: Sequence[str] = UPSAMPLERS):
-        return upsampled_batches(self.G, range(self.num), factor=factor, batch_size=self.batch_size,
+        return upsampled_batches(self.G, self.seeds, factor=factor, batch_size=self.batch_size,
                                  truncation=self.truncation, patch_seed=patch_seed, methods=methods)
 
 

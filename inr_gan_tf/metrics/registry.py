@@ -5,7 +5,7 @@
     real_vs_real('spectral', 'procedural', 32, num=512)         # the same score, reals vs reals
     list_metrics()                     # ['fid50k', 'kid50k', 'patch_swd', 'pr50k3', 'spectral', ...]
 
-Each metric scores `num` fakes (seeds 0..num-1, image k from seed k) against `num` real images
+Each metric scores `num` fakes (seeds 0..num-1 or those given, image k from seed k) against `num` real images
 of the data source (a seeded random subset, no flips, resized to the metric's resolution as
 training does; stream.real_batches). An explicit `num` above the source's size is an error
 that says how many images it has; the metric's default `num` is a cap (StyleGAN2-ADA's
@@ -34,13 +34,14 @@ import os
 import resource
 import sys
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from inr_gan_tf import progress
 from inr_gan_tf.metrics import features as features_lib
 from inr_gan_tf.metrics import fid as fid_lib
 from inr_gan_tf.metrics import spectral as spectral_lib
 from inr_gan_tf.metrics import stream
+from inr_gan_tf.seeds import format_seeds
 # The real side (reals.py), named here too: the metrics above the grid (patches.py) call them so.
 from inr_gan_tf.metrics.reals import (MAX_FEATURES, real_edges, real_features,  # noqa: F401
                                       real_moments, real_spectrum, real_swd, source_key)
@@ -289,7 +290,7 @@ def calc_metric(name: str, G, source, *, run_dir: Optional[str] = None,
                 cache: Optional[str] = None, batch_size: int = 32, seed: int = 0,
                 truncation: float = 1.0, superres: Optional[int] = None,
                 step: Optional[int] = None, snapshot: Optional[str] = None, writer=None,
-                progress: Optional[bool] = None) -> dict:
+                progress: Optional[bool] = None, seeds: Optional[Sequence[int]] = None) -> dict:
     """Computes metric `name` of G against `source` and returns its record.
 
     num:          images per side (default: the metric's, e.g. 50000 for fid50k, which is then
@@ -303,7 +304,12 @@ def calc_metric(name: str, G, source, *, run_dir: Optional[str] = None,
                   checkpoint relative to run_dir).
     writer:       a tf.summary writer: scalars metrics/<name>/<key> at `step` (or 0).
     progress:     progress lines (default: when stdout is a terminal).
+    seeds:        the fakes' latent seeds (default 0 .. num - 1; num defaults to their count):
+                  another set is another draw of the same model, so two disjoint sets show how
+                  far a reading moves with the sample. Recorded as "seeds".
     """
+    if seeds is not None:
+        seeds, num = _check_seeds(name, seeds, num)
     explicit = num is not None
     spec, num, factor = _check_args(name, num, superres)
     opts = MetricOptions(G=G, source=source, num_gen=num, num_real=num, feature_path=feature_path,
@@ -314,9 +320,11 @@ def calc_metric(name: str, G, source, *, run_dir: Optional[str] = None,
         opts.num_real = _fit_reals(opts, name, spec, num, explicit,
                                    f"asked for: pass num={opts.data.num_examples} or less, or leave "
                                    f"num unset to score {spec.num} fakes against all of them")
-    opts.fakes = patches.ModelViews(G, num, batch_size=opts.batch_size, truncation=opts.truncation)
+    opts.fakes = patches.ModelViews(G, num, batch_size=opts.batch_size, truncation=opts.truncation,
+                                    seeds=seeds)
     record = evaluate(name, opts)
     record.update({
+        "seeds": format_seeds(opts.fakes.seeds) if spec.needs_reals else None,  # latents of the fakes
         "step": step, "snapshot": snapshot,
         "features": opts.info.get("features"),  # the extractor's sha256, for FID-type metrics
         "antialias": getattr(G, "antialias", None),  # points per pixel side of the fakes' renders
@@ -328,6 +336,22 @@ def calc_metric(name: str, G, source, *, run_dir: Optional[str] = None,
     if writer is not None:
         write_scalars(writer, name, results=record["results"], step=0 if step is None else int(step))
     return record
+
+
+def _check_seeds(name: str, seeds: Sequence[int], num: Optional[int]) -> Tuple[List[int], int]:
+    """(the seeds as ints, num) for calc_metric's seeds; ValueError naming what is wrong."""
+    seeds = [int(s) for s in seeds]
+    if not _METRICS[check_metric_names([name])[0]].needs_reals:
+        raise ValueError(f"{name} draws its own latents (from seed); seeds choose the fakes of the "
+                         f"metrics that score images")
+    if not seeds:
+        raise ValueError("seeds is empty")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds repeat ({len(seeds) - len(set(seeds))} duplicates): each fake must be "
+                         f"another sample")
+    if num is not None and int(num) != len(seeds):
+        raise ValueError(f"num={num} but {len(seeds)} seeds: leave num unset or make them agree")
+    return seeds, len(seeds)
 
 
 def real_vs_real(name: str, source, resolution: int, num: Optional[int] = None, *,

@@ -18,7 +18,7 @@ def parse_seeds(spec: str) -> List[int]:
     ranges = []
     for part in str(spec).split(","):
         part = part.strip()
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        m = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", part)  # ASCII digits only
         if not m:
             raise ValueError(f"bad seed list {spec!r}: use e.g. '0-7,12'")
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))

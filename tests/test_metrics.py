@@ -337,31 +337,50 @@ def test_image_k_of_the_fakes_is_seed_k_whatever_the_set():
     np.testing.assert_array_equal(picked["inr"], first["inr"][[3, 1]])
 
 
+def test_the_kth_fake_takes_real_ks_window_whatever_its_seed():
+    """patch_swd's common random numbers: windows follow the position in the set, not the seed."""
+    from inr_gan_tf.metrics.patches import ModelViews, crop, patch_windows
+    from inr_gan_tf.model import build_generator, presets
+    G = build_generator(presets.tiny_generator(16), seed=0)
+    (whole,) = ModelViews(G, 5, batch_size=5).batches(factor=2)
+    (picked,) = ModelViews(G, 2, batch_size=5, seeds=[3, 1]).batches(factor=2, patch_seed=0)
+    windows = patch_windows(range(2), 2 * G.resolution, G.resolution, 0)
+    np.testing.assert_array_equal(picked["nearest"], crop(whole["nearest"][[3, 1]], windows, G.resolution))
+
+
 @pytest.mark.parametrize("seeds, num, match", [
-    ([1, 2, 1], None, "repeat"), ([0, 1], 3, "num=3 but 2 seeds"), ([], None, "empty")])
+    ([1, 2, 1], None, "repeat"), ([0, 1], 3, "num=3 but 2 seeds"), ([], None, "empty"),
+    ([0.5, 1], None, "whole numbers"), ([2 ** 32, 0], None, "in 0..4294967295")])
 def test_bad_seeds_are_one_line_errors(G, seeds, num, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match) as e:
         registry.calc_metric("swd", G, "procedural", seeds=seeds, num=num)
-
-
-def test_cli_seeds_errors_name_the_flag(run_dir, capsys):
-    for argv, match in [(["--seeds=0-3,2"], "--seeds: .*repeats"), (["--seeds=0-3", "--num=5"], "--num 5 but --seeds"),
-                        (["--seeds=0-99999999999"], "--seeds: .*above 4294967295"),
-                        (["--seeds=x"], "--seeds: bad seed list")]:
-        with pytest.raises(cli.UsageError, match=match):
-            cli.main([f"--run_dir={run_dir}", "--metrics=swd", *argv])
-    with pytest.raises(cli.UsageError, match="--real_vs_real has no model"):
-        cli.main(["--real_vs_real", "--data=procedural", "--resolution=16", "--seeds=0-7"])
-
-
-def test_seed_lists_round_trip_and_stay_bounded():
-    from inr_gan_tf.seeds import MAX_SEEDS, format_seeds, parse_seeds
-    assert parse_seeds("0-3,7,9-10") == [0, 1, 2, 3, 7, 9, 10]
-    assert format_seeds(parse_seeds("0-3,7,9-10")) == "0-3,7,9-10" and format_seeds([5, 4]) == "5,4"
-    with pytest.raises(ValueError, match=f"more than {MAX_SEEDS}"):  # refused before a list is built
-        parse_seeds(f"0-{MAX_SEEDS},{MAX_SEEDS + 1}")
+    assert "\n" not in str(e.value)
 
 
 def test_latent_space_metrics_refuse_seeds(G):
     with pytest.raises(ValueError, match="kpl draws its own latents"):
         registry.calc_metric("kpl", G, "procedural", seeds=[0, 1])
+
+
+def test_cli_seeds_errors_name_the_flag_before_writing(run_dir):
+    before = sorted(p.name for p in run_dir.rglob("*"))
+    for argv, match in [(["--seeds=0-3,2"], "--seeds: seeds repeat"), (["--seeds=0-3", "--num=5"], "--seeds: num=5 but 4"),
+                        (["--seeds=0-99999999999"], "--seeds: .*above 4294967295"), (["--seeds=x"], "--seeds: bad seed list"),
+                        (["--seeds=0"], "--seeds: swd needs num >= 2"),
+                        (["--seeds=0-9", "--metrics=swd,kpl"], "--seeds: kpl draws its own latents"),
+                        (["--num=1"], "swd: swd needs num >= 2")]:
+        with pytest.raises(cli.UsageError, match=match):
+            cli.main([f"--run_dir={run_dir}", "--metrics=swd", *argv])
+    assert sorted(p.name for p in run_dir.rglob("*")) == before  # no record, no event file
+    with pytest.raises(cli.UsageError, match="--real_vs_real has no model"):
+        cli.main(["--real_vs_real", "--data=procedural", "--resolution=16", "--seeds=0-7"])
+
+
+def test_seed_lists_round_trip_and_stay_bounded():
+    from inr_gan_tf.seeds import MAX_SEED, MAX_SEEDS, format_seeds, parse_seeds
+    assert parse_seeds("0-3,7,9-10") == [0, 1, 2, 3, 7, 9, 10] and parse_seeds(str(MAX_SEED)) == [MAX_SEED]
+    assert format_seeds(parse_seeds("0-3,7,9-10")) == "0-3,7,9-10" and format_seeds([5, 4]) == "5,4"
+    with pytest.raises(ValueError, match=f"more than {MAX_SEEDS}"):  # refused before 2^32 seeds are listed
+        parse_seeds(f"0-{MAX_SEED}")
+    with pytest.raises(ValueError, match="bad seed list"):  # ASCII digits only
+        parse_seeds("\u0663-\u0665")

@@ -71,18 +71,12 @@ def check(a: Args) -> Args:
     common.output_path(a, "cache_dir", folder=True)
     common.integer_factor(a, "superres", 2)
     common.at_least(a, "num", 1)
+    common.at_least(a, "batch_size", 1)
+    a.seed_list = None
     if a.seeds is not None:
         if a.real_vs_real:
             raise UsageError("--seeds chooses a model's fakes; --real_vs_real has no model")
         a.seed_list = common.seed_list(a)
-        if len(set(a.seed_list)) != len(a.seed_list):
-            raise UsageError(f"--seeds: {a.seeds!r} repeats seeds; each fake must be another sample")
-        if a.num is not None and a.num != len(a.seed_list):
-            raise UsageError(f"--num {a.num} but --seeds {a.seeds!r} names {len(a.seed_list)}: leave --num "
-                             f"unset or make them agree")
-    else:
-        a.seed_list = None
-    common.at_least(a, "batch_size", 1)
     a.names = [n.strip() for n in a.metrics.split(",") if n.strip()]
     try:
         registry.check_metric_names(a.names)
@@ -90,6 +84,14 @@ def check(a: Args) -> Args:
         raise UsageError(f"--metrics: {e}") from None
     if not a.names:
         raise UsageError(f"--metrics is empty; available: {', '.join(registry.list_metrics())}")
+    for name in a.names:  # what calc_metric would refuse, refused before anything is written
+        try:
+            num = a.num
+            if a.seed_list is not None:
+                a.seed_list, num = registry.check_seeds(name, a.seed_list, a.num)
+            registry.check_args(name, num, a.superres)
+        except ValueError as e:
+            raise UsageError(f"{'--seeds' if a.seed_list is not None else name}: {e}") from None
     return a
 
 

@@ -29,11 +29,12 @@ All of them need real images at fR: procedural renders them exactly at any resol
 stored at a fixed size is itself upsampled above it, and the baselines then look better than
 they are.
 
-The window of image k depends on (seed, k) only: fake k (seed k) and real k (subset index k)
-share positions (common random numbers, as swd.py's patches), and real_vs_real's second half
-keeps the windows of its indices. Memory: upsampled_fid and the spectra keep running sums per
-variant; upsampled_swd and patch_swd keep each variant's SWD descriptors (or its uint8 images
-where those are smaller, swd.DescriptorSet): SWD normalises over the whole set.
+The window of the k-th image of a set depends on (seed, k) only: the k-th fake (latent seed k by
+default, or the k-th of --seeds) and real k (subset index k) share positions (common random
+numbers, as swd.py's patches), and real_vs_real's second half keeps the windows of its indices.
+Memory: upsampled_fid and the spectra keep running sums per variant; upsampled_swd and patch_swd
+keep each variant's SWD descriptors (or its uint8 images where those are smaller,
+swd.DescriptorSet): SWD normalises over the whole set.
 """
 from typing import Dict, Iterator, Optional, Sequence
 
@@ -117,8 +118,8 @@ def upsampled_batches(G, seeds, *, factor: int = 2, batch_size: int = 32, trunca
     """Per batch of seeds, uint8 images keyed 'inr' and one per upsampling method (`methods`):
     factor 1: 'inr' only, the R render (as sampling.generate_images);
     else:     'inr' = the INR on the fR grid (tile by tile), methods = the R render resized;
-    patch_seed given: R x R crops of those at patch_windows(seeds, fR, R, patch_seed), the
-              INR rendered only at its window."""
+    patch_seed given: R x R crops of those at patch_windows(k, fR, R, patch_seed) for the k-th
+              seed of the list, the INR rendered only at its window."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from inr_gan_tf.sampling import render_tiled  # pylint: disable=import-outside-toplevel
     r, factor, seeds = G.resolution, int(factor), list(seeds)
@@ -130,7 +131,10 @@ def upsampled_batches(G, seeds, *, factor: int = 2, batch_size: int = 32, trunca
         if factor == 1:
             yield {"inr": to_uint8(low)}
             continue
-        windows = None if patch_seed is None else patch_windows(chunk, full, r, patch_seed)
+        # Keyed by position, not by latent seed: the k-th fake shares real k's window whatever
+        # seeds were asked for, so another set of seeds is another draw of the same test.
+        windows = None if patch_seed is None else patch_windows(range(i, i + len(chunk)), full, r,
+                                                                patch_seed)
         high = render_tiled(G, params, full, full) if windows is None else \
             render_windows(G, params, full, r, windows)  # [b, fR, fR, 3] or [b, R, R, 3]
         yield {"inr": to_uint8(high), **upsampled_views(low, factor, windows, methods)}

@@ -30,6 +30,7 @@ process).
 import dataclasses
 import datetime
 import json
+import operator
 import os
 import resource
 import sys
@@ -41,7 +42,7 @@ from inr_gan_tf.metrics import features as features_lib
 from inr_gan_tf.metrics import fid as fid_lib
 from inr_gan_tf.metrics import spectral as spectral_lib
 from inr_gan_tf.metrics import stream
-from inr_gan_tf.seeds import format_seeds
+from inr_gan_tf.seeds import MAX_SEED, format_seeds
 # The real side (reals.py), named here too: the metrics above the grid (patches.py) call them so.
 from inr_gan_tf.metrics.reals import (MAX_FEATURES, real_edges, real_features,  # noqa: F401
                                       real_moments, real_spectrum, real_swd, source_key)
@@ -232,7 +233,7 @@ def write_scalars(writer, name: str, results: Dict[str, float], step: int) -> No
     writer.flush()
 
 
-def _check_args(name: str, num: Optional[int], superres: Optional[int]) -> tuple:
+def check_args(name: str, num: Optional[int], superres: Optional[int]) -> tuple:
     """(spec, num, factor) after validation, before any work."""
     spec = _METRICS[check_metric_names([name])[0]]
     num = spec.num if num is None else int(num)
@@ -309,16 +310,17 @@ def calc_metric(name: str, G, source, *, run_dir: Optional[str] = None,
                   far a reading moves with the sample. Recorded as "seeds".
     """
     if seeds is not None:
-        seeds, num = _check_seeds(name, seeds, num)
+        seeds, num = check_seeds(name, seeds, num)
     explicit = num is not None
-    spec, num, factor = _check_args(name, num, superres)
+    spec, num, factor = check_args(name, num, superres)
     opts = MetricOptions(G=G, source=source, num_gen=num, num_real=num, feature_path=feature_path,
                          cache=features_lib.cache_dir(cache), batch_size=int(batch_size),
                          seed=int(seed), truncation=float(truncation), superres=factor,
                          exact_num=explicit, progress=progress)
     if spec.needs_reals:
         opts.num_real = _fit_reals(opts, name, spec, num, explicit,
-                                   f"asked for: pass num={opts.data.num_examples} or less, or leave "
+                                   f"asked for: name {opts.data.num_examples} seeds or fewer" if seeds is not None
+                                   else f"asked for: pass num={opts.data.num_examples} or less, or leave "
                                    f"num unset to score {spec.num} fakes against all of them")
     opts.fakes = patches.ModelViews(G, num, batch_size=opts.batch_size, truncation=opts.truncation,
                                     seeds=seeds)
@@ -338,14 +340,20 @@ def calc_metric(name: str, G, source, *, run_dir: Optional[str] = None,
     return record
 
 
-def _check_seeds(name: str, seeds: Sequence[int], num: Optional[int]) -> Tuple[List[int], int]:
-    """(the seeds as ints, num) for calc_metric's seeds; ValueError naming what is wrong."""
-    seeds = [int(s) for s in seeds]
+def check_seeds(name: str, seeds: Sequence[int], num: Optional[int]) -> Tuple[List[int], int]:
+    """(the seeds as ints, num) for calc_metric's seeds; ValueError naming what is wrong, before
+    any work."""
     if not _METRICS[check_metric_names([name])[0]].needs_reals:
         raise ValueError(f"{name} draws its own latents (from seed); seeds choose the fakes of the "
                          f"metrics that score images")
+    try:
+        seeds = [operator.index(s) for s in seeds]  # 1.5 is not a seed; numpy integers are
+    except TypeError:
+        raise ValueError("seeds must be whole numbers") from None
     if not seeds:
         raise ValueError("seeds is empty")
+    if not all(0 <= s <= MAX_SEED for s in seeds):
+        raise ValueError(f"seeds must be in 0..{MAX_SEED}, got {min(seeds)}..{max(seeds)}")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds repeat ({len(seeds) - len(set(seeds))} duplicates): each fake must be "
                          f"another sample")
@@ -367,7 +375,7 @@ def real_vs_real(name: str, source, resolution: int, num: Optional[int] = None, 
     upsample the second half's R images, i.e. what each interpolation scores on perfect R images.
     """
     explicit = num is not None
-    spec, num, factor = _check_args(name, num, superres)
+    spec, num, factor = check_args(name, num, superres)
     if int(resolution) < 1:
         raise ValueError(f"resolution must be >= 1, got {resolution}")
     if not spec.needs_reals:

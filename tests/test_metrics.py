@@ -368,7 +368,8 @@ def test_cli_seeds_errors_name_the_flag_before_writing(run_dir):
                         (["--seeds=0-99999999999"], "--seeds: .*above 4294967295"), (["--seeds=x"], "--seeds: bad seed list"),
                         (["--seeds=0"], "--seeds: swd needs num >= 2"),
                         (["--seeds=0-9", "--metrics=swd,kpl"], "--seeds: kpl draws its own latents"),
-                        (["--num=1"], "swd: swd needs num >= 2")]:
+                        (["--num=1"], "--num: swd needs num >= 2"),
+                        (["--data=procedural:6", "--seeds=0-7"], "fewer than the 8 asked for: name 6 seeds")]:
         with pytest.raises(cli.UsageError, match=match):
             cli.main([f"--run_dir={run_dir}", "--metrics=swd", *argv])
     assert sorted(p.name for p in run_dir.rglob("*")) == before  # no record, no event file

@@ -91,7 +91,7 @@ def check(a: Args) -> Args:
                 a.seed_list, num = registry.check_seeds(name, a.seed_list, a.num)
             registry.check_args(name, num, a.superres)
         except ValueError as e:
-            raise UsageError(f"{'--seeds' if a.seed_list is not None else name}: {e}") from None
+            raise UsageError(f"{'--seeds' if a.seed_list is not None else '--num'}: {e}") from None
     return a
 
 
@@ -123,7 +123,7 @@ def score(args: Args) -> int:
         source = args.data or json.load(f).get("data")
     if not source:
         raise UsageError(f"{provenance['config_json']} has no \"data\" entry; pass --data")
-    writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs", "metrics")) if args.tensorboard else None
+    writer = None  # made with the first record: a metric that fails first leaves no event file
     # The records live in the run folder: a checkpoint path relative to it stays true when the
     # folder is moved or copied, and names no folder of the machine that scored it.
     snapshot = os.path.relpath(provenance["checkpoint"], run_dir)
@@ -134,9 +134,12 @@ def score(args: Args) -> int:
                 name, G, source, run_dir=run_dir, num=args.num, feature_path=args.inception,
                 cache=args.cache_dir, batch_size=args.batch_size, seed=args.seed,
                 truncation=args.truncation, superres=args.superres, step=provenance["step"],
-                snapshot=snapshot, writer=writer, seeds=args.seed_list))
+                snapshot=snapshot, seeds=args.seed_list))
         except (ValueError, FileNotFoundError) as e:  # bad data, --num or weights: one line
             raise UsageError(f"{name}: {cli.one_line(e)}") from None
+        if args.tensorboard:
+            writer = writer or tf.summary.create_file_writer(os.path.join(run_dir, "logs", "metrics"))
+            registry.write_scalars(writer, name, results=records[-1]["results"], step=int(provenance["step"] or 0))
         _progress(records[-1], "fakes")
     print(f"{provenance['checkpoint']} (step {provenance['step']}), data {source}")
     print(format_table(records))

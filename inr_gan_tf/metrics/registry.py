@@ -139,6 +139,11 @@ def check_metric_names(names) -> List[str]:
     return list(names)
 
 
+def _spec(name: str) -> MetricSpec:
+    """The registered spec of metric `name`; ValueError listing the metrics if it is unknown."""
+    return _METRICS[check_metric_names([name])[0]]
+
+
 # ---- the fake side: streamed, never cached -----------------------------------------------------
 
 def fake_sinks(opts: MetricOptions, make_sink: Callable[[str], object], what: str,
@@ -235,7 +240,7 @@ def write_scalars(writer, name: str, results: Dict[str, float], step: int) -> No
 
 def check_args(name: str, num: Optional[int], superres: Optional[int]) -> tuple:
     """(spec, num, factor) after validation, before any work."""
-    spec = _METRICS[check_metric_names([name])[0]]
+    spec = _spec(name)
     num = spec.num if num is None else int(num)
     if num < max(2, spec.min_num):
         raise ValueError(f"{name} needs num >= {max(2, spec.min_num)}, got {num}")
@@ -274,7 +279,7 @@ def evaluate(name: str, opts: MetricOptions) -> dict:
     """Runs metric `name` on prepared options (opts.fakes set): its record without the
     run-specific fields. calc_metric and real_vs_real prepare the options; benchmarks may
     pass their own views and sources."""
-    spec = _METRICS[check_metric_names([name])[0]]
+    spec = _spec(name)
     start = time.time()
     results = {k: float(v) for k, v in spec.fn(opts).items()}
     return {
@@ -343,7 +348,7 @@ def calc_metric(name: str, G, source, *, run_dir: Optional[str] = None,
 def check_seeds(name: str, seeds: Sequence[int], num: Optional[int]) -> Tuple[List[int], int]:
     """(the seeds as ints, num) for calc_metric's seeds; ValueError naming what is wrong, before
     any work."""
-    if not _METRICS[check_metric_names([name])[0]].needs_reals:
+    if not _spec(name).needs_reals:
         raise ValueError(f"{name} draws its own latents (from seed); seeds choose the fakes of the "
                          f"metrics that score images")
     try:

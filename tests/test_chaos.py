@@ -138,6 +138,7 @@ BAD_FLAGS = [
     ("--palette=1", "--palette"), ("--palette=-4", "--palette"), ("--palette=x", "--palette"),
     ("--consistency=-1", "--consistency"), ("--consistency=nan", "--consistency"),
     ("--consistency=inf", "--consistency"),
+    ("--spectral=-1", "--spectral"), ("--spectral=nan", "--spectral"), ("--spectral=inf", "--spectral"),
 ]
 
 

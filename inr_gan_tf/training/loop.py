@@ -183,7 +183,8 @@ class Trainer:
                             # Only in configs that set it: earlier runs have no "consistency".
                             consistency=Consistency(**cfg["loss"]["consistency"])
                             if "consistency" in cfg["loss"] else None,
-                            patch_views=self.n_patches // nrep)  # each replica's share, after its frames
+                            patch_views=self.n_patches // nrep,  # each replica's share, after its frames
+                            spectral=cfg["loss"].get("spectral", 0.0))  # absent in earlier runs: off
         # jit_compile goes on the per-replica step: around strategy.run it fails with resource
         # placement errors.
         self._replica_step = tf.function(self._replica_step_fn, jit_compile=xla)
@@ -208,7 +209,8 @@ class Trainer:
             if sub_g is not None:  # split as the latents, so joined as they are: frames, then patches
                 sub_g, sub_d = tf.concat(sub_g, 0), tf.concat(sub_d, 0)
         with tf.GradientTape() as tape:
-            g_loss, g_stats, w = self.loss.generator_loss(z_g, g_bounds, pixels, sub_g)
+            g_loss, g_stats, w = self.loss.generator_loss(z_g, g_bounds, pixels, sub_g,
+                                                          reals if self.loss.spectral else None)
             g_obj = g_loss / nrep  # optimizers sum gradients over replicas
         grads, g_ok = self._update(s.g_scale, tape, g_obj, [(s.opt_hyper, s.hyper_vars), (s.opt_inr, s.inr_vars)])
         with tf.GradientTape() as tape:

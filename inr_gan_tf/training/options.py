@@ -110,6 +110,11 @@ def define(fv: flags.FlagValues) -> None:
                          "G step (at most R^2).", flag_values=fv)
     flags.DEFINE_integer("consistency_density", 4, "With --consistency: k, each pixel checked at k x k sub-pixels "
                          "(4: the 4x render).", flag_values=fv)
+    # -- spectral term (training/losses.py) ------------------------------------------------------
+    flags.DEFINE_float("spectral", 0.0, "Weight in the G loss of the squared log10 gap, ring by ring, "
+                       "between the mean power spectra of each step's fake and real views (Durall et al. "
+                       "2020's spectral regularization, measured as the spectral metric does; 0: off).",
+                       flag_values=fv)
     # -- optimization (App. A) ----------------------------------------------------------------
     flags.DEFINE_float("lr_hypernet", 5e-5, "Adam learning rate of the hypernetwork (mapping + connector).", flag_values=fv)
     flags.DEFINE_float("lr_inr", 5e-4, "Adam learning rate of the INR's shared parameters.", flag_values=fv)
@@ -150,7 +155,7 @@ RUN_RULES: Dict[str, Rule] = {
     "antialias": at_least(1), "patch_ratio": ("in [0, 1)", lambda v: 0 <= v < 1),
     "patch_min_scale": ("in (0, 1]", lambda v: 0 < v <= 1),
     "d_local": at_least(0), "d_local_weight": NONNEGATIVE,
-    "consistency": NONNEGATIVE, "consistency_points": at_least(1), "consistency_density": at_least(2),
+    "consistency": NONNEGATIVE, "spectral": NONNEGATIVE, "consistency_points": at_least(1), "consistency_density": at_least(2),
 }
 
 
@@ -303,6 +308,8 @@ def run_config(a) -> dict:
         from inr_gan_tf.training.losses import Consistency  # TensorFlow: imported only when used
         config["loss"]["consistency"] = Consistency(a.consistency, a.consistency_points,
                                                     a.consistency_density).config()
+    if a.spectral > 0:  # only when set, as the patch section: earlier runs keep their config.json
+        config["loss"]["spectral"] = a.spectral
     if a.d_local:  # only when set, as the patch section: earlier runs keep their config.json
         config["discriminator"]["local_resolution"] = a.d_local
         config["loss"]["local_weight"] = a.d_local_weight

@@ -106,9 +106,14 @@ def test_training_with_it_resumes_exactly(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_xla_step_with_it(tmp_path):
-    stats = assert_xla_step_is_finite(_spectral_config(), str(tmp_path))
-    assert stats["G/spectral"] > 0
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_an_xla_step_with_it(tmp_path, precision):
+    import keras
+    try:
+        stats = assert_xla_step_is_finite(dict(_spectral_config(), precision=precision), str(tmp_path))
+        assert stats["G/spectral"] > 0
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # the policy is process-wide
 
 
 @pytest.mark.slow  # two TensorFlow start-ups

@@ -33,10 +33,15 @@ def trainer_for(cfg: dict, run_dir: str):
 
 
 def assert_xla_step_is_finite(cfg: dict, run_dir: str) -> dict:
-    """One XLA-compiled training step of a run config; its stats, all finite."""
+    """One XLA-compiled training step of a run config; its stats, all finite. A config's
+    `precision` sets Keras' process-wide policy: float32 is restored afterwards."""
+    import keras
     from inr_gan_tf.training.loop import Trainer
-    _, state, ds = trainer_for(cfg, run_dir)
-    stats = Trainer(state, xla=True).step(next(iter(ds)))
+    try:
+        _, state, ds = trainer_for(cfg, run_dir)
+        stats = Trainer(state, xla=True).step(next(iter(ds)))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
     assert all(np.isfinite(v) for v in stats.values()), stats
     return stats
 

@@ -6,7 +6,7 @@ latents and windows (exact resume, the stream of a run without it); configs and 
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_resumes_exactly, tiny_train_config, trainer_for
+from helpers import assert_resumes_exactly, assert_xla_step_is_finite, tiny_train_config, trainer_for
 
 from inr_gan_tf import sampling
 from inr_gan_tf.model import build_generator, presets
@@ -147,12 +147,5 @@ def test_training_with_it_resumes_exactly(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
 def test_an_xla_step_with_it(tmp_path, precision):
-    import keras
-    from inr_gan_tf.training.loop import Trainer
-    try:
-        _, state, ds = trainer_for(dict(_config(), precision=precision), str(tmp_path))
-        stats = Trainer(state, xla=True).step(next(iter(ds)))
-        assert all(np.isfinite(v) for v in stats.values()), stats
-        assert stats["G/consistency"] > 0
-    finally:
-        keras.mixed_precision.set_global_policy("float32")  # the policy is process-wide
+    stats = assert_xla_step_is_finite(dict(_config(), precision=precision), str(tmp_path))
+    assert stats["G/consistency"] > 0

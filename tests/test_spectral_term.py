@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import assert_mirrored_equals_single, assert_resumes_exactly, assert_xla_step_is_finite, trainer_for
+from test_consistency import _LogitD
 from test_patch_training import R, _config, _generator, _parse
 
 from inr_gan_tf import sampling
@@ -41,11 +42,6 @@ def test_only_the_fakes_get_the_gradient():
         gap = spectral_gap(fakes, reals)
     g_fake, g_real = tape.gradient(gap, [fakes, reals])
     assert g_real is None and float(tf.reduce_max(tf.abs(g_fake))) > 0
-
-
-class _LogitD(tf.keras.layers.Layer):  # a fixed "discriminator": the mean of the image
-    def call(self, images, scale=None):
-        return tf.reduce_mean(images, [1, 2, 3])[:, None]
 
 
 def test_generator_loss_adds_the_weighted_gap_and_needs_the_reals():
@@ -108,12 +104,8 @@ def test_training_with_it_resumes_exactly(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
 def test_an_xla_step_with_it(tmp_path, precision):
-    import keras
-    try:
-        stats = assert_xla_step_is_finite(dict(_spectral_config(), precision=precision), str(tmp_path))
-        assert stats["G/spectral"] > 0
-    finally:
-        keras.mixed_precision.set_global_policy("float32")  # the policy is process-wide
+    stats = assert_xla_step_is_finite(dict(_spectral_config(), precision=precision), str(tmp_path))
+    assert stats["G/spectral"] > 0
 
 
 @pytest.mark.slow  # two TensorFlow start-ups

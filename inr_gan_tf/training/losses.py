@@ -60,7 +60,8 @@ luma exactly as metrics/spectral.py measures it (ring_power below), the fakes of
 against the reals of the same step (frames and patches alike, so both sides mix the same
 scales). Why: D judges edges above the training grid only as far as its capacity reaches at
 this budget, and every quickstart seed fell short of the real spectrum in every band at 4x;
-this asks for the missing power directly, and the adversarial term keeps it on edges.
+this asks for the missing power directly, leaving the adversarial term to put it on edges
+(measured on the quickstart at w = 1: it did not, outlines and halos instead; docs/quickstart.md).
 The spectra are means over the whole batch (all replicas'); the reals are held fixed.
 """
 import math

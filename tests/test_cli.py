@@ -143,7 +143,8 @@ def _readme_commands():
     text = "\n".join(open(p).read() for p in [os.path.join(ROOT, "README.md"), *docs])
     blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
     lines = [line for b in blocks for line in b.replace("\\\n", " ").splitlines()]
-    lines += [m.replace("\n", " ") for m in re.findall(r"`(python (?:-m inr_gan_tf|tools/)[^`]*)`", text)]
+    # inline code may wrap anywhere, even between "-m" and the module, so whitespace is any run of it
+    lines += [" ".join(m.split()) for m in re.findall(r"`(python\s+(?:-m\s+inr_gan_tf|tools/)[^`]*)`", text)]
     found = []
     for line in lines:
         m = re.search(r"python (?:-m inr_gan_tf\.(\w+)|tools/(\w+)\.py)(.*)", line)

@@ -10,6 +10,23 @@ import tensorflow as tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def load_tool(name: str):
+    """tools/NAME.py as a module (tools/ is not a package)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def train_config(*argv) -> dict:
+    """The run config `python -m inr_gan_tf.train ARGV` would train (flags parsed, nothing built)."""
+    from inr_gan_tf import cli
+    from inr_gan_tf.cli import train
+    from inr_gan_tf.training import options
+    return options.run_config(cli.parse(train.COMMAND, list(argv)))
+
+
 def tiny_train_config(data="procedural") -> dict:
     """A run config small enough to train a few steps in seconds (16^2, batch 4)."""
     from inr_gan_tf.model import presets

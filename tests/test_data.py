@@ -1,6 +1,5 @@
 """Contracts of the data layer on tiny files made here (no network; see `no_network`)."""
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -11,13 +10,13 @@ import zipfile
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import load_tool
 from PIL import Image
 
 import inr_gan_tf.data as data
 from inr_gan_tf.data import noto_emoji
 from inr_gan_tf.data.procedural import render_procedural
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # ---------------------------------------------------------------- helpers
@@ -176,13 +175,6 @@ def test_unknown_sources_are_clear_errors(tmp_path, no_network):
 
 
 # ---------------------------------------------------------------- TFRecord
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_tfrecord_round_trip(color_folder, tmp_path):

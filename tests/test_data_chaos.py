@@ -3,7 +3,6 @@
 Corrupt TFRecord records, records that hold no image, images too large to decode, animated
 GIFs, a shard folder that lost its manifest, and a dataset_tool run killed half-way.
 """
-import importlib.util
 import io
 import json
 import os
@@ -17,6 +16,7 @@ import zlib
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import load_tool
 from PIL import Image
 
 import inr_gan_tf.data as data
@@ -66,13 +66,6 @@ def huge_png(width=13000, height=13000):
     return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 1, 0, 0,
                                                                0, 0))
             + chunk(b'IDAT', idat) + chunk(b'IEND', b''))
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')

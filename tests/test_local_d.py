@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import train_config
 
 from inr_gan_tf.model.discriminator import Discriminator
-from inr_gan_tf.training import options
 from inr_gan_tf.training.losses import GANLoss, real_logits_and_r1
 
 R = 16
@@ -97,10 +97,7 @@ def test_losses_and_r1_are_the_global_ones_plus_the_weighted_local_mean(G):
 
 
 def _parse(*argv):
-    from inr_gan_tf import cli
-    from inr_gan_tf.cli import train
-    return options.run_config(cli.parse(train.COMMAND, ["--data=procedural", "--resolution=32",
-                                                        "--g_blocks=16:16:1:8:3,32:16:1:8:3", *argv]))
+    return train_config("--data=procedural", "--resolution=32", "--g_blocks=16:16:1:8:3,32:16:1:8:3", *argv)
 
 
 def test_flags_make_the_sections_only_when_set_and_refuse_bad_values():

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import assert_mirrored_equals_single, assert_resumes_exactly, assert_xla_step_is_finite, trainer_for
+from helpers import train_config
 
 from inr_gan_tf import coords
 from inr_gan_tf.model import build_generator, presets
 from inr_gan_tf.model import plan as plan_lib
 from inr_gan_tf.model.discriminator import Discriminator
-from inr_gan_tf.training import options
 from inr_gan_tf.training.losses import GANLoss, Patches, with_frames
 
 R = 16
@@ -168,9 +168,7 @@ def test_losses_with_patches_have_finite_gradients_including_r1(G):
 
 # -- the run ---------------------------------------------------------------------------------
 def _parse(*argv):
-    from inr_gan_tf import cli
-    from inr_gan_tf.cli import train
-    return options.run_config(cli.parse(train.COMMAND, ["--data=procedural", *argv]))
+    return train_config("--data=procedural", *argv)
 
 
 def test_patch_flags_make_a_patch_section_and_ratio_zero_leaves_the_config_as_it_was():

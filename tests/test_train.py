@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_mirrored_equals_single
+from helpers import assert_mirrored_equals_single, train_config
 from helpers import tiny_train_config as _tiny_config
 
 from inr_gan_tf.training import options  # noqa: F401  (defines the flags)
@@ -20,9 +20,7 @@ PAPER_FLAGFILES = ["ffhq", "ffhq_256", "lsun_bedroom_256", "lsun_bedroom_128", "
 
 
 def _parse(*argv):
-    from inr_gan_tf import cli
-    from inr_gan_tf.cli import train
-    return options.run_config(cli.parse(train.COMMAND, list(argv)))
+    return train_config(*argv)
 
 
 @pytest.mark.parametrize("name", PAPER_FLAGFILES)

@@ -1,7 +1,6 @@
 """Vector Noto emoji (exact at any resolution and window) and real data at the resolution asked
 (`Source.view`, `make_views`). Icon samples are small: a full-set render is ~4 s at 32."""
 import hashlib
-import importlib.util
 import os
 import subprocess
 import sys
@@ -9,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import load_tool
 from PIL import Image
 
 import inr_gan_tf.data as data
@@ -38,10 +38,7 @@ def unit(image):
 
 
 def test_base_selection_rule():
-    path = os.path.join(REPO, 'tools', 'build_noto_emoji.py')
-    spec = importlib.util.spec_from_file_location('build', path)
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
+    build = load_tool('build_noto_emoji')
     icon_set = {'width': 128, 'height': 128, 'icons': {
         'waving-hand': {'body': 'a'}, 'waving-hand-medium-dark-skin-tone': {'body': 'b'},
         'kiss-man-man-light-skin-tone-dark-skin-tone': {'body': 'c'},

@@ -18,7 +18,6 @@ from inr_gan_tf.data import noto_emoji
 from inr_gan_tf.data.procedural import render_procedural
 
 
-
 # ---------------------------------------------------------------- helpers
 
 

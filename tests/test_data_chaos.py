@@ -16,7 +16,7 @@ import zlib
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import load_tool
+from helpers import ROOT, load_tool
 from PIL import Image
 
 import inr_gan_tf.data as data
@@ -24,7 +24,6 @@ from inr_gan_tf.data import decode
 from inr_gan_tf.data.tfrecord import PARTIAL_SUFFIX
 
 pytestmark = pytest.mark.filterwarnings('ignore::PIL.Image.DecompressionBombWarning')
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_IMAGES, SHARD_SIZE = 20, 5
 
 
@@ -235,7 +234,7 @@ def test_huge_png_refused_without_decoding_bounded_rss(tmp_path, big_png):
         'ds = data.make_dataset(src, 8, 4, seed=0, shuffle=False, flip=False, repeat=False)\n'
         'n = sum(len(b) for b in ds)\n'
         'print(json.dumps({"n": n, "bad": src.stats.bad, "before": before, "after": peak()}))\n')
-    env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3', 'PYTHONPATH': REPO}
+    env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3', 'PYTHONPATH': ROOT}
     out = subprocess.run([sys.executable, '-c', script, folder], capture_output=True, text=True,
                          env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

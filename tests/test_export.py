@@ -22,10 +22,9 @@ from inr_gan_tf import coords as coords_lib
 from inr_gan_tf.export import RequestError, validate_grid_request, validate_render_request
 from inr_gan_tf.export import modules, pipeline, savedmodel
 from inr_gan_tf.model import build_generator, presets
-from helpers import write_run_dir
+from helpers import ROOT, write_run_dir
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tools"))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
 import serving_client  # noqa: E402
 
 TOL = 1e-4
@@ -458,6 +457,6 @@ def test_models_config_parses():
     pytest.importorskip("tensorflow_serving")
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
-    with open(os.path.join(REPO, "saved_models", "models.config")) as f:
+    with open(os.path.join(ROOT, "saved_models", "models.config")) as f:
         config = text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
     assert all(c.base_path == f"/models/{c.name}" for c in config.model_config_list.config)

@@ -19,7 +19,6 @@ from inr_gan_tf.model import build_generator, presets
 from inr_gan_tf.seeds import seed_latents
 from helpers import write_run_dir
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 R = 16
 
 

@@ -24,7 +24,6 @@ from inr_gan_tf.export import modules, savedmodel
 from inr_gan_tf.export import validate as V
 from helpers import write_run_dir
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAN = float("nan")
 UNIT = [0.0, 0.0, 1.0, 1.0]
 

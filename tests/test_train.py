@@ -10,17 +10,12 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_mirrored_equals_single, train_config
+from helpers import ROOT, assert_mirrored_equals_single, train_config
 from helpers import tiny_train_config as _tiny_config
 
 from inr_gan_tf.training import options  # noqa: F401  (defines the flags)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER_FLAGFILES = ["ffhq", "ffhq_256", "lsun_bedroom_256", "lsun_bedroom_128", "church_256"]
-
-
-def _parse(*argv):
-    return train_config(*argv)
 
 
 @pytest.mark.parametrize("name", PAPER_FLAGFILES)
@@ -28,7 +23,7 @@ def test_paper_flagfiles_resolve_to_app_a(name):
     cwd = os.getcwd()
     os.chdir(ROOT)  # nested flagfiles are relative to the repository root
     try:
-        cfg = _parse(f"--flagfile=configs/{name}.flags")
+        cfg = train_config(f"--flagfile=configs/{name}.flags")
     finally:
         os.chdir(cwd)
     assert cfg["optim"]["betas"] == [0.0, 0.98] and cfg["loss"]["r1_gamma"] == 10
@@ -48,36 +43,36 @@ PAPER_PRESETS = {"ffhq": "paper1024", "ffhq_256": "paper256", "church_256": "pap
 def test_paper_flagfiles_resolve_to_their_preset(name, monkeypatch):
     from inr_gan_tf.model.config import PRESETS, GeneratorConfig
     monkeypatch.chdir(ROOT)
-    g = _parse(f"--flagfile=configs/{name}.flags")["generator"]
+    g = train_config(f"--flagfile=configs/{name}.flags")["generator"]
     assert GeneratorConfig.from_dict(g) == PRESETS[PAPER_PRESETS[name]]
     assert set(PAPER_PRESETS) | {"quickstart", "paper_common"} == {f[:-6] for f in os.listdir(ROOT + "/configs")}
 
 
 def test_flags_override_a_preset():
-    g = _parse("--preset=paper256", "--z_dim=64", "--upsampling=bilinear", "--data=procedural")["generator"]
+    g = train_config("--preset=paper256", "--z_dim=64", "--upsampling=bilinear", "--data=procedural")["generator"]
     assert g["z_dim"] == 64 and g["upsampling"] == "bilinear" and g["mapping_width"] == 1024
     assert [b["resolution"] for b in g["blocks"]] == [128, 256]
     with pytest.raises(ValueError, match="--preset"):
-        _parse("--preset=paper512")
+        train_config("--preset=paper512")
 
 
 def test_inconsistent_flags_are_named():
     with pytest.raises(ValueError, match="--resolution"):
-        _parse("--resolution=64")  # default --g_blocks ends at 32
+        train_config("--resolution=64")  # default --g_blocks ends at 32
     with pytest.raises(ValueError, match="--g_blocks part"):
-        _parse("--g_blocks=16:128:2")
+        train_config("--g_blocks=16:128:2")
     with pytest.raises(ValueError, match="--lr_d"):
-        _parse("--lr_d=0")
+        train_config("--lr_d=0")
 
 
 def test_palette_reaches_the_config_only_when_set():
-    assert "palette" not in _parse("--data=procedural")["generator"]
-    assert _parse("--data=procedural", "--palette=8")["generator"]["palette"] == 8
+    assert "palette" not in train_config("--data=procedural")["generator"]
+    assert train_config("--data=procedural", "--palette=8")["generator"]["palette"] == 8
 
 
 def test_coord_gain_reaches_the_config_only_when_set():
-    assert "coord_gain" not in _parse("--data=procedural", "--nofourier")["generator"]
-    assert _parse("--data=procedural", "--nofourier", "--coord_gain=4")["generator"]["coord_gain"] == 4.0
+    assert "coord_gain" not in train_config("--data=procedural", "--nofourier")["generator"]
+    assert train_config("--data=procedural", "--nofourier", "--coord_gain=4")["generator"]["coord_gain"] == 4.0
 
 
 @pytest.mark.parametrize("flag", ["--coord_gain=4", "--coord_scale=8"])
@@ -86,18 +81,18 @@ def test_coordinate_scales_without_raw_coordinates_are_refused_in_flag_words(fla
     name = flag.split("=")[0]
     words = f"^{name} scales raw coordinates; it needs --nofourier and --log_frequencies=0$"
     with pytest.raises(ValueError, match=words):
-        _parse("--data=procedural", flag, *features)
+        train_config("--data=procedural", flag, *features)
 
 
 def test_saturation_reaches_the_config_only_when_set():
     """Unset, the key stays out of config.json, so runs from before the option still resume."""
-    assert "saturation" not in _parse("--data=procedural")["generator"]
-    assert _parse("--data=procedural", "--saturation=2")["generator"]["saturation"] == 2.0
+    assert "saturation" not in train_config("--data=procedural")["generator"]
+    assert train_config("--data=procedural", "--saturation=2")["generator"]["saturation"] == 2.0
 
 
 def test_cell_reaches_the_config_only_when_set():
-    assert "cell" not in _parse("--data=procedural")["generator"]
-    assert _parse("--data=procedural", "--cell", "--upsampling=bilinear")["generator"]["cell"] is True
+    assert "cell" not in train_config("--data=procedural")["generator"]
+    assert train_config("--data=procedural", "--cell", "--upsampling=bilinear")["generator"]["cell"] is True
 
 
 def test_dry_run_cli_prints_config_macs_and_params(capsys, monkeypatch, tmp_path):

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import load_tool
+from helpers import ROOT, load_tool
 from PIL import Image
 
 import inr_gan_tf.data as data
@@ -18,7 +18,6 @@ from inr_gan_tf.data.noto_emoji.render import render_svg, svg_document
 from inr_gan_tf.data.noto_emoji.source import NotoEmojiSource
 from inr_gan_tf.data.procedural import render_procedural
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES, BODIES = noto_emoji.load_icons()
 SAMPLE = list(range(0, len(NAMES), 29))  # 60 icons spread over the sorted names
 BROKEN = '<g><path d="M0 0h64v64z"/>'  # not well-formed XML: resvg refuses it
@@ -139,7 +138,7 @@ for k in {ks}:
 def test_render_is_byte_identical_across_processes():
     ks = SAMPLE[:3]
     out = subprocess.run([sys.executable, '-c', _CHILD.format(ks=ks)], capture_output=True,
-                         text=True, cwd=REPO, timeout=300,
+                         text=True, cwd=ROOT, timeout=300,
                          env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'})
     assert out.returncode == 0, out.stderr[-2000:]
     here = [hashlib.sha256(noto_emoji.render_noto_emoji(k, 37, 23, (0.1, -0.2, 0.8, 0.9)).tobytes()

@@ -10,7 +10,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_mirrored_equals_single, assert_resumes_exactly, assert_xla_step_is_finite, trainer_for, train_config
+from helpers import (assert_mirrored_equals_single, assert_resumes_exactly, assert_xla_step_is_finite,
+                     train_config, trainer_for)
 
 from inr_gan_tf import coords
 from inr_gan_tf.model import build_generator, presets

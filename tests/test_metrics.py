@@ -328,13 +328,20 @@ def test_seeds_choose_the_fakes_and_are_recorded(G, tmp_path):
     assert other["num_images"] == N_SMALL  # num follows the seeds
 
 
+def assert_same_8bit(a, b):
+    """The same images up to one 8-bit level: a batch of another make-up may round a float one
+    ulp apart on some CPUs (seen on AMD EPYC hosts), which flips a pixel on a level's edge; another
+    seed or window differs by far more."""
+    np.testing.assert_allclose(np.asarray(a, np.int16), np.asarray(b, np.int16), atol=1, rtol=0)
+
+
 def test_image_k_of_the_fakes_is_seed_k_whatever_the_set():
     from inr_gan_tf.metrics.patches import ModelViews
     from inr_gan_tf.model import build_generator, presets
     G = build_generator(presets.tiny_generator(16), seed=0)
     (first,) = ModelViews(G, 5, batch_size=5).batches()
     (picked,) = ModelViews(G, 2, batch_size=5, seeds=[3, 1]).batches()
-    np.testing.assert_array_equal(picked["inr"], first["inr"][[3, 1]])
+    assert_same_8bit(picked["inr"], first["inr"][[3, 1]])
 
 
 def test_the_kth_fake_takes_real_ks_window_whatever_its_seed():
@@ -345,7 +352,7 @@ def test_the_kth_fake_takes_real_ks_window_whatever_its_seed():
     (whole,) = ModelViews(G, 5, batch_size=5).batches(factor=2)
     (picked,) = ModelViews(G, 2, batch_size=5, seeds=[3, 1]).batches(factor=2, patch_seed=0)
     windows = patch_windows(range(2), 2 * G.resolution, G.resolution, 0)
-    np.testing.assert_array_equal(picked["nearest"], crop(whole["nearest"][[3, 1]], windows, G.resolution))
+    assert_same_8bit(picked["nearest"], crop(whole["nearest"][[3, 1]], windows, G.resolution))
 
 
 @pytest.mark.parametrize("seeds, num, match", [

@@ -1,4 +1,5 @@
 """Shared test fixtures' building blocks (tests/ is on sys.path under pytest's default import mode)."""
+import functools
 import json
 import os
 import subprocess
@@ -152,18 +153,18 @@ def assert_render_paths_agree(G, params, h: int, w: int, bounds) -> None:
     where float32 rounding alone is ~4e-6 and tiles may sum in another order); params hold a
     batch of 3."""
     from inr_gan_tf import coords, sampling
+    close = functools.partial(np.testing.assert_allclose, atol=1e-5, rtol=1e-6)  # every path alike
     grid_img = G.render_grid(params, h, w, bounds).numpy()
     pts = coords.grid_np(h, w, bounds)
     pixel = coords.grid_pixel(h, w, bounds)  # the area each point stands for (read with `cell`)
     point_img = G.render(params, pts, pixel).numpy().reshape(3, h, w, 3)
-    np.testing.assert_allclose(point_img, grid_img, atol=1e-5, rtol=1e-6)
-    np.testing.assert_allclose(sampling.render_tiled(G, params, h, w, bounds, tile_size=5), grid_img, atol=1e-5, rtol=1e-6)
+    close(point_img, grid_img)
+    close(sampling.render_tiled(G, params, h, w, bounds, tile_size=5), grid_img)
     # Shuffled points are the same function values, reordered.
     perm = np.random.RandomState(0).permutation(len(pts))
-    np.testing.assert_allclose(G.render(params, pts[perm], pixel).numpy(), point_img.reshape(3, -1, 3)[:, perm],
-                               atol=1e-5, rtol=1e-6)
+    close(G.render(params, pts[perm], pixel).numpy(), point_img.reshape(3, -1, 3)[:, perm])
     per_sample = np.broadcast_to(pts, (3,) + pts.shape)  # [B, N, 2]: the same values
-    np.testing.assert_allclose(G.render(params, per_sample, pixel).numpy(), point_img.reshape(3, -1, 3), atol=1e-5, rtol=1e-6)
+    close(G.render(params, per_sample, pixel).numpy(), point_img.reshape(3, -1, 3))
 
 
 def clone_from_config(G):

@@ -12,6 +12,11 @@ Patch training: with --patch_ratio > 0 the same process also builds the same con
 `--patch_ratio`, and times the two trainers' steps interleaved (A, B, A, B, ...) on batches
 fetched before timing, so machine noise and data loading hit both alike; the patch row reports
 the ratio of the median step times (and of the means) to the frames-only row.
+
+Against another configuration: with --against=NAME each configuration is timed interleaved with
+NAME's, both as written (their own patch ratios; --patch_ratio is not applied), on batches of
+their own data fetched before timing; the configuration's row reports the ratio of its step
+times to NAME's (so a change of flagfile can be priced as a ratio on a machine of any speed).
 """
 import json
 import os
@@ -75,7 +80,7 @@ CONFIGS = {
 DISTINCT_BATCHES = 4  # batches fetched per trainer before timing, then reused in turn
 
 
-def measure(name, xla, precision, steps, warmup, threads, patch_ratio=0.0):
+def measure(name, xla, precision, steps, warmup, threads, patch_ratio=0.0, against=None):
     import tensorflow as tf
 
     from inr_gan_tf import data
@@ -87,15 +92,18 @@ def measure(name, xla, precision, steps, warmup, threads, patch_ratio=0.0):
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
     os.chdir(ROOT)
-    runs = []
-    for ratio in ([0.0, patch_ratio] if patch_ratio else [0.0]):
+    if against:  # (config, flags) pairs as written: the baseline first, it is the ratios' 1.0
+        variants = [(against, CONFIGS[against]), (name, CONFIGS[name])]
+    else:
         # The train command's own flags, as `python -m inr_gan_tf.train` would read them.
-        flags_ = [f for f in CONFIGS[name] if ratio or f != "--patch_d"]
-        cfg = options.run_config(cli.parse(train.COMMAND, [*flags_, f"--precision={precision}",
-                                                            f"--patch_ratio={ratio}"]))
+        variants = [(name, [*(f for f in CONFIGS[name] if ratio or f != "--patch_d"), f"--patch_ratio={ratio}"])
+                    for ratio in ([0.0, patch_ratio] if patch_ratio else [0.0])]
+    runs = []
+    for label, flags_ in variants:
+        cfg = options.run_config(cli.parse(train.COMMAND, [*flags_, f"--precision={precision}"]))
         trainer = Trainer(TrainState(cfg, tempfile.mkdtemp()), xla=xla)
         batches = list(training_data(cfg, data.resolve_source(cfg["data"])).take(DISTINCT_BATCHES))
-        runs.append((ratio, cfg, trainer, batches))
+        runs.append((label, cfg, trainer, batches))
     # With lazy R1 one step in `interval` also pays for R1: time whole intervals and report the
     # mean, which is what a run's images/s is; the median alone would leave R1 out.
     interval = runs[0][1]["loss"]["r1_interval"]
@@ -108,9 +116,10 @@ def measure(name, xla, precision, steps, warmup, threads, patch_ratio=0.0):
             if i >= warmup:
                 t.append(time.perf_counter() - t0)
     rows = []
-    for (ratio, cfg, _, _), t in zip(runs, times):
+    for (label, cfg, _, _), t in zip(runs, times):
         sec, b = statistics.mean(t), cfg["batch_size"]
-        rows.append({"config": name, "xla": xla, "precision": precision, "patch_ratio": ratio,
+        rows.append({"config": label, "xla": xla, "precision": precision,
+                     "patch_ratio": cfg.get("patch", {}).get("ratio", 0.0),
                      "batch_size": b, "resolution": cfg["generator"]["resolution"], "r1_interval": interval,
                      "steps_timed": steps, "step_seconds_mean": sec, "step_seconds_median": statistics.median(t),
                      "steps_per_s": 1 / sec, "images_per_s": b / sec, "kimg_per_hour": b / sec * 3.6})
@@ -133,6 +142,9 @@ def define(fv: flags.FlagValues) -> None:
                       + ", ".join(PRECISIONS) + ".", flag_values=fv)
     flags.DEFINE_list("xla_modes", ["false", "true"], "XLA off and/or on: false, true (each is a train --xla).",
                       flag_values=fv)
+    flags.DEFINE_string("against", None, "Time each configuration interleaved with this one (any of "
+                        + ", ".join(CONFIGS) + "), both with their own patch ratios, and report the "
+                        "ratio of step times.", flag_values=fv)
     common.define(fv, "child", None)
 
 
@@ -147,6 +159,8 @@ def check(a: Args) -> Args:
         if bad or not getattr(a, name):
             raise UsageError(f"--{name}: expected a comma-separated subset of {','.join(allowed)}, "
                              f"got {','.join(getattr(a, name))!r}")
+    if a.against is not None and a.against not in CONFIGS:
+        raise UsageError(f"--against: expected one of {','.join(CONFIGS)}, got {a.against!r}")
     a.measurement = common.child_measurement(a)
     return a
 
@@ -155,7 +169,7 @@ def command_main(args: Args) -> int:
     check(args)
     if args.child is not None:
         print(json.dumps(measure(**args.measurement, steps=args.steps, warmup=args.warmup,
-                                 threads=args.threads, patch_ratio=args.patch_ratio)))
+                                 threads=args.threads, patch_ratio=args.patch_ratio, against=args.against)))
         return 0
     results = []
     for name in args.configs:
@@ -164,6 +178,8 @@ def command_main(args: Args) -> int:
                 one = json.dumps({"name": name, "xla": xla, "precision": precision})
                 cmd = [sys.executable, os.path.abspath(__file__), f"--child={one}", f"--steps={args.steps}",
                        f"--warmup={args.warmup}", f"--threads={args.threads}", f"--patch_ratio={args.patch_ratio}"]
+                if args.against:
+                    cmd.append(f"--against={args.against}")
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 if proc.returncode:
                     rows = [{"config": name, "xla": xla, "precision": precision,
@@ -175,7 +191,7 @@ def command_main(args: Args) -> int:
                 results += rows
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"results": results, "threads": args.threads}, f, indent=1)
+        json.dump({"results": results, "threads": args.threads, "against": args.against}, f, indent=1)
     return 0
 
 

@@ -392,3 +392,58 @@ def test_seed_lists_round_trip_and_stay_bounded():
         parse_seeds(f"0-{MAX_SEED}")
     with pytest.raises(ValueError, match="bad seed list"):  # ASCII digits only
         parse_seeds("\u0663-\u0665")
+
+
+# ---- several draws of one model -----------------------------------------------------------------
+
+
+def test_draws_are_disjoint_seed_blocks_summarised_with_a_standard_error(G, tmp_path):
+    cache = str(tmp_path / "cache")
+    blocks = [registry.calc_metric("swd", G, "procedural", seeds=range(k * N_SMALL, (k + 1) * N_SMALL), cache=cache)
+              for k in range(3)]
+    rec = registry.calc_metric("swd", G, "procedural", num=N_SMALL, draws=3, cache=cache, run_dir=str(tmp_path))
+    assert rec["draw_results"] == [b["results"] for b in blocks] and rec["draws"] == 3
+    for key, value in rec["results"].items():
+        values = [b["results"][key] for b in blocks]
+        assert value == pytest.approx(np.mean(values), rel=1e-12)
+        assert rec["results_se"][key] == pytest.approx(np.std(values, ddof=1) / np.sqrt(3), rel=1e-12)
+    assert rec["seeds"] == f"0-{3 * N_SMALL - 1}" and rec["num_images"] == N_SMALL
+    # The same draws from explicit seeds, split in order; one line in the run's JSONL.
+    again = registry.calc_metric("swd", G, "procedural", seeds=range(3 * N_SMALL), draws=3, cache=cache)
+    assert again["draw_results"] == rec["draw_results"]
+    (line,) = open(tmp_path / "metric-swd.jsonl").read().splitlines()
+    assert json.loads(line)["results_se"] == rec["results_se"]
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(num=4, draws=0), "draws must be >= 1"), (dict(seeds=range(9), draws=2), "9 seeds do not split into 2"),
+    (dict(draws=2), "draws need num"), (dict(num=3, seeds=range(8), draws=2), "num=3 but 8 seeds make 2 draws of 4"),
+    (dict(num=1, draws=4), "swd needs num >= 2"), (dict(num=4, draws=2.5), "whole number")])
+def test_bad_draws_are_one_line_errors_before_any_work(G, kw, match):
+    with pytest.raises(ValueError, match=match) as e:
+        registry.calc_metric("swd", G, "procedural", **kw)
+    assert "\n" not in str(e.value)
+
+
+def test_summary_needs_two_draws():
+    with pytest.raises(ValueError, match="at least 2 draws"):
+        registry.summarize_draws([{"results": {"mean": 1.0}}])
+
+
+def test_cli_draws_write_one_record_and_refuse_bad_splits_before_writing(run_dir, capsys):
+    before = sorted(p.name for p in run_dir.rglob("*"))
+    for argv, match in [(["--draws=2"], "--draws needs --num"), (["--draws=3", "--seeds=0-7"], "--draws: 8 seeds do not"),
+                        (["--draws=0", "--num=4"], "--draws must be >= 1"),
+                        (["--draws=2", "--num=4", "--metrics=kpl"], "--draws: kpl draws its own latents")]:
+        with pytest.raises(cli.UsageError, match=match):
+            cli.main([f"--run_dir={run_dir}", "--metrics=swd", *argv])
+    with pytest.raises(cli.UsageError, match="--real_vs_real has no model"):
+        cli.main(["--real_vs_real", "--data=procedural", "--resolution=16", "--draws=2", "--num=4"])
+    assert sorted(p.name for p in run_dir.rglob("*")) == before  # no record, no event file
+    jsonl = run_dir / "metric-swd.jsonl"  # the run folder is shared with other tests
+    lines = jsonl.read_text().splitlines() if jsonl.exists() else []
+    assert cli.main([f"--run_dir={run_dir}", "--metrics=swd", "--draws=2", "--seeds=0-7", "--notensorboard"]) == 0
+    assert "±" in capsys.readouterr().out
+    (line,) = jsonl.read_text().splitlines()[len(lines):]
+    record = json.loads(line)
+    assert record["draws"] == 2 and record["seeds"] == "0-7" and record["num_images"] == 4

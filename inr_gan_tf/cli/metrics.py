@@ -6,6 +6,8 @@ run's data (config.json "data", or --data), prints a table, appends one line per
 <run_dir>/logs/metrics (beside, not inside, the training events). `--list` shows the metrics.
 
 `--superres=F` sets the factor of the metrics above the training grid (upsampled_*, patch_swd).
+`--draws=K --num=N` scores K disjoint sets of N fakes (seeds 0 .. K x N - 1) against the same N
+reals and records their mean with its standard error: how far one reading of N fakes can move.
 `--real_vs_real --data=procedural --resolution=32` scores real images in a model's place (the
 second half of 2 x num reals against the first): the baseline table, printed, nothing written.
 
@@ -47,6 +49,10 @@ def define(fv: flags.FlagValues) -> None:
     common.define(fv, "superres", None, "Here an integer factor >= 2 of the metrics above the training grid: "
                   "they score K x R renders (default: each metric's, 2 for upsampled_swd/upsampled_fid, 4 for "
                   "patch_swd/upsampled_spectral); the others ignore it.")
+    flags.DEFINE_integer("draws", 1, "Score each metric on this many disjoint draws of fakes of equal size "
+                         "(--seeds split in order, or seeds 0 .. draws x num - 1) against the same reals: "
+                         "one record whose results are the mean and results_se its standard error.",
+                         flag_values=fv)
     flags.DEFINE_boolean("real_vs_real", False, "No model: score the second half of 2 x num real images of "
                          "--data against the first, as if a generator trained at --resolution had made them "
                          "(the baseline a perfect model would score).", flag_values=fv)
@@ -72,11 +78,17 @@ def check(a: Args) -> Args:
     common.integer_factor(a, "superres", 2)
     common.at_least(a, "num", 1)
     common.at_least(a, "batch_size", 1)
+    common.at_least(a, "draws", 1)
     a.seed_list = None
     if a.seeds is not None:
         if a.real_vs_real:
             raise UsageError("--seeds chooses a model's fakes; --real_vs_real has no model")
         a.seed_list = common.seed_list(a)
+    if a.draws > 1:
+        if a.real_vs_real:
+            raise UsageError("--draws splits a model's fakes; --real_vs_real has no model")
+        if a.seed_list is None and a.num is None:
+            raise UsageError("--draws needs --num (the fakes of one draw) or --seeds (split among the draws)")
     a.names = [n.strip() for n in a.metrics.split(",") if n.strip()]
     try:
         registry.check_metric_names(a.names)
@@ -87,16 +99,22 @@ def check(a: Args) -> Args:
     for name in a.names:  # what calc_metric would refuse, refused before anything is written
         try:
             num = a.num
-            if a.seed_list is not None:
+            if a.draws > 1:
+                registry.draw_seeds(name, a.seed_list, a.num, a.draws)
+            elif a.seed_list is not None:
                 a.seed_list, num = registry.check_seeds(name, a.seed_list, a.num)
-            registry.check_args(name, num, a.superres)
+            registry.check_args(name, num if a.draws == 1 else None, a.superres)
         except ValueError as e:
-            raise UsageError(f"{'--seeds' if a.seed_list is not None else '--num'}: {e}") from None
+            flag = "--draws" if a.draws > 1 else "--seeds" if a.seed_list is not None else "--num"
+            raise UsageError(f"{flag}: {e}") from None
     return a
 
 
 def format_table(records) -> str:
-    rows = [(r["metric"], key, f"{value:.4f}") for r in records for key, value in r["results"].items()]
+    def cell(r, key, value):  # with --draws: the mean and its standard error
+        se = r.get("results_se", {}).get(key)
+        return f"{value:.4f}" + ("" if se is None else f" ± {se:.4f}")
+    rows = [(r["metric"], key, cell(r, key, value)) for r in records for key, value in r["results"].items()]
     rows = [("metric", "key", "value")] + rows
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
@@ -134,7 +152,7 @@ def score(args: Args) -> int:
                 name, G, source, run_dir=run_dir, num=args.num, feature_path=args.inception,
                 cache=args.cache_dir, batch_size=args.batch_size, seed=args.seed,
                 truncation=args.truncation, superres=args.superres, step=provenance["step"],
-                snapshot=snapshot, seeds=args.seed_list))
+                snapshot=snapshot, seeds=args.seed_list, draws=args.draws))
         except (ValueError, FileNotFoundError) as e:  # bad data, --num or weights: one line
             raise UsageError(f"{name}: {cli.one_line(e)}") from None
         if args.tensorboard:
@@ -148,6 +166,7 @@ def score(args: Args) -> int:
 
 def _progress(r: dict, what: str) -> None:
     factor = f", superres {r['superres']}" if r.get("superres") else ""
+    what = f"{what} x {r['draws']} draws" if r.get("draws") else what
     print(f"{r['metric']}: {r['num_images']} {what} vs {r['num_real']} reals at "
           f"{r['resolution']}x{r['resolution']}{factor} in {r['seconds']:.1f} s, peak memory "
           f"{r['peak_rss_mb']:.0f} MB", file=sys.stderr)

@@ -2,6 +2,7 @@
 
     calc_metric('fid50k', G, 'noto_emoji', run_dir='runs/x')   # appends runs/x/metric-fid50k.jsonl
     calc_metric('patch_swd', G, 'procedural', superres=4)       # factor of the metrics above R
+    calc_metric('patch_swd', G, 'procedural', num=64, draws=4)  # mean of 4 draws, results_se
     real_vs_real('spectral', 'procedural', 32, num=512)         # the same score, reals vs reals
     list_metrics()                     # ['fid50k', 'kid50k', 'patch_swd', 'pr50k3', 'spectral', ...]
 
@@ -30,9 +31,11 @@ process).
 import dataclasses
 import datetime
 import json
+import math
 import operator
 import os
 import resource
+import statistics
 import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -296,7 +299,8 @@ def calc_metric(name: str, G, source, *, run_dir: Optional[str] = None,
                 cache: Optional[str] = None, batch_size: int = 32, seed: int = 0,
                 truncation: float = 1.0, superres: Optional[int] = None,
                 step: Optional[int] = None, snapshot: Optional[str] = None, writer=None,
-                progress: Optional[bool] = None, seeds: Optional[Sequence[int]] = None) -> dict:
+                progress: Optional[bool] = None, seeds: Optional[Sequence[int]] = None,
+                draws: int = 1) -> dict:
     """Computes metric `name` of G against `source` and returns its record.
 
     num:          images per side (default: the metric's, e.g. 50000 for fid50k, which is then
@@ -313,7 +317,18 @@ def calc_metric(name: str, G, source, *, run_dir: Optional[str] = None,
     seeds:        the fakes' latent seeds (default 0 .. num - 1; num defaults to their count):
                   another set is another draw of the same model, so two disjoint sets show how
                   far a reading moves with the sample. Recorded as "seeds".
+    draws:        > 1: that many disjoint draws of equal size against the same reals, each with
+                  its own seeds (`seeds` split in order, or 0 .. draws * num - 1), recorded as one
+                  line (summarize_draws): results is their mean, results_se its standard error.
     """
+    if draws != 1:
+        blocks = draw_seeds(name, seeds, num, draws)
+        record = summarize_draws([calc_metric(
+            name, G, source, num=len(block), feature_path=feature_path, cache=cache, batch_size=batch_size,
+            seed=seed, truncation=truncation, superres=superres, step=step, snapshot=snapshot,
+            progress=progress, seeds=block) for block in blocks])
+        record["seeds"] = format_seeds([s for block in blocks for s in block])
+        return _publish(name, record, run_dir, writer, step)
     if seeds is not None:
         seeds, num = check_seeds(name, seeds, num)
     explicit = num is not None
@@ -337,12 +352,58 @@ def calc_metric(name: str, G, source, *, run_dir: Optional[str] = None,
         "antialias": getattr(G, "antialias", None),  # points per pixel side of the fakes' renders
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     })
+    return _publish(name, record, run_dir, writer, step)
+
+
+def _publish(name: str, record: dict, run_dir: Optional[str], writer, step: Optional[int]) -> dict:
     if run_dir:
         with open(os.path.join(run_dir, f"metric-{name}.jsonl"), "a") as f:
             f.write(json.dumps(record) + "\n")
     if writer is not None:
         write_scalars(writer, name, results=record["results"], step=0 if step is None else int(step))
     return record
+
+
+def draw_seeds(name: str, seeds: Optional[Sequence[int]], num: Optional[int], draws: int) -> List[List[int]]:
+    """The fakes' seeds of `draws` disjoint draws of equal size: `seeds` split in order, or
+    0 .. draws * num - 1; ValueError naming what is wrong, before any work."""
+    try:
+        draws = operator.index(draws)
+    except TypeError:
+        raise ValueError(f"draws must be a whole number, got {draws!r}") from None
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws}")
+    if seeds is None:
+        if num is None:
+            raise ValueError("draws need num (the fakes of one draw) or seeds (split among the draws)")
+        seeds = range(draws * int(num))
+    seeds, total = check_seeds(name, seeds, None)
+    if total % draws:
+        raise ValueError(f"{total} seeds do not split into {draws} draws of equal size")
+    per = total // draws
+    if num is not None and int(num) != per:
+        raise ValueError(f"num={num} but {total} seeds make {draws} draws of {per}: leave num unset or "
+                         f"make them agree")
+    check_args(name, per, None)  # each draw must be a scorable set
+    return [seeds[i * per:(i + 1) * per] for i in range(draws)]
+
+
+def summarize_draws(records: Sequence[dict]) -> dict:
+    """One record for several draws of one model (calc_metric's records, in order): results is
+    the mean per key, results_se its standard error (sample sd / sqrt(draws)), draw_results each
+    draw's results; seconds add up, peak memory is the largest. Only the fakes differ between
+    draws, so the spread is the sampling noise of a reading of num fakes."""
+    if len(records) < 2:
+        raise ValueError(f"summarize_draws needs at least 2 draws, got {len(records)}")
+    n = len(records)
+    values = {k: [r["results"][k] for r in records] for k in records[0]["results"]}
+    out = dict(records[0])
+    out.update(results={k: statistics.fmean(v) for k, v in values.items()},
+               results_se={k: statistics.stdev(v) / math.sqrt(n) for k, v in values.items()},
+               draws=n, draw_results=[r["results"] for r in records],
+               seconds=round(sum(r["seconds"] for r in records), 3),
+               peak_rss_mb=max(r["peak_rss_mb"] for r in records), timestamp=records[-1]["timestamp"])
+    return out
 
 
 def check_seeds(name: str, seeds: Sequence[int], num: Optional[int]) -> Tuple[List[int], int]:

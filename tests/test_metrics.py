@@ -418,7 +418,8 @@ def test_draws_are_disjoint_seed_blocks_summarised_with_a_standard_error(G, tmp_
 @pytest.mark.parametrize("kw, match", [
     (dict(num=4, draws=0), "draws must be >= 1"), (dict(seeds=range(9), draws=2), "9 seeds do not split into 2"),
     (dict(draws=2), "draws need num"), (dict(num=3, seeds=range(8), draws=2), "num=3 but 8 seeds make 2 draws of 4"),
-    (dict(num=1, draws=4), "swd needs num >= 2"), (dict(num=4, draws=2.5), "whole number")])
+    (dict(num=1, draws=4), "swd needs num >= 2"), (dict(num=4, draws=2.5), "whole number"),
+    (dict(num=860, draws=10 ** 9), "more than 10000000")])
 def test_bad_draws_are_one_line_errors_before_any_work(G, kw, match):
     with pytest.raises(ValueError, match=match) as e:
         registry.calc_metric("swd", G, "procedural", **kw)

@@ -45,7 +45,7 @@ from inr_gan_tf.metrics import features as features_lib
 from inr_gan_tf.metrics import fid as fid_lib
 from inr_gan_tf.metrics import spectral as spectral_lib
 from inr_gan_tf.metrics import stream
-from inr_gan_tf.seeds import MAX_SEED, format_seeds
+from inr_gan_tf.seeds import MAX_SEED, MAX_SEEDS, format_seeds
 # The real side (reals.py), named here too: the metrics above the grid (patches.py) call them so.
 from inr_gan_tf.metrics.reals import (MAX_FEATURES, real_edges, real_features,  # noqa: F401
                                       real_moments, real_spectrum, real_swd, source_key)
@@ -376,6 +376,8 @@ def draw_seeds(name: str, seeds: Optional[Sequence[int]], num: Optional[int], dr
     if seeds is None:
         if num is None:
             raise ValueError("draws need num (the fakes of one draw) or seeds (split among the draws)")
+        if draws * int(num) > MAX_SEEDS:  # refused before the list is made
+            raise ValueError(f"draws x num = {draws * int(num)} fakes, more than {MAX_SEEDS}")
         seeds = range(draws * int(num))
     seeds, total = check_seeds(name, seeds, None)
     if total % draws:

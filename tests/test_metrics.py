@@ -401,7 +401,9 @@ def test_draws_are_disjoint_seed_blocks_summarised_with_a_standard_error(G, tmp_
     cache = str(tmp_path / "cache")
     blocks = [registry.calc_metric("swd", G, "procedural", seeds=range(k * N_SMALL, (k + 1) * N_SMALL), cache=cache)
               for k in range(3)]
-    rec = registry.calc_metric("swd", G, "procedural", num=N_SMALL, draws=3, cache=cache, run_dir=str(tmp_path))
+    writer = tf.summary.create_file_writer(str(tmp_path / "tb"))
+    rec = registry.calc_metric("swd", G, "procedural", num=N_SMALL, draws=3, cache=cache, run_dir=str(tmp_path),
+                               writer=writer)
     assert rec["draw_results"] == [b["results"] for b in blocks] and rec["draws"] == 3
     for key, value in rec["results"].items():
         values = [b["results"][key] for b in blocks]
@@ -413,6 +415,9 @@ def test_draws_are_disjoint_seed_blocks_summarised_with_a_standard_error(G, tmp_
     assert again["draw_results"] == rec["draw_results"]
     (line,) = open(tmp_path / "metric-swd.jsonl").read().splitlines()
     assert json.loads(line)["results_se"] == rec["results_se"]
+    tags = {v.tag for e in tf.compat.v1.train.summary_iterator(glob.glob(str(tmp_path / "tb" / "*"))[0])
+            for v in e.summary.value}  # the mean and, beside it, its error
+    assert tags == {"metrics/swd/mean", "metrics/swd/16", "metrics/swd/mean_draws_se", "metrics/swd/16_draws_se"}
 
 
 @pytest.mark.parametrize("kw, match", [
@@ -426,15 +431,26 @@ def test_bad_draws_are_one_line_errors_before_any_work(G, kw, match):
     assert "\n" not in str(e.value)
 
 
-def test_summary_needs_two_draws():
+def _draw(seeds, **results):
+    return {"results": results, "seeds": seeds, "seconds": 1.0, "peak_rss_mb": 10.0, "timestamp": seeds}
+
+
+def test_summary_of_draws_combines_a_metrics_own_errors_and_survives_non_finite_draws():
+    rec = registry.summarize_draws([_draw("0-3", gap=1.0, gap_se=0.3, dist=2.0), _draw("4-7", gap=3.0, gap_se=0.4, dist=2.0)])
+    assert rec["results"] == {"gap": 2.0, "gap_se": pytest.approx(0.25), "dist": 2.0}  # sqrt(.09 + .16) / 2
+    assert rec["results_se"] == {"gap": pytest.approx(1.0), "dist": 0.0}  # sd sqrt(2) / sqrt(2); none for gap_se
+    assert rec["seeds"] == "0-7" and rec["seconds"] == 2.0 and rec["timestamp"] == "4-7"
+    odd = registry.summarize_draws([_draw("0-3", gap=float("inf")), _draw("4-7", gap=1.0)])
+    assert odd["results"]["gap"] == float("inf") and np.isnan(odd["results_se"]["gap"])
     with pytest.raises(ValueError, match="at least 2 draws"):
-        registry.summarize_draws([{"results": {"mean": 1.0}}])
+        registry.summarize_draws([_draw("0-3", gap=1.0)])
 
 
 def test_cli_draws_write_one_record_and_refuse_bad_splits_before_writing(run_dir, capsys):
     before = sorted(p.name for p in run_dir.rglob("*"))
     for argv, match in [(["--draws=2"], "--draws needs --num"), (["--draws=3", "--seeds=0-7"], "--draws: 8 seeds do not"),
                         (["--draws=0", "--num=4"], "--draws must be >= 1"),
+                        (["--draws=2", "--seeds=0-3,2"], "--seeds: seeds repeat"), (["--draws=4", "--num=1"], "--num: swd needs"),
                         (["--draws=2", "--num=4", "--metrics=kpl"], "--draws: kpl draws its own latents")]:
         with pytest.raises(cli.UsageError, match=match):
             cli.main([f"--run_dir={run_dir}", "--metrics=swd", *argv])

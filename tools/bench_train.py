@@ -19,6 +19,7 @@ their own data fetched before timing; the configuration's row reports the ratio 
 times to NAME's (so a change of flagfile can be priced as a ratio on a machine of any speed).
 """
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -106,7 +107,8 @@ def measure(name, xla, precision, steps, warmup, threads, patch_ratio=0.0, again
         runs.append((label, cfg, trainer, batches))
     # With lazy R1 one step in `interval` also pays for R1: time whole intervals and report the
     # mean, which is what a run's images/s is; the median alone would leave R1 out.
-    interval = runs[0][1]["loss"]["r1_interval"]
+    # Two configurations may space R1 apart differently: whole intervals of both.
+    interval = math.lcm(*(cfg["loss"]["r1_interval"] for _, cfg, _, _ in runs))
     steps = -(-steps // interval) * interval
     times = [[] for _ in runs]
     for i in range(warmup + steps):
@@ -120,7 +122,8 @@ def measure(name, xla, precision, steps, warmup, threads, patch_ratio=0.0, again
         sec, b = statistics.mean(t), cfg["batch_size"]
         rows.append({"config": label, "xla": xla, "precision": precision,
                      "patch_ratio": cfg.get("patch", {}).get("ratio", 0.0),
-                     "batch_size": b, "resolution": cfg["generator"]["resolution"], "r1_interval": interval,
+                     "batch_size": b, "resolution": cfg["generator"]["resolution"],
+                     "r1_interval": cfg["loss"]["r1_interval"],
                      "steps_timed": steps, "step_seconds_mean": sec, "step_seconds_median": statistics.median(t),
                      "steps_per_s": 1 / sec, "images_per_s": b / sec, "kimg_per_hour": b / sec * 3.6})
     for row in rows[1:]:
@@ -173,6 +176,8 @@ def command_main(args: Args) -> int:
         return 0
     results = []
     for name in args.configs:
+        if name == args.against:  # its own baseline: nothing to time
+            continue
         for precision in args.precisions:
             for xla in (v == "true" for v in args.xla_modes):
                 one = json.dumps({"name": name, "xla": xla, "precision": precision})

@@ -97,21 +97,22 @@ def check(a: Args) -> Args:
     if not a.names:
         raise UsageError(f"--metrics is empty; available: {', '.join(registry.list_metrics())}")
     for name in a.names:  # what calc_metric would refuse, refused before anything is written
-        try:
-            num = a.num
+        flag, num = "--seeds" if a.seed_list is not None else "--num", a.num
+        try:  # each error names the flag it is about
+            if a.seed_list is not None:
+                a.seed_list, num = registry.check_seeds(name, a.seed_list, None if a.draws > 1 else a.num)
             if a.draws > 1:
-                registry.draw_seeds(name, a.seed_list, a.num, a.draws)
-            elif a.seed_list is not None:
-                a.seed_list, num = registry.check_seeds(name, a.seed_list, a.num)
-            registry.check_args(name, num if a.draws == 1 else None, a.superres)
+                flag = "--draws"
+                num = len(registry.draw_seeds(name, a.seed_list, a.num, a.draws)[0])  # fakes per draw
+                flag = "--seeds" if a.seed_list is not None else "--num"
+            registry.check_args(name, num, a.superres)
         except ValueError as e:
-            flag = "--draws" if a.draws > 1 else "--seeds" if a.seed_list is not None else "--num"
             raise UsageError(f"{flag}: {e}") from None
     return a
 
 
 def format_table(records) -> str:
-    def cell(r, key, value):  # with --draws: the mean and its standard error
+    def cell(r, key, value):  # a mean of draws is read with its error, never alone
         se = r.get("results_se", {}).get(key)
         return f"{value:.4f}" + ("" if se is None else f" ± {se:.4f}")
     rows = [(r["metric"], key, cell(r, key, value)) for r in records for key, value in r["results"].items()]

@@ -35,7 +35,6 @@ import math
 import operator
 import os
 import resource
-import statistics
 import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -45,7 +44,7 @@ from inr_gan_tf.metrics import features as features_lib
 from inr_gan_tf.metrics import fid as fid_lib
 from inr_gan_tf.metrics import spectral as spectral_lib
 from inr_gan_tf.metrics import stream
-from inr_gan_tf.seeds import MAX_SEED, MAX_SEEDS, format_seeds
+from inr_gan_tf.seeds import MAX_SEED, MAX_SEEDS, format_seeds, parse_seeds
 # The real side (reals.py), named here too: the metrics above the grid (patches.py) call them so.
 from inr_gan_tf.metrics.reals import (MAX_FEATURES, real_edges, real_features,  # noqa: F401
                                       real_moments, real_spectrum, real_swd, source_key)
@@ -327,7 +326,6 @@ def calc_metric(name: str, G, source, *, run_dir: Optional[str] = None,
             name, G, source, num=len(block), feature_path=feature_path, cache=cache, batch_size=batch_size,
             seed=seed, truncation=truncation, superres=superres, step=step, snapshot=snapshot,
             progress=progress, seeds=block) for block in blocks])
-        record["seeds"] = format_seeds([s for block in blocks for s in block])
         return _publish(name, record, run_dir, writer, step)
     if seeds is not None:
         seeds, num = check_seeds(name, seeds, num)
@@ -359,8 +357,9 @@ def _publish(name: str, record: dict, run_dir: Optional[str], writer, step: Opti
     if run_dir:
         with open(os.path.join(run_dir, f"metric-{name}.jsonl"), "a") as f:
             f.write(json.dumps(record) + "\n")
-    if writer is not None:
-        write_scalars(writer, name, results=record["results"], step=0 if step is None else int(step))
+    if writer is not None:  # with draws, the mean and its standard error beside it
+        scalars = {**record["results"], **{f"{k}_draws_se": v for k, v in record.get("results_se", {}).items()}}
+        write_scalars(writer, name, results=scalars, step=0 if step is None else int(step))
     return record
 
 
@@ -386,23 +385,30 @@ def draw_seeds(name: str, seeds: Optional[Sequence[int]], num: Optional[int], dr
     if num is not None and int(num) != per:
         raise ValueError(f"num={num} but {total} seeds make {draws} draws of {per}: leave num unset or "
                          f"make them agree")
-    check_args(name, per, None)  # each draw must be a scorable set
     return [seeds[i * per:(i + 1) * per] for i in range(draws)]
 
 
 def summarize_draws(records: Sequence[dict]) -> dict:
     """One record for several draws of one model (calc_metric's records, in order): results is
     the mean per key, results_se its standard error (sample sd / sqrt(draws)), draw_results each
-    draw's results; seconds add up, peak memory is the largest. Only the fakes differ between
-    draws, so the spread is the sampling noise of a reading of num fakes."""
+    draw's results; seeds are all of them, seconds add up, peak memory is the largest. Only the
+    fakes differ between draws, so the spread is the sampling noise of a reading of num fakes.
+    A key `<k>_se` that a metric already reports (a bootstrap error of <k>) becomes the error of
+    the mean of independent draws, sqrt(sum se^2) / draws, and gets no results_se of its own."""
     if len(records) < 2:
         raise ValueError(f"summarize_draws needs at least 2 draws, got {len(records)}")
     n = len(records)
-    values = {k: [r["results"][k] for r in records] for k in records[0]["results"]}
+    values = {k: [float(r["results"][k]) for r in records] for k in records[0]["results"]}
+    own_se = {k for k in values if k.endswith("_se") and k[:-3] in values}
+    # By hand, not statistics or fsum: a non-finite draw gives NaN here, not an exception after
+    # all the draws were scored.
+    mean = {k: sum(v) / n for k, v in values.items()}
+    se = {k: math.sqrt(sum((x - mean[k]) ** 2 for x in v) / (n - 1) / n)
+          for k, v in values.items() if k not in own_se}
+    mean.update({k: math.sqrt(sum(x * x for x in values[k])) / n for k in own_se})
     out = dict(records[0])
-    out.update(results={k: statistics.fmean(v) for k, v in values.items()},
-               results_se={k: statistics.stdev(v) / math.sqrt(n) for k, v in values.items()},
-               draws=n, draw_results=[r["results"] for r in records],
+    out.update(results=mean, results_se=se, draws=n, draw_results=[r["results"] for r in records],
+               seeds=format_seeds(parse_seeds(",".join(r["seeds"] for r in records))),
                seconds=round(sum(r["seconds"] for r in records), 3),
                peak_rss_mb=max(r["peak_rss_mb"] for r in records), timestamp=records[-1]["timestamp"])
     return out
@@ -428,7 +434,6 @@ def check_seeds(name: str, seeds: Sequence[int], num: Optional[int]) -> Tuple[Li
     if num is not None and int(num) != len(seeds):
         raise ValueError(f"num={num} but {len(seeds)} seeds: leave num unset or make them agree")
     return seeds, len(seeds)
-
 
 def real_vs_real(name: str, source, resolution: int, num: Optional[int] = None, *,
                  superres: Optional[int] = None, feature_path: Optional[str] = None,

@@ -229,6 +229,8 @@ def test_registry_round_trip_records_the_factor_and_caches_the_real_side(G, tmp_
     assert counted == [64, 64]  # crop descriptors and spectrum once each; the repeat read the cache
     assert patch["superres"] == spec["superres"] == 4 and patch["resolution"] == spec["resolution"] == 64
     assert {"inr", "nearest", "bilinear", "bicubic", "inr_16"} <= set(patch["results"])
+    res = patch["results"]  # the acceptance's ratio, recorded as such
+    assert all(res[f"inr_vs_{m}"] == res["inr"] / res[m] - 1 for m in ("nearest", "bilinear", "bicubic"))
     keys = {f"{v}_{k}" for v in ("inr", "bicubic") for k in ("dist", "high", "high_diff")}
     assert keys <= set(spec["results"])
     assert all(np.isfinite(v) for r in (patch, spec) for v in r["results"].values())
@@ -255,7 +257,7 @@ def test_real_vs_real_scores_one_half_of_the_reals_against_the_other(tmp_path):
     patch = registry.real_vs_real("patch_swd", "procedural", 16, superres=4, **kw)
     assert patch["superres"] == 4 and patch["resolution"] == 64
     assert set(patch["results"]) == {f"{v}{s}" for v in ("real", "nearest", "bilinear", "bicubic")
-                                     for s in ("", "_16")}
+                                     for s in ("", "_16")} | {f"real_vs_{m}" for m in ("nearest", "bilinear", "bicubic")}
     # The halves are disjoint: the second half's crops differ from the reference's.
     assert patch["results"]["real"] > 0
     with pytest.raises(ValueError, match="real-vs-real"):

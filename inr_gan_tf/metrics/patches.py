@@ -219,8 +219,13 @@ def _swd_variants(ref: SWDReference, opts, **batches) -> Dict[str, float]:
     for k in list(sides):  # one variant's normalised descriptors in memory at a time
         scores[k] = registry.swd_results(ref(sides.pop(k)), k)
     # Means first, then per level: interpolation artefacts live mostly in the finest band.
-    return {**{k: s[k] for k, s in scores.items()},
-            **{key: v for k, s in scores.items() for key, v in s.items() if key != k}}
+    out = {**{k: s[k] for k, s in scores.items()},
+           **{key: v for k, s in scores.items() for key, v in s.items() if key != k}}
+    # The acceptance's reading, per draw: how far below each upsampler of its own R renders the
+    # render above R sits (negative: nearer the real images), so --draws gives it an error too.
+    fake = next(k for k in scores if k not in UPSAMPLERS)  # 'inr' ('real' under real_vs_real)
+    out.update({f"{fake}_vs_{m}": out[fake] / out[m] - 1 for m in UPSAMPLERS if m in scores and out[m] > 0})
+    return out
 
 
 @registry.register_metric("upsampled_swd", num=4096, superres=2, min_num=1, description="SWD at "

@@ -435,6 +435,7 @@ def check_seeds(name: str, seeds: Sequence[int], num: Optional[int]) -> Tuple[Li
         raise ValueError(f"num={num} but {len(seeds)} seeds: leave num unset or make them agree")
     return seeds, len(seeds)
 
+
 def real_vs_real(name: str, source, resolution: int, num: Optional[int] = None, *,
                  superres: Optional[int] = None, feature_path: Optional[str] = None,
                  cache: Optional[str] = None, batch_size: int = 32, seed: int = 0,

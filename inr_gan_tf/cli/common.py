@@ -89,6 +89,15 @@ def one_model(args: Args) -> None:
 
 
 @contextlib.contextmanager
+def flag_errors(flag: str):
+    """Inside it, a ValueError is a UsageError naming `flag` (the flag whose value it is about)."""
+    try:
+        yield
+    except ValueError as e:
+        raise UsageError(f"{flag}: {e}") from None
+
+
+@contextlib.contextmanager
 def model_errors(args: Args):
     """Inside it, a run that cannot be loaded (restore.ModelLoadError) is a UsageError naming
     --run_dir or --checkpoint, whichever the command line gave."""
@@ -130,10 +139,8 @@ def output_path(args: Args, name: str, folder: bool) -> None:
     from inr_gan_tf.paths import check_writable
     value = getattr(args, name)
     if value:
-        try:
+        with flag_errors(f"--{name}"):
             check_writable(value, folder)
-        except ValueError as e:
-            raise UsageError(f"--{name}: {e}") from None
 
 
 def at_least(args: Args, name: str, low: float) -> None:
@@ -175,10 +182,8 @@ def child_measurement(args: Args) -> Optional[dict]:
 def seed_list(args: Args) -> list:
     """--seeds parsed ('0-7,12' -> [0, ..., 7, 12]); a bad spec is a usage error naming it."""
     from inr_gan_tf.seeds import parse_seeds
-    try:
+    with flag_errors("--seeds"):
         return parse_seeds(args.seeds)
-    except ValueError as e:
-        raise UsageError(f"--seeds: {e}") from None
 
 
 def one_seed(args: Args, why: str) -> int:

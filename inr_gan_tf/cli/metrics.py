@@ -90,24 +90,20 @@ def check(a: Args) -> Args:
         if a.seed_list is None and a.num is None:
             raise UsageError("--draws needs --num (the fakes of one draw) or --seeds (split among the draws)")
     a.names = [n.strip() for n in a.metrics.split(",") if n.strip()]
-    try:
+    with common.flag_errors("--metrics"):
         registry.check_metric_names(a.names)
-    except ValueError as e:
-        raise UsageError(f"--metrics: {e}") from None
     if not a.names:
         raise UsageError(f"--metrics is empty; available: {', '.join(registry.list_metrics())}")
     for name in a.names:  # what calc_metric would refuse, refused before anything is written
-        flag, num = "--seeds" if a.seed_list is not None else "--num", a.num
-        try:  # each error names the flag it is about
-            if a.seed_list is not None:
+        num = a.num  # each error names the flag it is about
+        if a.seed_list is not None:
+            with common.flag_errors("--seeds"):
                 a.seed_list, num = registry.check_seeds(name, a.seed_list, None if a.draws > 1 else a.num)
-            if a.draws > 1:
-                flag = "--draws"
+        if a.draws > 1:
+            with common.flag_errors("--draws"):
                 num = len(registry.draw_seeds(name, a.seed_list, a.num, a.draws)[0])  # fakes per draw
-                flag = "--seeds" if a.seed_list is not None else "--num"
+        with common.flag_errors("--seeds" if a.seed_list is not None else "--num"):
             registry.check_args(name, num, a.superres)
-        except ValueError as e:
-            raise UsageError(f"{flag}: {e}") from None
     return a
 
 

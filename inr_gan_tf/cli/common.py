@@ -170,10 +170,8 @@ def child_measurement(args: Args) -> Optional[dict]:
     if args.child is None:
         return None
     import json
-    try:
+    with flag_errors("--child"):
         measurement = json.loads(args.child)
-    except ValueError as e:
-        raise UsageError(f"--child: {e}") from None
     if not isinstance(measurement, dict):
         raise UsageError(f"--child: expected a JSON object, got {args.child!r}")
     return measurement

@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up
 from absl import flags, logging  # noqa: E402
 
 from inr_gan_tf import cli  # noqa: E402
-from inr_gan_tf.cli import Args, UsageError, common  # noqa: E402
+from inr_gan_tf.cli import Args, common  # noqa: E402
 from inr_gan_tf.export.validate import (DEFAULT_MAX_BATCH, DEFAULT_MAX_POINTS, DEFAULT_TILE_POINTS,  # noqa: E402
                                         check_model_name)
 
@@ -51,10 +51,8 @@ def define(fv: flags.FlagValues) -> None:
 def command_main(a: Args) -> int:
     common.one_model(a)
     if a.name is not None:
-        try:
+        with common.flag_errors("--name"):
             check_model_name(a.name)
-        except ValueError as e:
-            raise UsageError(f"--name: {e}") from None
     seed = None if a.seeds is None else common.one_seed(a, "an export holds one image")
     logging.set_verbosity(logging.WARNING)  # TensorFlow's and tf2onnx's INFO lines drown the summary
     from inr_gan_tf.export import pipeline
@@ -62,20 +60,16 @@ def command_main(a: Args) -> int:
     parsed = {}
     for flag, allowed, what in (("formats", pipeline.FORMATS, "formats"),
                                 ("tflite_variants", pipeline.convert.TFLITE_VARIANTS, "TFLite variants")):
-        try:
+        with common.flag_errors(f"--{flag}"):
             parsed[flag] = pipeline.parse_list(getattr(a, flag), allowed, what)
-        except ValueError as e:
-            raise UsageError(f"--{flag}: {e}") from None
     parsed["formats"] = pipeline.version_formats(parsed["formats"])  # as export_run writes them
     options = dict(run_dir=a.run_dir, checkpoint=a.checkpoint, out_dir=a.outdir, name=a.name,
                    version=a.version, seed=seed, truncation=a.truncation,
                    max_points=a.max_points, max_batch=a.max_batch, tile_points=a.tile_points,
                    overwrite=a.overwrite, antialias=a.antialias, **parsed)
     ckpt, config = common.model_config(a)  # a run it cannot read: one line, before anything is written
-    try:  # the default name comes from the run directory, and must be a plain name too
+    with common.flag_errors("--name"):  # the default name comes from the run directory, and must be a plain name too
         export_dir = pipeline.destination(ckpt, a.outdir, a.name, a.version, seed)
-    except ValueError as e:
-        raise UsageError(f"--name: {e}") from None
     if a.dry_run:
         generator = config["generator"]
         if a.antialias is not None:

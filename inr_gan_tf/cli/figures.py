@@ -72,16 +72,12 @@ def check(a: Args) -> Args:
         "macs_presets": _names(a.macs_presets), "time_presets": _names(a.time_presets)}
     configs = {}
     for name, values in presets.items():
-        try:
+        with common.flag_errors(f"--{name}"):
             configs[name] = {n: preset_config(n) for n in values}
-        except ValueError as e:
-            raise UsageError(f"--{name}: {e}") from None
     a.macs, a.timed = configs.get("macs_presets"), configs.get("time_presets")
     if a.figure == "lowres":
-        try:
+        with common.flag_errors("--resolutions"):
             a.resolution_list = check_resolutions([int(r) for r in _names(a.resolutions)])
-        except ValueError as e:
-            raise UsageError(f"--resolutions: {e}") from None
     if a.plot:
         try:
             import matplotlib  # noqa: F401

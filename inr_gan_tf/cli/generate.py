@@ -79,15 +79,13 @@ def check(a: Args) -> Args:
         common.positive(a, "superres")
     if a.bounds is not None and a.zoom is not None:
         raise UsageError("--bounds and --zoom both set the region: give one")
-    try:
+    with common.flag_errors("--zoom" if a.zoom is not None else "--bounds"):
         if a.zoom is not None:
             a.region = coords_lib.zoom_bounds(a.zoom)
         elif a.bounds is not None:
             a.region = coords_lib.check_bounds([float(v) for v in a.bounds.split(",")])
         else:
             a.region = coords_lib.UNIT_BOUNDS
-    except ValueError as e:
-        raise UsageError(f"--{'zoom' if a.zoom is not None else 'bounds'}: {e}") from None
     if not math.isfinite(a.truncation):
         raise UsageError(f"--truncation must be finite, got {a.truncation}")
     common.at_least(a, "frames", 2)

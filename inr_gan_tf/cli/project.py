@@ -134,10 +134,8 @@ def check(a: Args) -> Args:
     if a.theta_init not in ("w", "w_avg"):
         raise UsageError(f"--theta_init must be w or w_avg, got {a.theta_init!r}")
     common.integer_factor(a, "superres", 1)
-    try:
+    with common.flag_errors("--zoom"):
         coords.zoom_bounds(a.zoom)
-    except ValueError as e:
-        raise UsageError(f"--zoom: {e}") from None
     common.at_least(a, "lr", 0)
     try:  # a bad target should fail before the generator is loaded
         load_image(a.target)

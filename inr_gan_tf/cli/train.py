@@ -101,10 +101,8 @@ def check_command(a: Args) -> Optional[Checked]:
                          f"not --data={config['data']}: pass --nojitter (and --antialias=1 for point pixels)")
     found = None
     if not a.restart:
-        try:
+        with common.flag_errors(f"--run_dir={a.run_dir}"):
             checkpoint.check_config(a.run_dir, config)
-        except ValueError as e:
-            raise UsageError(f"--run_dir={a.run_dir}: {e}") from None
         ckpt_dir = os.path.join(a.run_dir, "checkpoints")
         found = checkpoint.find_latest(ckpt_dir)
         if found.prefix is None and found.skipped:
